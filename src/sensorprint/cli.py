@@ -1,1 +1,249 @@
-def main(): pass
+"""The sensorprint command line: verbs that read like sentences.
+
+    sensorprint init CASE
+    sensorprint enroll CASE --device NAME [--model TEXT] PATH...
+    sensorprint scan CASE PATH...
+    sensorprint verify A B [--case CASE]
+    sensorprint report CASE [--format html|json|csv] [--out PATH]
+    sensorprint train CASE [--target device|model]
+    sensorprint demo [--out DIR]
+
+Every command is a thin shell over a use case in `sensorprint.workflow`; this module
+only parses arguments, draws progress and prints results. Errors caused by input are
+one red line and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sensorprint import __version__
+from sensorprint.errors import SensorprintError
+
+app = typer.Typer(
+    name="sensorprint",
+    help="Link images and videos to the camera that made them, from the noise of its sensor.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console(stderr=True)
+out = Console()
+
+CaseArg = typer.Argument(..., help="The case directory (made by `sensorprint init`).", show_default=False)
+WorkersOpt = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per core; 1 = no pool).")
+SchedulerOpt = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) to run on a cluster.")
+FramesOpt = typer.Option(5, "--frames", help="Video frames used per video (a cap for every strategy).", min=1)
+StrategyOpt = typer.Option(
+    "keyframes", "--frame-strategy", help="Which video frames: keyframes, random (seeded), even, all."
+)
+ThresholdOpt = typer.Option(60.0, "--threshold", help="PCE at or above which a device is declared the source.", min=0)
+
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator:
+    """A `progress(phase, done, total)` callback drawing one rich bar per phase."""
+    with Progress(
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal and not _force_progress(),
+    ) as bars:
+        tasks: dict[str, int] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(phase, total=total)
+            bars.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+def _force_progress() -> bool:
+    import os
+
+    return bool(os.environ.get("SENSORPRINT_PROGRESS"))
+
+
+def _fail(error: SensorprintError) -> None:
+    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn errors caused by input into one line and exit status 2."""
+    try:
+        yield
+    except SensorprintError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: what was committed is kept; run the same command again to resume[/]")
+        raise typer.Exit(130)
+
+
+def _signal_options(frames: int, frame_strategy: str):
+    from sensorprint.workflow.options import SignalOptions
+
+    if frame_strategy not in ("keyframes", "random", "even", "all"):
+        raise SensorprintError(f"unknown frame strategy {frame_strategy!r}: use keyframes, random, even or all")
+    return SignalOptions(frame_strategy=frame_strategy, n_frames=frames)
+
+
+@app.command()
+def init(case: Path = CaseArg) -> None:
+    """Create a new, empty case directory."""
+    from sensorprint.store import Case
+
+    with user_errors():
+        Case.create(case).close()
+    out.print(f"created case [bold]{case}[/]")
+
+
+@app.command()
+def enroll(
+    case: Path = CaseArg,
+    paths: List[Path] = typer.Argument(..., help="Reference images and videos taken with the device (files or folders)."),
+    device: str = typer.Option(..., "--device", "-d", help="Name of the seized device, e.g. 'Phone of J. Doe'."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Its make and model, e.g. 'Apple iPhone 12'."),
+    frames: int = typer.Option(30, "--frames", help="Frames used per reference video.", min=1),
+    frame_strategy: str = typer.Option("even", "--frame-strategy", help="Which reference video frames: keyframes, random, even, all."),
+    workers: Optional[int] = WorkersOpt,
+    scheduler: Optional[str] = SchedulerOpt,
+) -> None:
+    """Enroll a device: estimate its sensor fingerprint from reference media taken with it."""
+    from sensorprint.store import Case
+    from sensorprint.workflow import enroll as enroll_device
+
+    with user_errors(), Case.open(case) as opened, progress_bars() as progress:
+        summary = enroll_device(
+            opened, device, paths, model=model, options=_signal_options(frames, frame_strategy),
+            workers=workers, scheduler=scheduler, progress=progress,
+        )
+    for line in summary.lines():
+        out.print(line, highlight=False)
+
+
+@app.command()
+def scan(
+    case: Path = CaseArg,
+    paths: List[Path] = typer.Argument(..., help="Seized storage: files or folders, searched recursively."),
+    workers: Optional[int] = WorkersOpt,
+    scheduler: Optional[str] = SchedulerOpt,
+    threshold: float = ThresholdOpt,
+    frames: int = FramesOpt,
+    frame_strategy: str = StrategyOpt,
+) -> None:
+    """Compare every image and video under PATH with every enrolled device; resumable."""
+    from sensorprint.store import Case
+    from sensorprint.workflow import scan as scan_media
+    from sensorprint.workflow.options import ScanOptions
+
+    with user_errors(), Case.open(case) as opened, progress_bars() as progress:
+        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy))
+        summary = scan_media(opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress)
+    for line in summary.lines():
+        out.print(line, highlight=False)
+
+
+@app.command()
+def verify(
+    a: Path = typer.Argument(..., help="A query image or video."),
+    b: str = typer.Argument(..., help="Another image or video, or the name of a device enrolled in --case."),
+    case: Optional[Path] = typer.Option(None, "--case", help="Case whose enrolled device B names."),
+    threshold: float = ThresholdOpt,
+    frames: int = FramesOpt,
+    frame_strategy: str = StrategyOpt,
+) -> None:
+    """Do A and B share a source camera? Prints PCE, false-alarm probability and the decision."""
+    from sensorprint.workflow import verify as verify_pair
+    from sensorprint.workflow.options import ScanOptions
+
+    with user_errors():
+        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy))
+        verdict = verify_pair(a, b, case=case, options=options)
+    table = Table(title=f"{a}  vs  {b}", show_header=False)
+    for key, value in verdict.rows():
+        table.add_row(key, value)
+    out.print(table)
+    raise typer.Exit(0 if verdict.decision in ("match", "no match") else 1)
+
+
+@app.command()
+def report(
+    case: Path = CaseArg,
+    fmt: str = typer.Option("html", "--format", "-f", help="html (for the file), json or csv."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write it (default: in the case)."),
+    threshold: float = ThresholdOpt,
+) -> None:
+    """Write the case report: every file, its best device, and the evidence for each decision."""
+    from sensorprint.report import write_report
+    from sensorprint.store import Case
+
+    with user_errors():
+        if fmt not in ("html", "json", "csv"):
+            raise SensorprintError(f"unknown report format {fmt!r}: use html, json or csv")
+        with Case.open(case) as opened:
+            target = output or opened.root / f"report.{fmt}"
+            written = write_report(opened, fmt, target, threshold=threshold)
+    out.print(f"wrote {written}")
+
+
+@app.command()
+def train(
+    case: Path = CaseArg,
+    target: str = typer.Option("device", "--target", help="What the network tells apart: device or model."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (default: the method's)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and media give the same network."),
+) -> None:
+    """Train the CNN of the founding papers on the enrolled devices' reference media."""
+    from sensorprint.store import Case
+    from sensorprint.workflow import train as train_network
+
+    with user_errors():
+        if target not in ("device", "model"):
+            raise SensorprintError(f"unknown target {target!r}: use device or model")
+        with Case.open(case) as opened, progress_bars() as progress:
+            summary = train_network(opened, target=target, epochs=epochs, seed=seed, progress=progress)
+    for line in summary.lines():
+        out.print(line, highlight=False)
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("demo-case"), "--out", "-o", help="Folder for the simulated data and case."),
+    workers: Optional[int] = WorkersOpt,
+) -> None:
+    """Simulate a small case (cameras, references, evidence with bad files), identify, report."""
+    from sensorprint.workflow import run_demo
+
+    with user_errors(), progress_bars() as progress:
+        summary = run_demo(output, workers=workers, progress=progress)
+    for line in summary.lines():
+        out.print(line, highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version of sensorprint."""
+    out.print(f"sensorprint {__version__}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

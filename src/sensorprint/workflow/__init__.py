@@ -1,1 +1,21 @@
-"""sensorprint.workflow"""
+"""sensorprint.workflow: the use cases that the CLI, the web interface and the tests all call.
+
+init (Case.create), enroll, scan, verify, report, train, demo. Per-file work runs on an
+executor (local processes or a Dask cluster); the calling process alone writes the case.
+"""
+
+from sensorprint.workflow.demo import run_demo
+from sensorprint.workflow.enroll import enroll
+from sensorprint.workflow.options import ScanOptions, SignalOptions
+from sensorprint.workflow.scan import scan
+from sensorprint.workflow.verify import verify
+
+
+def train(*args, **kwargs):
+    """Train the CNN on the enrolled devices' media (see sensorprint.workflow.train)."""
+    from sensorprint.workflow.train import train as _train  # torch is imported only when needed
+
+    return _train(*args, **kwargs)
+
+
+__all__ = ["enroll", "scan", "verify", "train", "run_demo", "ScanOptions", "SignalOptions"]

@@ -1,0 +1,68 @@
+"""Where the per-file work runs: in this process, in a local process pool, or on a Dask cluster.
+
+Every use case hands its per-file work to a `concurrent.futures.Executor`, so the same
+code runs on a laptop and on a cluster: a Dask client's `get_executor()` is one
+(DESIGN.md, "Scale"). The case store itself is written by the calling process only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any, Callable, Iterator
+
+from sensorprint.errors import SensorprintError
+
+
+class InlineExecutor(Executor):
+    """Runs each task at once in the calling process (workers=1): simplest to debug, no pickling."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(error)
+        return future
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def open_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
+    """An executor for per-file work.
+
+    scheduler: address of a Dask scheduler (``tcp://host:8786``); the work then runs on
+    that cluster, whose workers must see the same evidence and case paths.
+    workers: local processes when no scheduler is given (default: one per core; 1 runs inline).
+    """
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as error:  # pragma: no cover - dask is a declared dependency
+            raise SensorprintError("Dask is not installed: pip install 'dask[distributed]'") from error
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as error:
+            raise SensorprintError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from error
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+        return
+    workers = workers or default_workers()
+    if workers <= 1:
+        yield InlineExecutor()
+        return
+    # fork keeps start-up cheap (numpy/scipy already imported); torch is only imported lazily by the CNN path
+    context = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool
