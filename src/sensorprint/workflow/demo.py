@@ -56,9 +56,11 @@ def run_demo(root: Path, *, workers: int | None = None, seed: int = 0, progress:
         scanned = scan(case, [data / "evidence"], workers=workers, progress=progress)
         report = write_report(case, "html", root / "report.html", threshold=60.0)
         summary = DemoSummary(root / "case", report, 0.0, scan_lines=scanned.lines())
+        enrolled = {device.name for device in case.list_devices()}
         for record in report_records(case):
-            relative = str(Path(record["path"]).relative_to((data / "evidence").resolve()))
-            expected = truth.get(relative)
+            relative = str(Path(record["path"]).relative_to(data.resolve()))
+            source = truth.get(relative)
+            expected = source if source in enrolled else None  # an unenrolled camera must match nothing
             summary.total += 1
             if record["best_device"] == expected:
                 summary.correct += 1

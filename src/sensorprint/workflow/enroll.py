@@ -114,7 +114,7 @@ def enroll(
                 for facts in facts_list:
                     case.add_medium(role="reference", device_id=device.id, run_id=run_id, **facts.store_fields())
                     if facts.error:
-                        summary.errors.append(f"{facts.path}: {facts.error}")
+                        summary.errors.append(facts.error_line())
                     else:
                         summary.added += 1
                 done += len(facts_list)

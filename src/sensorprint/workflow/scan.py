@@ -48,7 +48,7 @@ def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
     devices: dict[str, list[FingerprintRef]] = {}
     for device in case.list_devices():
         refs = [
-            FingerprintRef(device.name, record.id, str(record.path), tuple(record.shape))
+            FingerprintRef(device.name, record.id, str(record.path), tuple(record.shape), record.source)
             for record in case.fingerprints(device.id)
         ]
         if refs:
@@ -124,7 +124,7 @@ def commit(case: Case, outcome: ScanOutcome, run_id: int, summary: ScanSummary) 
     summary.scanned += 1
     if facts.error:
         summary.errors += 1
-        summary.error_lines.append(f"{facts.path}: {facts.error}")
+        summary.error_lines.append(facts.error_line())
         return
     if any(row["decision"] == "match" for row in outcome.results):
         summary.matched += 1

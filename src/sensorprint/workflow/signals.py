@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from sensorprint.errors import MatchError, MediaError
-from sensorprint.media import Medium, probe, read_frames, read_image
+from sensorprint.media import Medium, probe, read_frames, read_image, sha256_file
+from sensorprint.media.formats import read_head, sniff
 from sensorprint.prnu import (
     FingerprintAccumulator,
     Transform,
@@ -36,14 +37,19 @@ class FileFacts:
     mtime_ns: int
     medium: Medium | None = None
     error: str | None = None
+    sha256: str | None = None  # also for files that cannot be read: the hash goes into every result
     frames: list[dict] = field(default_factory=list)
+
+    def error_line(self) -> str:
+        """The error as one line that names the file (messages from the readers often already do)."""
+        return self.error if self.path in self.error else f"{self.path}: {self.error}"
 
     def store_fields(self) -> dict:
         """The keyword arguments of `Case.add_medium` / `Case.record_results` for this file."""
         m = self.medium
         return {
             "path": self.path,
-            "sha256": m.sha256 if m else None,
+            "sha256": m.sha256 if m else self.sha256,
             "size_bytes": self.size_bytes,
             "mtime_ns": self.mtime_ns,
             "kind": m.kind if m else None,
@@ -66,6 +72,34 @@ def stat_file(path: Path) -> tuple[int, int]:
 def _facts(path: Path) -> FileFacts:
     size, mtime = stat_file(path)
     return FileFacts(path=str(path), size_bytes=size, mtime_ns=mtime)
+
+
+def fail(facts: FileFacts, error: BaseException) -> None:
+    """Record why a file could not be used, and still hash it when its bytes can be read."""
+    facts.error = one_line(error)
+    if not isinstance(error, (MediaError, MatchError)):
+        facts.error += " | " + traceback.format_exc(limit=3).replace("\n", " ")[-300:]
+    try:
+        facts.sha256 = sha256_file(Path(facts.path))
+    except OSError:
+        pass
+
+
+def read_medium(path: Path) -> tuple[Medium, np.ndarray | None]:
+    """The medium of a file and, for an image, its pixels: one read of the file for images.
+
+    The kind is told from the content, never the extension; content no magic number
+    identifies is tried as an image first, then as a video container.
+    """
+    kind = sniff(read_head(path), path).kind
+    if kind != "video":
+        try:
+            image = read_image(path)
+            return image.medium, image.pixels
+        except MediaError:
+            if kind == "image":
+                raise
+    return probe(path), None
 
 
 def one_line(error: BaseException) -> str:
@@ -116,10 +150,9 @@ def query_signal(path: Path, options: SignalOptions) -> tuple[FileFacts, QuerySi
     """Read a file and compute its noise signal; errors become a one-line message in the facts."""
     facts = _facts(path)
     try:
-        facts.medium = probe(path)
-        if facts.medium.kind == "image":
-            image = read_image(path)
-            signal = QuerySignal(extract_residual(image.pixels, sigma=options.sigma), to_gray(image.pixels))
+        facts.medium, pixels = read_medium(path)
+        if pixels is not None:
+            signal = QuerySignal(extract_residual(pixels, sigma=options.sigma), to_gray(pixels))
         else:
             accumulators: dict[tuple[int, int], FingerprintAccumulator] = {}
 
@@ -131,9 +164,7 @@ def query_signal(path: Path, options: SignalOptions) -> tuple[FileFacts, QuerySi
             signal = QuerySignal(accumulator.result().k, None)
         return facts, signal
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
-        facts.error = one_line(error)
-        if not isinstance(error, (MediaError, MatchError)):
-            facts.error += " | " + traceback.format_exc(limit=3).replace("\n", " ")[-300:]
+        fail(facts, error)
         return facts, None
 
 
@@ -160,15 +191,14 @@ def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[File
         path = Path(name)
         facts = _facts(path)
         try:
-            facts.medium = probe(path)
-            if facts.medium.kind == "image":
-                pixels = read_image(path).pixels
+            facts.medium, pixels = read_medium(path)
+            if pixels is not None:
                 residual = extract_residual(pixels, sigma=options.sigma)
                 accumulator_for(pixels.shape).add(pixels, residual=residual)
             else:
                 _add_video(accumulator_for, path, options, facts)
         except Exception as error:  # noqa: BLE001 - one bad reference file must not stop enrollment
-            facts.error = one_line(error)
+            fail(facts, error)
         all_facts.append(facts)
     return all_facts, accumulators
 
@@ -181,6 +211,7 @@ class FingerprintRef:
     fingerprint_id: int
     path: str
     shape: tuple[int, int]
+    source: str  # "image", "video" or "mixed": what the fingerprint was estimated from
 
 
 _loaded: dict[str, np.ndarray] = {}
@@ -205,19 +236,26 @@ def choose_fingerprint(refs: list[FingerprintRef], query_shape: tuple[int, int])
     return same[0] if same else max(refs, key=lambda r: r.shape[0] * r.shape[1])
 
 
-def compare(signal: QuerySignal, k: np.ndarray, hint: dict | None, threshold: float) -> dict:
+def compare(signal: QuerySignal, k: np.ndarray, hint: dict | None, threshold: float, *, k_is_video: bool) -> dict:
     """Compare a query signal with a fingerprint K: the PRNU result row, without its target.
 
-    A query larger than the fingerprint (an image against a video-enrolled device) is matched
-    the other way round: the fingerprint becomes the query of the image's W·I, which is the
-    detector's statistic with the roles swapped.
+    A query larger than a fingerprint estimated from video frames (an image against a
+    video-enrolled device: frames are downscaled views of the sensor) is matched the other
+    way round: the fingerprint becomes the query of the image's W·I, which is the detector's
+    statistic with the roles swapped. A query larger than a full-sensor fingerprint cannot
+    come from that sensor.
     """
     q_rows, q_cols = landscape(signal.residual.shape)
     f_rows, f_cols = landscape(k.shape)
-    swapped = q_rows > f_rows or q_cols > f_cols
+    larger = q_rows > f_rows or q_cols > f_cols
+    swapped = larger and k_is_video
     row: dict = {"method": "prnu", "target_kind": "device", "ncc": None, "transform": None}
     details = {"fingerprint_shape": list(k.shape), "roles_swapped": swapped}
     try:
+        if larger and not swapped:
+            raise MatchError(
+                f"the query ({q_cols}x{q_rows}) is larger than this device's sensor fingerprint ({f_cols}x{f_rows})"
+            )
         if swapped:
             reference = signal.residual if signal.intensity is None else signal.residual * signal.intensity
             found = match(np.asarray(k, dtype=np.float32), None, reference.astype(np.float32))
@@ -240,7 +278,7 @@ def compare(signal: QuerySignal, k: np.ndarray, hint: dict | None, threshold: fl
 def match_device(signal: QuerySignal, refs: list[FingerprintRef], hint: dict | None, threshold: float) -> dict:
     """Compare one query signal with the best-fitting fingerprint of one device."""
     ref = choose_fingerprint(refs, signal.residual.shape)
-    row = compare(signal, _load(ref), hint, threshold)
+    row = compare(signal, _load(ref), hint, threshold, k_is_video=ref.source != "image")
     row["target"] = ref.device
     row["details"]["fingerprint_id"] = ref.fingerprint_id
     return row

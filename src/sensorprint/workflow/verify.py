@@ -61,13 +61,17 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
         sha_b = None
     else:
         facts_b, signal_b = _signal_or_error(Path(b), options)
-        if signal_b.intensity is None:  # a video: its aggregate already estimates K
+        if signal_a.residual.size > signal_b.residual.size:
+            # the larger medium plays the reference: the smaller may be a crop or a scaled copy of it
+            facts_a, signal_a, facts_b, signal_b = facts_b, signal_b, facts_a, signal_a
+        b_is_video = signal_b.intensity is None
+        if b_is_video:  # its aggregate already estimates K
             k = signal_b.residual
         else:
             accumulator = FingerprintAccumulator(signal_b.residual.shape)
             accumulator.add(signal_b.intensity, residual=signal_b.residual)
             k = accumulator.result().k
-        row = compare(signal_a, k, None, options.threshold)
+        row = compare(signal_a, k, None, options.threshold, k_is_video=b_is_video)
         sha_b = facts_b.medium.sha256
     return Verdict(
         a=str(a),

@@ -1,0 +1,71 @@
+"""The whole dresden-nikon identification through the case workflow, timed.
+
+Enrolls each of the six Nikon cameras from its 10 flat-field JPEGs (60 files), scans the
+16 natural images (full resolution, 2 workers), and prints top-1 accuracy, wrong decisions
+at the threshold, the separation (smallest true-pair PCE / largest wrong-pair PCE) and the
+wall time. Goal (issue 2): 100% top-1, no wrong decision, separation >= 5, under 30 s on 2 cores.
+
+    .venv/bin/python benchmarks/dresden_case.py [--workers 2] [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import tempfile
+import time
+from pathlib import Path
+
+from sensorprint.report import report_records
+from sensorprint.store import Case
+from sensorprint.workflow import enroll, scan
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def device_of(path: Path) -> str:
+    return path.stem.rsplit("_", 1)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--set", default="dresden-nikon", help="dresden-nikon or vision-trio")
+    args = parser.parse_args()
+    root = args.data / args.set
+    flats = collections.defaultdict(list)
+    for path in sorted((root / "flat").iterdir()):
+        flats[device_of(path) if args.set == "dresden-nikon" else path.name[:3]].append(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        case = Case.create(Path(tmp) / "case")
+        for device, paths in sorted(flats.items()):
+            enroll(case, device, paths, workers=args.workers)
+        enrolled = time.perf_counter()
+        scan(case, [root / "natural"], workers=args.workers)
+        finished = time.perf_counter()
+        records = report_records(case)
+        case.close()
+    true_pce, wrong_pce, correct = [], [], 0
+    for record in records:
+        name = Path(record["path"]).name
+        truth = device_of(Path(name)) if args.set == "dresden-nikon" else name[:3]
+        scores = {device: entry["pce"] for device, entry in record["devices"].items()}
+        ranked = max(scores, key=scores.get)
+        correct += ranked == truth
+        true_pce.append(scores[truth])
+        wrong_pce += [score for device, score in scores.items() if device != truth]
+        print(f"{name:32s} truth {truth:16s} best {record['best_device'] or '-':16s} "
+              + " ".join(f"{d}={s:.0f}" for d, s in sorted(scores.items())))
+    wrong_decisions = sum(p >= 60 for p in wrong_pce) + sum(p < 60 for p in true_pce)
+    print(f"\n{args.set}: {len(records)} queries, top-1 {100 * correct / len(records):.1f}%, "
+          f"wrong decisions at PCE 60: {wrong_decisions}")
+    print(f"smallest true-pair PCE {min(true_pce):.1f}, largest wrong-pair PCE {max(wrong_pce):.1f}, "
+          f"separation {min(true_pce) / max(max(wrong_pce), 1e-9):.2f}")
+    print(f"time: enroll {enrolled - started:.1f} s, scan {finished - enrolled:.1f} s, "
+          f"total {finished - started:.1f} s with {args.workers} workers")
+
+
+if __name__ == "__main__":
+    main()

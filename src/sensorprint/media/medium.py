@@ -1,0 +1,122 @@
+"""`Medium`: one file of evidence or reference, and `probe`, which describes a file without decoding it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sensorprint.errors import MediaError
+
+from .formats import HEAD_BYTES, read_head, sniff
+
+# Smallest side (pixels) an image or video frame may have: below it there is too little
+# sensor noise for any decision.
+MIN_SIDE = 64
+
+
+@dataclass(frozen=True)
+class Medium:
+    """One file of evidence or reference.
+
+    `width`/`height` are the pixels as stored. `orientation` is the EXIF orientation code
+    1..8 as recorded (videos: the rotation tag mapped 0->1, 90->6, 180->3, 270->8); it is
+    never applied to the pixels. `metadata` is JSON-serialisable.
+    """
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    kind: str  # "image" | "video"
+    width: int
+    height: int
+    orientation: int
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict of every field (path as a string)."""
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "kind": self.kind,
+            "width": self.width,
+            "height": self.height,
+            "orientation": self.orientation,
+            "metadata": json.loads(json.dumps(self.metadata, default=str)),
+        }
+
+
+def one_line(error: MediaError) -> MediaError:
+    """The same error with its message on one line (library messages may carry newlines)."""
+    text = str(error)
+    return error if "\n" not in text and "\r" not in text else MediaError(" ".join(text.split()))
+
+
+def check_size(path: Path, width: int, height: int, max_pixels: int | None = None) -> None:
+    """Refuse pixel sizes too small for sensor noise, or beyond `max_pixels` (decompression bombs)."""
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise MediaError(f"{path}: image too small ({width}x{height} px; at least {MIN_SIDE} px on each side are needed)")
+    if max_pixels is not None and width * height > max_pixels:
+        raise MediaError(
+            f"{path}: {width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
+            "(possible decompression bomb); raise max_pixels only if the file is trusted"
+        )
+
+
+def probe(path: Path, *, max_pixels: int = 200_000_000) -> Medium:
+    """Describe a file (hash, kind, size, orientation, metadata) without decoding its pixels.
+
+    The kind is detected from the content (magic bytes), not the extension. Images are
+    opened lazily (headers only: a truncated image passes probe and fails read_image);
+    videos are demuxed in full (exact frame count, keyframes, truncation, frame rate) and
+    their first frame is decoded (proves the codec, gives the display matrix). Raises MediaError.
+    """
+    try:
+        return _probe(Path(path), max_pixels)
+    except MediaError as error:
+        raise one_line(error) from error.__cause__
+
+
+def _probe(path: Path, max_pixels: int) -> Medium:
+    # Imported here because image.py and video.py import Medium from this module.
+    from .image import probe_image
+    from .video import probe_video
+
+    check_regular_file(path)
+    try:
+        head = read_head(path, HEAD_BYTES)
+    except OSError as error:
+        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
+    if not head:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    sniffed = sniff(head, path)
+    if sniffed.kind == "video":
+        return probe_video(path)
+    if sniffed.kind == "image":
+        return probe_image(path, max_pixels=max_pixels)
+    try:  # unknown magic: Pillow knows formats this module does not list
+        return probe_image(path, max_pixels=max_pixels)
+    except MediaError as image_error:
+        try:  # ... and FFmpeg knows containers without a clear magic number
+            return probe_video(path, loose=True)
+        except MediaError:
+            raise image_error from None
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse folders, missing paths and devices/pipes (reading a pipe could block forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError as error:
+        raise MediaError(f"{path}: file not found (or a broken link)") from error
+    except OSError as error:
+        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
+    if stat.S_ISDIR(mode):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise MediaError(f"{path}: folder cannot be listed (permission denied)")
+        raise MediaError(f"{path}: is a folder, not a file; pass the files in it or use discover()")
+    if not stat.S_ISREG(mode):
+        raise MediaError(f"{path}: not a regular file (device, pipe or socket)")

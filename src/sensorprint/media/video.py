@@ -1,0 +1,585 @@
+"""Video frames and metadata through PyAV (FFmpeg), with frame-selection strategies.
+
+Frames are returned as stored: float32 H×W×3 in grey levels 0..255 (high bit depth video
+scaled by 255/65535); the rotation recorded by the container (display matrix, or the
+legacy ``rotate`` tag) is reported in the `Medium`, never applied.
+
+Every strategy first demuxes the video stream without decoding it (cheap) to index its
+frames: presentation timestamps, keyframes, the exact frame count, the frame intervals
+(variable frame rate) and truncation (fewer samples present than the container lists).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from sensorprint.errors import MediaError
+
+from .exif import json_safe
+from .formats import extension_mismatch, read_head, sniff
+from .hashing import sha256_file
+from .medium import MIN_SIDE, Medium, check_regular_file, one_line
+
+STRATEGIES = ("keyframes", "random", "even", "all", "even_keyframes")
+
+# Clockwise display rotation (degrees) -> the EXIF orientation code with the same meaning.
+ROTATION_TO_ORIENTATION = {0: 1, 90: 6, 180: 3, 270: 8}
+
+# Container/stream tags that name the device, most specific first.
+MAKE_TAGS = ("com.apple.quicktime.make", "com.android.manufacturer", "make", "manufacturer", "com.xiaomi.manufacturer")
+MODEL_TAGS = ("com.apple.quicktime.model", "com.android.model", "model", "com.xiaomi.model")
+DATE_TAGS = ("com.apple.quicktime.creationdate", "creation_time", "date", "com.android.capture.time")
+
+# FFmpeg demuxers that guess from a file name or accept almost anything: content of an
+# unknown kind opened by one of these is not taken for a video.
+_LOOSE_DEMUXERS = {"tty", "image2", "image2pipe", "data", "bin", "txt", "subviewer", "srt", "webvtt", "ass", "mpjpeg"}
+
+
+# Demuxers whose packet timestamps follow decoding order (AVI stores no presentation time;
+# FFmpeg makes pts = dts + 1), so with B-frames they do not give the frame's position.
+_DECODE_ORDER_TIMESTAMPS = {"avi"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: its index in presentation order, time from the first frame (s), keyframe flag, pixels."""
+
+    index: int
+    time_s: float
+    keyframe: bool
+    pixels: np.ndarray
+
+
+@dataclass(frozen=True)
+class _FrameIndex:
+    """The video stream's samples in presentation order (from demuxing, no decoding)."""
+
+    pts: list[int]              # sorted presentation timestamps (stream time base)
+    keyframe: list[bool]        # per entry of `pts`
+    dts: list[int]              # decoding timestamp per entry of `pts` (for seeking)
+    time_base: Fraction
+    exact_pts: bool = True      # False when the container gave no presentation timestamps (AVI...)
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def position(self, pts: int | None) -> int | None:
+        if pts is None:
+            return None
+        at = bisect.bisect_left(self.pts, pts)
+        return at if at < len(self.pts) and self.pts[at] == pts else None
+
+    def time_s(self, at: int) -> float:
+        return float((self.pts[at] - self.pts[0]) * self.time_base)
+
+    def keyframe_before(self, at: int) -> int:
+        """Position of the last keyframe at or before position `at` (0 if none is flagged)."""
+        for back in range(at, -1, -1):
+            if self.keyframe[back]:
+                return back
+        return 0
+
+
+def _av():
+    import av
+
+    return av
+
+
+def _open(path: Path):
+    av = _av()
+    check_regular_file(path)
+    try:
+        return av.open(str(path), mode="r")
+    except FileNotFoundError as error:
+        raise MediaError(f"{path}: file not found") from error
+    except PermissionError as error:
+        raise MediaError(f"{path}: cannot read the file (permission denied)") from error
+    except Exception as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise MediaError(f"{path}: truncated or corrupt video, or not a video (FFmpeg: {reason})") from error
+
+
+def _video_stream(container, path: Path):
+    """The first real video stream (cover art attached to audio files does not count)."""
+    streams = [s for s in container.streams.video if not _is_attached_picture(s)]
+    if not streams:
+        if container.streams.audio:
+            raise MediaError(f"{path}: audio-only file (no video stream); nothing to identify a camera from")
+        raise MediaError(f"{path}: no video stream in this {container.format.name} file")
+    stream = streams[0]
+    try:
+        codec = stream.codec_context
+    except Exception as error:
+        codec = None
+        cause = error
+    else:
+        cause = None
+    if codec is None or not getattr(codec, "name", None) or codec.name == "none":
+        raise MediaError(f"{path}: the video codec cannot be decoded by this FFmpeg build (unknown codec); convert losslessly or use another tool") from cause
+    return stream
+
+
+def _is_attached_picture(stream) -> bool:
+    try:
+        return bool(int(stream.disposition) & int(_av().stream.Disposition.attached_pic))
+    except Exception:
+        return False
+
+
+def _index_frames(container, stream, path: Path) -> _FrameIndex:
+    """Demux (not decode) every packet of `stream`; raises MediaError for truncation or zero frames."""
+    entries = []
+    exact_pts = True
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet PyAV yields at the end
+                continue
+            exact_pts = exact_pts and packet.pts is not None
+            pts = packet.pts if packet.pts is not None else packet.dts
+            if pts is None:
+                continue
+            dts = packet.dts if packet.dts is not None else pts
+            entries.append((pts, bool(packet.is_keyframe), dts))
+    except Exception as error:
+        raise MediaError(f"{path}: truncated or corrupt video (demuxing failed after {len(entries)} frames: {error})") from error
+    if not entries:
+        raise MediaError(f"{path}: the video stream holds no frames (zero-frame video)")
+    declared = int(stream.frames or 0)
+    if declared > len(entries):
+        raise MediaError(f"{path}: truncated video: the container lists {declared} frames but only {len(entries)} are present")
+    entries.sort()
+    if not any(key for _, key, _ in entries):
+        entries[0] = (entries[0][0], True, entries[0][2])  # nothing flagged: decoding must start at the first sample
+    return _FrameIndex(
+        pts=[e[0] for e in entries], keyframe=[e[1] for e in entries], dts=[e[2] for e in entries],
+        time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
+        exact_pts=exact_pts and container.format.name not in _DECODE_ORDER_TIMESTAMPS,
+    )
+
+
+def _frame_rate_facts(index: _FrameIndex) -> dict:
+    """Frame intervals from the timestamps; variable frame rate when they differ beyond timestamp rounding."""
+    if len(index) < 2:
+        return {"variable_frame_rate": False}
+    ticks = np.diff(np.asarray(index.pts, dtype=np.int64))
+    ticks = ticks[ticks > 0]
+    if ticks.size == 0:
+        return {"variable_frame_rate": None}
+    median = float(np.median(ticks))
+    tolerance = max(1.0, 0.02 * median)  # 29.97 fps in a 1/1000 time base alternates 33/34 ticks: still constant
+    tick_s = float(index.time_base)
+    variable = bool(np.any(np.abs(ticks - median) > tolerance))
+    return {
+        "variable_frame_rate": variable,
+        "frame_interval_s": {"min": float(ticks.min()) * tick_s, "median": median * tick_s, "max": float(ticks.max()) * tick_s},
+        "fps_measured": (1.0 / (median * tick_s)) if median > 0 else None,
+    }
+
+
+def _pick(tags: dict, names: tuple[str, ...]) -> str | None:
+    lowered = {str(k).lower(): v for k, v in tags.items()}
+    for name in names:
+        value = lowered.get(name)
+        if value:
+            return str(value).strip()
+    return None
+
+
+def _rotation_degrees(stream, first_frame) -> int:
+    """Clockwise rotation that displays the frame upright (0, 90, 180, 270), from the display matrix or the 'rotate' tag."""
+    rotation = None
+    if first_frame is not None:
+        try:
+            ccw = first_frame.rotation  # counter-clockwise, in [-180, 180]
+            rotation = int(round(-float(ccw))) % 360
+        except Exception:
+            rotation = None
+    if not rotation:
+        tag = stream.metadata.get("rotate")
+        if tag not in (None, ""):
+            try:
+                rotation = int(round(float(tag))) % 360
+            except ValueError:
+                pass
+    return int(rotation or 0)
+
+
+def _first_frame(stream, path: Path):
+    """Decode the first frame (proves the codec decodes, gives the display matrix and the frame size)."""
+    try:
+        for frame in stream.container.decode(stream):
+            return frame
+    except Exception as error:
+        raise MediaError(f"{path}: the video cannot be decoded ({stream.codec_context.name}: {error})") from error
+    raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {stream.codec_context.name} decoder")
+
+
+def _bit_depth(pix_fmt: str | None) -> int:
+    if not pix_fmt:
+        return 8
+    for bits in (16, 14, 12, 10, 9):
+        if f"p{bits}" in pix_fmt or f"{bits}le" in pix_fmt or f"{bits}be" in pix_fmt:
+            return bits
+    return 8
+
+
+def _describe(path: Path, container, stream, index: _FrameIndex, first_frame) -> tuple[dict, int, int, int]:
+    codec = stream.codec_context
+    width, height = int(first_frame.width), int(first_frame.height)
+    rotation = _rotation_degrees(stream, first_frame)
+    container_tags = json_safe(dict(container.metadata))
+    stream_tags = json_safe(dict(stream.metadata))
+    tags = {**stream_tags, **container_tags}
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    duration_s = None
+    if stream.duration and stream.time_base:
+        duration_s = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration_s = container.duration / 1_000_000
+    metadata = {
+        "format": container.format.name,
+        "format_long": container.format.long_name,
+        "codec": codec.name,
+        "codec_long": getattr(codec.codec, "long_name", None),
+        "profile": getattr(codec, "profile", None),
+        "pix_fmt": getattr(codec, "pix_fmt", None) or first_frame.format.name,
+        "bit_depth": _bit_depth(getattr(codec, "pix_fmt", None) or first_frame.format.name),
+        "mode": "RGB",
+        "coded_size": [int(codec.width or width), int(codec.height or height)],
+        "fps": float(rate) if rate else None,
+        "duration_s": duration_s,
+        "n_frames": len(index),
+        "n_keyframes": int(sum(index.keyframe)),
+        "rotation_deg": rotation,
+        "creation_time": _pick(tags, DATE_TAGS),
+        "datetime": _pick(tags, DATE_TAGS),
+        "make": _pick(tags, MAKE_TAGS),
+        "model": _pick(tags, MODEL_TAGS),
+        "bit_rate": int(container.bit_rate) if container.bit_rate else None,
+        "has_audio": bool(container.streams.audio),
+        "n_video_streams": len(container.streams.video),
+        "sample_aspect_ratio": str(stream.sample_aspect_ratio) if stream.sample_aspect_ratio else None,
+        "color_space": str(first_frame.colorspace) if getattr(first_frame, "colorspace", None) is not None else None,
+        "color_range": str(first_frame.color_range) if getattr(first_frame, "color_range", None) is not None else None,
+        "container_tags": container_tags,
+        "stream_tags": stream_tags,
+    }
+    metadata.update(_frame_rate_facts(index))
+    if extension_mismatch(sniff(read_head(path), path).container, path):
+        metadata["extension_mismatch"] = f"content is {container.format.name}, extension is {path.suffix or '(none)'}"
+    return metadata, width, height, ROTATION_TO_ORIENTATION.get(rotation, 1)
+
+
+def _check_frame_size(path: Path, width: int, height: int) -> None:
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise MediaError(f"{path}: video frames too small ({width}x{height} px; at least {MIN_SIDE} px on each side are needed)")
+
+
+def probe_video(path: Path, *, loose: bool = False) -> Medium:
+    """Describe a video (hash, size, rotation, codec, fps, duration, exact frame count, tags).
+
+    Demuxes the whole stream (no decoding) and decodes one frame. `loose=True` is for
+    content of unknown kind: FFmpeg demuxers that accept almost anything are refused then.
+    Raises MediaError.
+    """
+    path = Path(path)
+    try:
+        with _open(path) as indexing:
+            if loose and (indexing.format.name in _LOOSE_DEMUXERS or indexing.format.name.endswith("_pipe")):
+                raise MediaError(f"{path}: not an image or a video (unrecognised content); check the file type")
+            index = _index_frames(indexing, _video_stream(indexing, path), path)
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            first = _first_frame(stream, path)
+            metadata, width, height, orientation = _describe(path, container, stream, index, first)
+        _check_frame_size(path, width, height)
+        sha256 = sha256_file(path)
+        size_bytes = path.stat().st_size
+    except MediaError as error:
+        raise one_line(error) from error.__cause__
+    except Exception as error:  # the boundary: never a traceback for bad input
+        raise MediaError(f"{path}: cannot read as a video ({type(error).__name__}: {error})") from error
+    return Medium(path=path, sha256=sha256, size_bytes=size_bytes, kind="video", width=width, height=height,
+                  orientation=orientation, metadata=metadata)
+
+
+def _to_pixels(frame) -> np.ndarray:
+    """float32 H×W×3 grey levels 0..255 (high bit depth kept: rgb48 scaled by 255/65535).
+
+    YUV->RGB uses the frame's own colour matrix and, when the stream says so, its full
+    range; swscale runs bit-exact so that the same file gives the same pixels on every machine.
+    """
+    av = _av()
+    interpolation = av.video.reformatter.Interpolation
+    exact = interpolation.BILINEAR | interpolation.ACCURATE_RND | interpolation.BITEXACT
+    full_range = getattr(frame, "color_range", None) == av.video.reformatter.ColorRange.JPEG
+    high = _bit_depth(frame.format.name) > 8
+    converted = frame.reformat(format="rgb48le" if high else "rgb24", interpolation=exact,
+                               src_color_range="JPEG" if full_range else None, dst_color_range="JPEG")
+    if high:
+        return converted.to_ndarray().astype(np.float32) * np.float32(255.0 / 65535.0)
+    return converted.to_ndarray().astype(np.float32)
+
+
+def _targets(strategy: str, index: _FrameIndex, n: int, seed: int) -> list[int]:
+    """Frame positions (presentation order) chosen by 'random', 'even' or 'even_keyframes'."""
+    if strategy == "even_keyframes":
+        keyframes = [position for position, key in enumerate(index.keyframe) if key]
+        picks = np.linspace(0, len(keyframes) - 1, min(n, len(keyframes)))
+        return sorted({keyframes[int(round(i))] for i in picks})
+    total = len(index)
+    count = min(n, total)
+    if strategy == "random":
+        return sorted(int(i) for i in np.random.default_rng(seed).choice(total, size=count, replace=False))
+    return sorted({int(round(i)) for i in np.linspace(0, total - 1, count)})
+
+
+def _frame_from(frame, index: _FrameIndex, fallback_position: int) -> Frame:
+    position = index.position(frame.pts) if index.exact_pts else None
+    if position is None:
+        position = fallback_position
+    return Frame(index=position, time_s=index.time_s(position), keyframe=bool(index.keyframe[position] or frame.key_frame),
+                 pixels=_to_pixels(frame))
+
+
+def _decode_keyframes(container, stream, index: _FrameIndex) -> Iterator[Frame]:
+    """Only keyframe packets are sent to the decoder (and it is told to skip any other)."""
+    stream.codec_context.skip_frame = "NONKEY"
+    keyframe_positions = [p for p, key in enumerate(index.keyframe) if key]
+    emitted = 0
+    for packet in container.demux(stream):
+        if packet.size and not packet.is_keyframe:
+            continue
+        for frame in packet.decode():
+            fallback = keyframe_positions[min(emitted, len(keyframe_positions) - 1)]
+            emitted += 1
+            yield _frame_from(frame, index, fallback)
+
+
+def _decode_all(container, stream, index: _FrameIndex, wanted: set[int] | None = None,
+                keyframes: bool = False) -> Iterator[Frame]:
+    """Every frame in presentation order, or only the positions in `wanted` / only keyframes.
+
+    Without presentation timestamps (AVI with B-frames) the decoder's output order is the
+    only exact position, so the other strategies use this sequential pass on such files.
+    """
+    for count, frame in enumerate(container.decode(stream)):
+        position = min(count, len(index) - 1)
+        if wanted is not None and position not in wanted:
+            continue
+        if keyframes and not frame.key_frame:
+            continue
+        yield _frame_from(frame, index, position)
+
+
+class _TargetDecoder:
+    """Decodes chosen frames: seeks to a keyframe before each and decodes forward, verifying every landing.
+
+    Seeking is exact in MP4/MOV and Matroska but only approximate in MPEG-TS and some
+    other containers, where it can land after the keyframe asked for. A frame is therefore
+    returned only when (a) a keyframe was decoded since the last seek, so no frame is ever
+    predicted from missing references, and (b) it is exactly the frame wanted. A miss is
+    retried from earlier keyframes, and at last by decoding from the start of a freshly
+    opened file, which is always exact.
+    """
+
+    def __init__(self, path: Path, container, stream, index: _FrameIndex, threads: int, keyframes_only: bool):
+        self.path, self.container, self.stream, self.index = path, container, stream, index
+        self.threads, self.keyframes_only = threads, keyframes_only
+        self.decoder = None
+        self.last_position = -1
+        self.clean = False
+        self.reopened = []  # containers opened for a restart from the beginning (closed by close())
+
+    def _seek(self, position: int) -> None:
+        self.container.seek(self.index.pts[position], stream=self.stream, backward=True)
+        self.decoder, self.last_position, self.clean = self.container.decode(self.stream), -1, False
+
+    def _restart(self) -> None:
+        container = _open(self.path)
+        self.reopened.append(container)
+        self.container, self.stream = container, _video_stream(container, self.path)
+        _configure_decoder(self.stream, self.threads, self.keyframes_only)
+        self.decoder, self.last_position, self.clean = self.container.decode(self.stream), -1, False
+
+    def _decode_until(self, target: int):
+        """Decode forward to `target`; the frame when it is found clean, else None."""
+        for frame in self.decoder:
+            position = self.index.position(frame.pts)
+            if position is None:
+                continue
+            self.clean = self.clean or self.index.keyframe[position] or bool(frame.key_frame)
+            self.last_position = position
+            if position == target:
+                return frame if self.clean else None
+            if position > target:
+                return None
+        self.decoder = None  # the stream ended
+        return None
+
+    def frame(self, target: int):
+        """The decoded frame at presentation position `target`, or None if the decoder never outputs it."""
+        start = self.index.keyframe_before(target)
+        if self.decoder is not None and self.clean and start <= self.last_position < target:
+            found = self._decode_until(target)  # the target lies ahead in the run being decoded: no seek
+            if found is not None:
+                return found
+        for _attempt in range(3):
+            self._seek(start)
+            found = self._decode_until(target)
+            if found is not None:
+                return found
+            if start == 0:
+                break
+            start = self.index.keyframe_before(start - 1)
+        self._restart()
+        return self._decode_until(target)
+
+    def close(self) -> None:
+        for container in self.reopened:
+            container.close()
+
+
+def _configure_decoder(stream, threads: int, keyframes_only: bool) -> None:
+    stream.codec_context.thread_count = int(threads)
+    stream.thread_type = "AUTO"
+    if keyframes_only:
+        stream.codec_context.skip_frame = "NONKEY"
+
+
+def _decode_keyframe_targets(path: Path, container, stream, index: _FrameIndex, targets: list[int],
+                             threads: int) -> Iterator[Frame]:
+    """Each target keyframe decoded alone: seek, demux (not decode) up to its packet, decode it, drain.
+
+    Draining right away gets the picture out without feeding the decoder the frames that
+    follow (a decoder with B-frame reordering would otherwise hold it back). If the seek
+    landed after the keyframe (approximate seeking), the seek is repeated from earlier keyframes.
+    """
+    reopened = []
+    try:
+        yield from _keyframe_targets(path, container, stream, index, targets, threads, reopened)
+    finally:
+        for extra in reopened:
+            extra.close()
+
+
+def _keyframe_targets(path, container, stream, index, targets, threads, reopened) -> Iterator[Frame]:
+    for target in targets:
+        start = target
+        for attempt in range(5):
+            if attempt < 4:
+                container.seek(index.pts[start], stream=stream, backward=True)
+            else:  # last resort, always exact: demux from the start of a freshly opened file
+                container = _open(path)
+                reopened.append(container)
+                stream = _video_stream(container, path)
+                _configure_decoder(stream, threads, keyframes_only=True)
+            packet_found = None
+            for packet in container.demux(stream):
+                if not packet.size:
+                    break
+                position = index.position(packet.pts if packet.pts is not None else packet.dts)
+                if position == target:
+                    packet_found = packet
+                    break
+                if position is not None and position > target and packet.is_keyframe:
+                    break  # landed after the target: seek from an earlier keyframe
+            if packet_found is not None:
+                break
+            start = index.keyframe_before(start - 1) if start > 0 else 0
+        if packet_found is None:
+            continue
+        codec = stream.codec_context
+        decoded = list(packet_found.decode()) + list(codec.decode(None))
+        codec.flush_buffers()
+        for frame in decoded:
+            if index.position(frame.pts) == target or len(decoded) == 1:
+                yield _frame_from(frame, index, target)
+                break
+
+
+def _decode_targets(decoder: _TargetDecoder, targets: list[int]) -> Iterator[Frame]:
+    try:
+        for target in targets:
+            frame = decoder.frame(target)
+            if frame is not None:
+                yield _frame_from(frame, decoder.index, target)
+    finally:
+        decoder.close()
+
+
+def read_frames(path: Path, *, strategy: str = "keyframes", n: int = 5, seed: int = 0,
+                max_frames: int | None = None, threads: int = 0) -> Iterator[Frame]:
+    """Decoded frames of a video, chosen by `strategy`, in presentation order.
+
+    - "keyframes": only keyframes are decoded (the frames between are never sent to the decoder);
+    - "random": `n` frames drawn without replacement with `seed` (reproducible); each is
+      reached by seeking to the keyframe before it and decoding forward;
+    - "even": `n` frames evenly spaced from the first to the last;
+    - "all": every frame;
+    - "even_keyframes": `n` keyframes evenly spread over the video, each decoded alone
+      (the cheapest way to sample a whole video: no frame between keyframes is decoded).
+    `max_frames` caps the number of frames of any strategy. `threads` is the decoder's
+    thread count (0: FFmpeg chooses; 1 in worker processes avoids oversubscription). Pixels are as stored (rotation
+    recorded by `probe`, not applied). Raises MediaError (one line) for truncated or corrupt
+    video, audio-only files, zero-frame video and codecs FFmpeg cannot decode.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown frame strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if n < 1 and strategy in ("random", "even", "even_keyframes"):
+        raise ValueError(f"n must be at least 1, got {n}")
+    if max_frames is not None and max_frames < 0:
+        raise ValueError(f"max_frames must be non-negative, got {max_frames}")
+    path = Path(path)
+    return _read_frames(path, strategy, n, seed, max_frames, threads)
+
+
+def _read_frames(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, threads: int) -> Iterator[Frame]:
+    if max_frames == 0:
+        return
+    try:
+        with _open(path) as indexing:
+            index = _index_frames(indexing, _video_stream(indexing, path), path)
+        # decoding starts from a freshly opened file: no seek back to the start, which some
+        # containers (MPEG-TS, raw streams) cannot do exactly
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            keyframes_only = strategy in ("keyframes", "even_keyframes") and index.exact_pts
+            _configure_decoder(stream, threads, keyframes_only)
+            if not index.exact_pts:
+                if strategy in ("keyframes", "all"):
+                    frames = _decode_all(container, stream, index, keyframes=strategy == "keyframes")
+                else:
+                    frames = _decode_all(container, stream, index, wanted=set(_targets(strategy, index, n, seed)))
+            elif strategy == "keyframes":
+                frames = _decode_keyframes(container, stream, index)
+            elif strategy == "all":
+                frames = _decode_all(container, stream, index)
+            elif strategy == "even_keyframes":
+                frames = _decode_keyframe_targets(path, container, stream, index, _targets(strategy, index, n, seed), threads)
+            else:
+                decoder = _TargetDecoder(path, container, stream, index, threads, keyframes_only)
+                frames = _decode_targets(decoder, _targets(strategy, index, n, seed))
+            count = 0
+            for frame in frames:
+                if count == 0:
+                    _check_frame_size(path, frame.pixels.shape[1], frame.pixels.shape[0])
+                yield frame
+                count += 1
+                if max_frames is not None and count >= max_frames:
+                    return
+            if count == 0:
+                raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {stream.codec_context.name} decoder")
+    except MediaError as error:
+        raise one_line(error) from error.__cause__
+    except GeneratorExit:
+        raise
+    except Exception as error:  # the boundary: never a traceback for bad input
+        raise MediaError(f"{path}: truncated or corrupt video ({type(error).__name__}: {error})") from error

@@ -1,0 +1,190 @@
+"""Writers of the case report: one self-contained HTML file, JSON, or CSV.
+
+All three render `report_data(case, threshold=...)`; files are written to a
+temporary name and renamed, so an interrupted report never leaves a half file.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, StrictUndefined, select_autoescape
+from jinja2.loaders import DictLoader
+
+from sensorprint.errors import CaseError
+from sensorprint.report.figures import pce_figure_png
+from sensorprint.report.records import describe_frames, describe_transform, frame_indices, report_data
+from sensorprint.store import Case
+
+FORMATS = ("html", "json", "csv")
+
+CSV_COLUMNS = (
+    "path", "sha256", "kind", "status", "error", "device", "device_model", "pce", "ncc", "p_fa", "decision",
+    "decision_at_scan", "transform", "reason", "best_device", "is_best", "frames", "cnn_device_label",
+    "cnn_device_probability", "cnn_this_device_probability", "cnn_model_label", "cnn_model_probability",
+    "verdict", "agreement",
+)
+
+# Spreadsheet programs run cells that start with these as formulas; evidence file names are
+# attacker-controlled, so such text cells are prefixed with an apostrophe (OWASP CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _write_atomically(out: Path, data: bytes) -> None:
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def render_json(data: Mapping[str, Any]) -> str:
+    """Strict JSON (no NaN), UTF-8 text, stable key order."""
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per (file, enrolled device scanned); files without device results get one row."""
+    device_models = {d["name"]: d["model"] for d in data["devices"]}
+    rows: list[dict[str, Any]] = []
+    for record in data["records"]:
+        cnn_device = record["cnn"].get("device") or {}
+        cnn_model = record["cnn"].get("model") or {}
+        base = {
+            "path": record["path"], "sha256": record["sha256"], "kind": record["kind"],
+            "status": record["status"], "error": record["error"], "best_device": record["best_device"],
+            "frames": " ".join(str(i) for i in frame_indices(record["frames"])) or None,
+            "cnn_device_label": cnn_device.get("label"), "cnn_device_probability": cnn_device.get("probability"),
+            "cnn_model_label": cnn_model.get("label"), "cnn_model_probability": cnn_model.get("probability"),
+            "verdict": record["verdict"], "agreement": record["agreement"],
+        }
+        if not record["devices"]:
+            rows.append(base)
+            continue
+        for name, entry in record["devices"].items():
+            rows.append({
+                **base, "device": name, "device_model": device_models.get(name), "pce": entry["pce"],
+                "ncc": entry["ncc"], "p_fa": entry["p_fa"], "decision": entry["decision"],
+                "decision_at_scan": entry.get("decision_at_scan"), "transform": entry["transform_text"],
+                "reason": entry.get("reason"),
+                "is_best": name == record["best_device"],
+                "cnn_this_device_probability": (cnn_device.get("probabilities") or {}).get(name),
+            })
+    return rows
+
+
+def render_csv(data: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in csv_rows(data):
+        writer.writerow({column: _csv_cell(row.get(column)) for column in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------- HTML
+
+
+def _fmt_pce(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
+
+
+def _fmt_p(value: float | None) -> str:
+    """A probability in scientific notation; 0.0 means it underflowed double precision."""
+    if value is None:
+        return "n/a"
+    if value == 0.0:
+        return "< 1e-300"
+    return f"{value:.1e}" if value < 0.01 else f"{value:.3f}"
+
+
+def _fmt_prob(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _fmt_json(value: Any) -> str:
+    return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
+
+
+def _template_text(name: str) -> str:
+    return resources.files("sensorprint.report").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=DictLoader({"report.html": _template_text("report.html")}),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(pce=_fmt_pce, p=_fmt_p, prob=_fmt_prob, tojson_pretty=_fmt_json,
+                       transform=describe_transform, frames=describe_frames)
+    return env
+
+
+def render_html(data: Mapping[str, Any]) -> str:
+    """The report as one HTML file: CSS inline, the figure an embedded PNG, every value escaped."""
+    device_names = [d["name"] for d in data["devices"]]
+    png = pce_figure_png(data["records"], device_names, data["threshold"]["pce"])
+    runs = {r["id"]: r for r in data["runs"]}
+    fingerprints = {d["name"]: d["fingerprints"] for d in data["devices"]}
+    evidence = [r for r in data["records"]
+                if r["matches"] or r["agreement"] == "disagree"
+                or any(e.get("label") not in (None, "unknown") for e in r["cnn"].values())]
+    return _environment().get_template("report.html").render(
+        data=data,
+        css=_template_text("report.css"),
+        figure=base64.b64encode(png).decode("ascii") if png else None,
+        runs_by_id=runs,
+        fingerprints=fingerprints,
+        evidence=evidence,
+        errors=[r for r in data["records"] if r["status"] == "error"],
+        linked={r["id"] for r in evidence} | {r["id"] for r in data["records"] if r["status"] == "error"},
+    )
+
+
+def write_report(case: Case, fmt: str, out: Path | str, *, threshold: float) -> Path:
+    """Write the case report as 'html', 'json' or 'csv' to `out` (a file, or a folder for report.<fmt>)."""
+    if fmt not in FORMATS:
+        raise CaseError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if not math.isfinite(threshold) or threshold <= 0:
+        raise CaseError(f"the PCE threshold must be a positive number (the customary one is 60), not {threshold}")
+    out = Path(out)
+    if out.is_dir():
+        out = out / f"report.{fmt}"
+    if not out.parent.is_dir():
+        raise CaseError(f"cannot write the report to {out}: folder {out.parent} does not exist; create it first")
+    data = report_data(case, threshold=threshold)
+    if fmt == "json":
+        text = render_json(data)
+    elif fmt == "csv":
+        text = render_csv(data)
+    else:
+        text = render_html(data)
+    _write_atomically(out, text.encode("utf-8"))
+    return out

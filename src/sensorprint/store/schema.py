@@ -1,0 +1,136 @@
+"""The case database schema and its ordered migrations.
+
+`MIGRATIONS[i]` takes a case from schema version i to version i + 1; the
+current version is `len(MIGRATIONS)`. A case is migrated on open, one
+migration per committed transaction, so a process killed during an upgrade
+leaves the case at the last version that was fully applied. Never edit a
+migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    """Version 1: every table of the first release."""
+    statements = [
+        # The schema version history: one row per applied migration.
+        """CREATE TABLE IF NOT EXISTS schema_version (
+               version INTEGER PRIMARY KEY,
+               applied TEXT NOT NULL,
+               tool_version TEXT NOT NULL)""",
+        """CREATE TABLE runs (
+               id INTEGER PRIMARY KEY,
+               command TEXT NOT NULL,
+               parameters TEXT NOT NULL,
+               tool_version TEXT NOT NULL,
+               started TEXT NOT NULL,
+               finished TEXT,
+               status TEXT NOT NULL DEFAULT 'running',
+               summary TEXT,
+               pid INTEGER,
+               host TEXT)""",
+        # Append-only: the triggers below refuse UPDATE and DELETE.
+        """CREATE TABLE audit (
+               id INTEGER PRIMARY KEY,
+               time TEXT NOT NULL,
+               run_id INTEGER REFERENCES runs(id),
+               action TEXT NOT NULL,
+               details TEXT NOT NULL)""",
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TABLE devices (
+               id INTEGER PRIMARY KEY,
+               name TEXT NOT NULL UNIQUE,
+               model TEXT,
+               notes TEXT,
+               created TEXT NOT NULL)""",
+        """CREATE TABLE media (
+               id INTEGER PRIMARY KEY,
+               path TEXT NOT NULL,
+               sha256 TEXT,
+               size_bytes INTEGER,
+               mtime_ns INTEGER,
+               kind TEXT,
+               width INTEGER,
+               height INTEGER,
+               orientation INTEGER,
+               metadata TEXT,
+               role TEXT NOT NULL CHECK (role IN ('reference', 'evidence')),
+               device_id INTEGER REFERENCES devices(id),
+               status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+               error TEXT,
+               details TEXT,
+               run_id INTEGER REFERENCES runs(id),
+               created TEXT NOT NULL,
+               updated TEXT NOT NULL,
+               CHECK ((role = 'reference') = (device_id IS NOT NULL)))""",
+        # NULL device_id (evidence) must still be unique per path: index the COALESCE.
+        "CREATE UNIQUE INDEX media_key ON media(role, path, COALESCE(device_id, 0))",
+        "CREATE INDEX media_device ON media(device_id)",
+        "CREATE INDEX media_sha256 ON media(sha256)",
+        """CREATE TABLE fingerprints (
+               id INTEGER PRIMARY KEY,
+               device_id INTEGER NOT NULL REFERENCES devices(id),
+               height INTEGER NOT NULL,
+               width INTEGER NOT NULL,
+               array_file TEXT NOT NULL,
+               array_sha256 TEXT NOT NULL,
+               shape TEXT NOT NULL,
+               n_media INTEGER NOT NULL,
+               quality REAL,
+               media_hashes TEXT NOT NULL,
+               source TEXT NOT NULL CHECK (source IN ('image', 'video', 'mixed')),
+               parameters TEXT NOT NULL,
+               run_id INTEGER REFERENCES runs(id),
+               created TEXT NOT NULL,
+               UNIQUE (device_id, height, width))""",
+        """CREATE TABLE transform_hints (
+               device_id INTEGER NOT NULL REFERENCES devices(id),
+               key TEXT NOT NULL,
+               transform TEXT NOT NULL,
+               updated TEXT NOT NULL,
+               PRIMARY KEY (device_id, key))""",
+        """CREATE TABLE results (
+               id INTEGER PRIMARY KEY,
+               medium_id INTEGER NOT NULL REFERENCES media(id),
+               method TEXT NOT NULL CHECK (method IN ('prnu', 'cnn')),
+               target_kind TEXT NOT NULL CHECK (target_kind IN ('device', 'model')),
+               target TEXT NOT NULL,
+               score REAL,
+               ncc REAL,
+               p_fa REAL,
+               decision TEXT NOT NULL,
+               transform TEXT,
+               details TEXT,
+               run_id INTEGER REFERENCES runs(id),
+               created TEXT NOT NULL,
+               UNIQUE (medium_id, method, target_kind, target))""",
+        """CREATE TABLE models (
+               id INTEGER PRIMARY KEY,
+               target TEXT NOT NULL CHECK (target IN ('device', 'model')),
+               path TEXT NOT NULL,
+               classes TEXT NOT NULL,
+               record TEXT NOT NULL,
+               run_id INTEGER REFERENCES runs(id),
+               created TEXT NOT NULL,
+               stale INTEGER NOT NULL DEFAULT 0,
+               stale_reason TEXT)""",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial]
+"""Ordered migrations; index i upgrades version i to i + 1 (module-level so tests can extend it)."""
+
+
+def current_version() -> int:
+    """The schema version this code writes."""
+    return len(MIGRATIONS)
