@@ -18,10 +18,10 @@ from pathlib import Path
 from sensorprint.errors import CaseError
 from sensorprint.media import discover
 from sensorprint.store import Case
-from sensorprint.workflow.options import ScanOptions
+from sensorprint.workflow.options import ScanOptions, SignalOptions
 from sensorprint.workflow.parallel import open_executor
 from sensorprint.workflow.progress import Progress, no_progress
-from sensorprint.workflow.signals import FingerprintRef, ScanOutcome, scan_file, stat_file
+from sensorprint.workflow.signals import FileFacts, FingerprintRef, match_device, query_signal, size_key, stat_file
 
 
 @dataclass
@@ -75,6 +75,34 @@ def files_to_scan(case: Case, paths: list[Path], devices: dict) -> tuple[list[tu
                 continue
         todo.append((name, wanted))
     return todo, total, skipped
+
+
+@dataclass
+class ScanOutcome:
+    """What a worker returns for one evidence file: its facts and its result rows."""
+
+    facts: FileFacts
+    results: list[dict]
+
+
+def scan_file(
+    path: str,
+    devices: dict[str, list[FingerprintRef]],
+    hints: dict[str, dict],
+    options: SignalOptions,
+    threshold: float,
+) -> ScanOutcome:
+    """Read one evidence file and compare it with every given device (PRNU)."""
+    facts, signal = query_signal(Path(path), options)
+    if signal is None:
+        return ScanOutcome(facts, [])
+    key = size_key(signal.residual.shape)
+    results = [
+        match_device(signal, refs, hints.get(f"{device}|{key}"), threshold) for device, refs in devices.items()
+    ]
+    for row in results:
+        row["details"]["size_key"] = key
+    return ScanOutcome(facts, results)
 
 
 def scan(

@@ -121,16 +121,19 @@ class QuerySignal:
 
     residual: np.ndarray
     intensity: np.ndarray | None
+    pixels: list[np.ndarray] = field(default_factory=list)  # the image, or the frames used (when kept for the CNN)
 
 
 def _video_frames(path: Path, options: SignalOptions):
     return read_frames(path, strategy=options.frame_strategy, n=options.n_frames, seed=options.seed)
 
 
-def _add_video(accumulator_for, path: Path, options: SignalOptions, facts: FileFacts) -> None:
-    """Add the weighted frames of a video to the accumulator that fits their size."""
+def _add_video(accumulator_for, path: Path, options: SignalOptions, facts: FileFacts, kept: list | None = None) -> None:
+    """Add the weighted frames of a video to the accumulator that fits their size (and keep them if asked)."""
     previous = None
     for frame in _video_frames(path, options):
+        if kept is not None:
+            kept.append(frame.pixels)
         gray = to_gray(frame.pixels)
         weight = frame_weight(gray, previous)
         previous = gray
@@ -146,22 +149,31 @@ def _add_video(accumulator_for, path: Path, options: SignalOptions, facts: FileF
         raise MediaError(f"{path.name}: every selected frame is dark, saturated or a duplicate")
 
 
-def query_signal(path: Path, options: SignalOptions) -> tuple[FileFacts, QuerySignal | None]:
-    """Read a file and compute its noise signal; errors become a one-line message in the facts."""
+def query_signal(
+    path: Path, options: SignalOptions, *, keep_pixels: bool = False
+) -> tuple[FileFacts, QuerySignal | None]:
+    """Read a file and compute its noise signal; errors become a one-line message in the facts.
+
+    keep_pixels: also return the image or the frames used, for the CNN to classify
+    without reading the file again.
+    """
     facts = _facts(path)
     try:
         facts.medium, pixels = read_medium(path)
         if pixels is not None:
             signal = QuerySignal(extract_residual(pixels, sigma=options.sigma), to_gray(pixels))
+            if keep_pixels:
+                signal.pixels.append(pixels)
         else:
             accumulators: dict[tuple[int, int], FingerprintAccumulator] = {}
 
             def accumulator_for(shape):
                 return accumulators.setdefault(shape, FingerprintAccumulator(shape))
 
-            _add_video(accumulator_for, path, options, facts)
+            kept: list[np.ndarray] = []
+            _add_video(accumulator_for, path, options, facts, kept if keep_pixels else None)
             (accumulator,) = accumulators.values()  # frames of one video share one size
-            signal = QuerySignal(accumulator.result().k, None)
+            signal = QuerySignal(accumulator.result().k, None, kept)
         return facts, signal
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
         fail(facts, error)
@@ -282,31 +294,3 @@ def match_device(signal: QuerySignal, refs: list[FingerprintRef], hint: dict | N
     row["target"] = ref.device
     row["details"]["fingerprint_id"] = ref.fingerprint_id
     return row
-
-
-@dataclass
-class ScanOutcome:
-    """What a worker returns for one evidence file: its facts and its result rows."""
-
-    facts: FileFacts
-    results: list[dict]
-
-
-def scan_file(
-    path: str,
-    devices: dict[str, list[FingerprintRef]],
-    hints: dict[str, dict],
-    options: SignalOptions,
-    threshold: float,
-) -> ScanOutcome:
-    """Read one evidence file and compare it with every given device (PRNU)."""
-    facts, signal = query_signal(Path(path), options)
-    if signal is None:
-        return ScanOutcome(facts, [])
-    key = size_key(signal.residual.shape)
-    results = [
-        match_device(signal, refs, hints.get(f"{device}|{key}"), threshold) for device, refs in devices.items()
-    ]
-    for row in results:
-        row["details"]["size_key"] = key
-    return ScanOutcome(facts, results)
