@@ -42,8 +42,12 @@ CaseArg = typer.Argument(..., help="The case directory (made by `sensorprint ini
 WorkersOpt = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per core; 1 = no pool).")
 SchedulerOpt = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) to run on a cluster.")
 FramesOpt = typer.Option(5, "--frames", help="Video frames used per video (a cap for every strategy).", min=1)
+FRAME_STRATEGIES = ("even_keyframes", "keyframes", "random", "even", "all")
 StrategyOpt = typer.Option(
-    "keyframes", "--frame-strategy", help="Which video frames: keyframes, random (seeded), even, all."
+    "even_keyframes",
+    "--frame-strategy",
+    help="Which video frames: even_keyframes (N keyframes spread over the video, fastest), keyframes (all), "
+    "random (seeded), even (N evenly spaced), all.",
 )
 ThresholdOpt = typer.Option(60.0, "--threshold", help="PCE at or above which a device is declared the source.", min=0)
 
@@ -97,8 +101,8 @@ def user_errors() -> Iterator[None]:
 def _signal_options(frames: int, frame_strategy: str):
     from sensorprint.workflow.options import SignalOptions
 
-    if frame_strategy not in ("keyframes", "random", "even", "all"):
-        raise SensorprintError(f"unknown frame strategy {frame_strategy!r}: use keyframes, random, even or all")
+    if frame_strategy not in FRAME_STRATEGIES:
+        raise SensorprintError(f"unknown frame strategy {frame_strategy!r}: use one of {', '.join(FRAME_STRATEGIES)}")
     return SignalOptions(frame_strategy=frame_strategy, n_frames=frames)
 
 
@@ -119,7 +123,7 @@ def enroll(
     device: str = typer.Option(..., "--device", "-d", help="Name of the seized device, e.g. 'Phone of J. Doe'."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Its make and model, e.g. 'Apple iPhone 12'."),
     frames: int = typer.Option(30, "--frames", help="Frames used per reference video.", min=1),
-    frame_strategy: str = typer.Option("even", "--frame-strategy", help="Which reference video frames: keyframes, random, even, all."),
+    frame_strategy: str = typer.Option("even", "--frame-strategy", help="Which reference video frames: even (N evenly spaced), even_keyframes, keyframes, random, all."),
     workers: Optional[int] = WorkersOpt,
     scheduler: Optional[str] = SchedulerOpt,
 ) -> None:
@@ -195,7 +199,7 @@ def report(
     with user_errors():
         if fmt not in ("html", "json", "csv"):
             raise SensorprintError(f"unknown report format {fmt!r}: use html, json or csv")
-        with Case.open(case) as opened:
+        with Case.open(case, read_only=True) as opened:
             target = output or opened.root / f"report.{fmt}"
             written = write_report(opened, fmt, target, threshold=threshold)
     out.print(f"wrote {written}")

@@ -13,12 +13,13 @@ class SignalOptions:
 
     sigma: the denoiser's noise level sigma0, in grey levels (Mihcak et al. 1999; 3 is the
         Binghamton default for images).
-    frame_strategy, n_frames, seed: which video frames are used ("keyframes", "random",
-        "even", "all"); n_frames caps every strategy.
+    frame_strategy, n_frames, seed: which video frames are used ("even_keyframes",
+        "keyframes", "random", "even", "all"; see sensorprint.media.read_frames); n_frames
+        caps every strategy.
     """
 
     sigma: float = 3.0
-    frame_strategy: str = "keyframes"
+    frame_strategy: str = "even_keyframes"
     n_frames: int = 5
     seed: int = 0
 
