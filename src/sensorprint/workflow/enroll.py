@@ -11,7 +11,6 @@ enrolled for the device is not read twice.
 from __future__ import annotations
 
 import math
-import pickle
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,23 +49,22 @@ def _chunks(items: list, n_chunks: int) -> list[list]:
 
 
 def _sums_path(case: Case, device_id: int, key: tuple[int, int]) -> Path:
-    return case.arrays_dir / f"device{device_id}_sums_{key[1]}x{key[0]}.pickle"
+    return case.arrays_dir / f"device{device_id}_sums_{key[1]}x{key[0]}.npz"
 
 
 def load_sums(case: Case, device_id: int, key: tuple[int, int]) -> FingerprintAccumulator | None:
     path = _sums_path(case, device_id, key)
     if not path.exists():
         return None
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+    with np.load(path, allow_pickle=False) as state:
+        return FingerprintAccumulator.from_state(dict(state))
 
 
 def save_sums(case: Case, device_id: int, key: tuple[int, int], accumulator: FingerprintAccumulator) -> None:
     # written to a temporary name and renamed: a kill mid-write leaves the previous sums intact
     path = _sums_path(case, device_id, key)
-    temporary = path.with_suffix(".partial")
-    with open(temporary, "wb") as handle:
-        pickle.dump(accumulator, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    temporary = path.with_name(path.stem + ".partial.npz")
+    np.savez(temporary, **accumulator.state())
     temporary.replace(path)
 
 
