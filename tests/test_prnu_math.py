@@ -139,7 +139,7 @@ def test_rotation_and_flip_are_recovered(rotation, flip):
     w, inten = query_from(k, 21)
     # the stored query is the sensor image turned back: matching must turn it by `rotation`
     qw, qi = unorient(w, rotation, flip), unorient(inten, rotation, flip)
-    r = match(np.ascontiguousarray(qw), np.ascontiguousarray(qi), k)
+    r = match(np.ascontiguousarray(qw), np.ascontiguousarray(qi), k, orientations="all")
     assert (r.transform.rotation, r.transform.flip) == (rotation, flip)
     assert r.transform.offset == (0, 0) and r.transform.scale == 1.0
     assert r.pce > 1000 and r.p_fa < 1e-100 and r.peak_sign == 1
@@ -149,10 +149,22 @@ def test_rotation_and_flip_are_recovered(rotation, flip):
 def test_wrong_camera_stays_below_threshold():
     k = camera_k()
     w, inten = query_from(camera_k(99), 22)
-    r = match(w, inten, k)
+    r = match(w, inten, k, orientations="all")
     assert r.pce < DEFAULT_PCE_THRESHOLD
     assert r.p_fa > 0.01
     assert r.n_positions == 4  # same size: zero shift at 0°, 180° and their mirrors only
+
+
+@pytest.mark.parametrize("rotation,flip,found", [(0, False, True), (90, False, True), (270, False, True),
+                                                 (180, False, False), (0, True, False)])
+def test_by_default_only_the_orientations_of_a_camera_are_searched(rotation, flip, found):
+    # a camera stores its pixels as read out, or turned to portrait; 180° and mirrors need orientations="all"
+    k = camera_k()
+    w, inten = query_from(k, 24)
+    qw, qi = unorient(w, rotation, flip), unorient(inten, rotation, flip)
+    r = match(np.ascontiguousarray(qw), np.ascontiguousarray(qi), k)
+    assert (r.pce >= DEFAULT_PCE_THRESHOLD) == found
+    assert r.n_positions == (1 if rotation in (0, 180) else 2)
 
 
 def test_crop_offset_is_found_exactly():
