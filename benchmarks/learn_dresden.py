@@ -1,0 +1,110 @@
+"""Benchmark: the ESWA 2022 patch method on dresden-nikon, trained on the FLATS only.
+
+Camera model (D200 / D70 / D70s) and device (6 units) accuracy on the 16 natural images,
+training time on this machine, inference patches per second.
+
+    .venv/bin/python benchmarks/learn_dresden.py [--target model|device|both] [--patches 48] [--epochs 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import hashlib
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from sensorprint.learn import PatchParameters, TrainingConfig, TrainingSample, train_classifier
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dresden-nikon"
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.float32)
+
+
+def device_of(path: Path) -> str:
+    return path.stem.rsplit("_", 1)[0]  # Nikon_D70s_1
+
+
+def model_of(path: Path) -> str:
+    return device_of(path).rsplit("_", 1)[0]  # Nikon_D70s
+
+
+def samples(folder: Path, label_of) -> list[TrainingSample]:
+    out = []
+    for path in sorted(folder.glob("*.JPG")):
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        out.append(TrainingSample(label_of(path), sha, "image", lambda p=path: [read_rgb(p)]))
+    return out
+
+
+def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixels: list[np.ndarray]) -> None:
+    label_of = model_of if target == "model" else device_of
+    started = time.perf_counter()
+    classifier = train_classifier(samples(DATA / "flat", label_of), target=target, kind="patches", config=config, progress=report_progress)
+    train_seconds = time.perf_counter() - started
+    record = classifier.record
+    started = time.perf_counter()
+    predictions = classifier.predict_images(natural_pixels)
+    predict_seconds = time.perf_counter() - started
+    n_patches = sum(p.n_units for p in predictions)
+    truth = [label_of(p) for p in naturals]
+    top_correct = sum(p.top_label == t for p, t in zip(predictions, truth))
+    vote_correct = sum(p.vote_label == t for p, t in zip(predictions, truth))
+    decided_correct = sum(p.label == t for p, t in zip(predictions, truth))
+    unknown = sum(p.label == "unknown" for p in predictions)
+    print(f"\n== target={target}  classes={len(classifier.classes)}  torch threads={torch.get_num_threads()}")
+    print(f"config: patches/image={config.patch.max_patches} size={config.patch.size} epochs<={config.epochs} "
+          f"batch={config.batch_size} lr={config.learning_rate} constrained={config.constrained}")
+    print(f"training: {train_seconds:.0f} s on the CPU, {record.get('training_cpu_seconds', float('nan')):.0f} CPU-s ({record['epochs_run']} epochs, best {record['best_epoch']}), "
+          f"validation file accuracy {record['validation']['file_accuracy']:.3f} on {record['validation']['files']} flats, "
+          f"open-set threshold {record['open_set']['threshold']:.3f}, backend {record['inference']['backend']}")
+    print(f"natural images: top-class accuracy {top_correct}/{len(truth)} = {top_correct/len(truth):.3f}; "
+          f"majority vote {vote_correct}/{len(truth)}; after open-set rule {decided_correct} correct, {unknown} unknown")
+    print(f"inference: {len(truth)} images, {n_patches} patches in {predict_seconds:.1f} s "
+          f"(incl. patch selection) = {n_patches/predict_seconds:.0f} patches/s")
+    for path, prediction, t in zip(naturals, predictions, truth):
+        mark = "ok " if prediction.top_label == t else "BAD"
+        print(f"  {mark} {path.name:28s} truth={t:14s} top={prediction.top_label:14s} score={prediction.score:.3f} "
+              f"label={prediction.label}")
+
+
+def report_progress(done: int, total: int) -> None:
+    print(f"  progress {done}/{total}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target", choices=["model", "device", "both"], default="both")
+    parser.add_argument("--patches", type=int, default=None, help="patches per image (default: the fast config)")
+    parser.add_argument("--patch-size", type=int, default=None, help="patch side in pixels (default 128, the paper's)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--constrained", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    config = TrainingConfig.fast("patches")
+    if args.patches:
+        config = replace(config, patch=replace(config.patch, max_patches=args.patches))
+    if args.patch_size:
+        config = replace(config, patch=replace(config.patch, size=args.patch_size))
+    if args.epochs:
+        config = replace(config, epochs=args.epochs)
+    if args.lr:
+        config = replace(config, learning_rate=args.lr)
+    config = replace(config, constrained=args.constrained, seed=args.seed)
+    naturals = sorted((DATA / "natural").glob("*.JPG"))
+    natural_pixels = [read_rgb(p) for p in naturals]
+    for target in (["model", "device"] if args.target == "both" else [args.target]):
+        run(target, config, naturals, natural_pixels)
+
+
+if __name__ == "__main__":
+    main()

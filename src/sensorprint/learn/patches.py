@@ -1,0 +1,205 @@
+"""Selecting what the networks see: homogeneous patches of images, and prepared frames of videos.
+
+Homogeneous patches follow Bennabhaktula, Alegre, Karastoyanova, Azzopardi, "Camera model
+identification based on forensic traces extracted from homogeneous patches", ESWA 2022 (and
+the authors' code, bgswaroop/scd-images): 128×128 patches on a 32-pixel grid whose standard
+deviation in every colour channel (pixels scaled to [0, 1]) lies in (0.005, 0.02): little scene
+content, but not flat clipping either; at most 200 per image, evenly subsampled; when too few
+qualify, the lowest-deviation patches fill up the count; each patch has its per-channel mean
+subtracted. Saturated patches (clipped pixels) carry no sensor noise and are rejected first.
+
+Frames follow Bennabhaktula, Timmerman, Alegre, Azzopardi, "Source Camera Device
+Identification from Videos", SN Computer Science 2022 (authors' code bgswaroop/scd-videos):
+portrait frames turned to landscape, a centre crop of 480×800, pixels scaled to [0, 1].
+
+All functions take float32 H×W×3 RGB arrays with values in 0..255 (what the media layer gives).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sensorprint.errors import MediaError
+
+
+@dataclass(frozen=True)
+class PatchParameters:
+    """How homogeneous patches are chosen; the defaults are the ESWA 2022 paper's values.
+
+    size : patch side in pixels.
+    stride : grid step in pixels between candidate patches.
+    std_low, std_high : open interval for the per-channel standard deviation, pixels in [0, 1].
+    max_patches : at most this many patches per image (evenly subsampled among the homogeneous).
+    clip_low, clip_high : pixel values (0..255 scale) at or beyond which a pixel counts as clipped.
+    max_clipped_fraction : a patch with a larger share of clipped pixels (any channel) is saturated.
+    normalise_contrast : also divide each mean-subtracted patch by its standard deviation (over
+        all channels), so the network sees only the correlation structure of the noise and not
+        its level (not in the paper; helps when reference and query differ in exposure/ISO,
+        e.g. flat-field references against natural queries).
+    """
+
+    size: int = 128
+    stride: int = 32
+    std_low: float = 0.005
+    std_high: float = 0.02
+    max_patches: int = 200
+    clip_low: float = 0.0
+    clip_high: float = 255.0
+    max_clipped_fraction: float = 0.0
+    normalise_contrast: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_rgb(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise MediaError(f"expected an H×W×3 RGB array, got shape {pixels.shape}; convert the image to RGB first")
+    return np.asarray(pixels, dtype=np.float32)
+
+
+def _window_sums(values: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Sum of every size×size window on a stride grid (per channel), accumulated in float64.
+
+    When the stride divides the size (the papers' 128/32), the image is first summed into
+    stride×stride cells, which is several times faster than a full-resolution integral image.
+    """
+    n_rows = (values.shape[0] - size) // stride + 1
+    n_cols = (values.shape[1] - size) // stride + 1
+    if size % stride == 0:
+        step, span = stride, size // stride
+        cells_r, cells_c = n_rows - 1 + span, n_cols - 1 + span
+        trimmed = values[: cells_r * step, : cells_c * step]
+        cells = trimmed.reshape((cells_r, step, cells_c, step) + values.shape[2:]).sum(axis=(1, 3), dtype=np.float64)
+    else:
+        step, span, cells = 1, size, values.astype(np.float64)
+    integral = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1) + cells.shape[2:], dtype=np.float64)
+    np.cumsum(np.cumsum(cells, axis=0), axis=1, out=integral[1:, 1:])
+    grid_stride = stride // step
+    r0 = (np.arange(n_rows) * grid_stride)[:, None]
+    c0 = (np.arange(n_cols) * grid_stride)[None, :]
+    return integral[r0 + span, c0 + span] - integral[r0, c0 + span] - integral[r0 + span, c0] + integral[r0, c0]
+
+
+def patch_statistics(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-channel standard deviation (pixels in [0,1]) and clipped share of every grid patch.
+
+    Returns (top-left positions N×2 as (row, col), std N×3, clipped fraction N).
+    """
+    rgb = _check_rgb(pixels)
+    height, width = rgb.shape[:2]
+    if height < params.size or width < params.size:
+        return np.zeros((0, 2), np.int64), np.zeros((0, 3), np.float32), np.zeros(0, np.float32)
+    scaled = rgb / np.float32(255.0)
+    n = float(params.size * params.size)
+    mean = _window_sums(scaled, params.size, params.stride) / n
+    mean_sq = _window_sums(scaled * scaled, params.size, params.stride) / n
+    std = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+    clipped = ((rgb <= params.clip_low) | (rgb >= params.clip_high)).any(axis=2).astype(np.float32)
+    clipped_fraction = _window_sums(clipped, params.size, params.stride) / n
+    rows = np.arange(0, height - params.size + 1, params.stride)
+    cols = np.arange(0, width - params.size + 1, params.stride)
+    grid_r, grid_c = np.meshgrid(rows, cols, indexing="ij")
+    positions = np.stack([grid_r.ravel(), grid_c.ravel()], axis=1)
+    return positions, std.reshape(-1, 3).astype(np.float32), clipped_fraction.ravel().astype(np.float32)
+
+
+def _evenly(indices: np.ndarray, count: int) -> np.ndarray:
+    """``count`` entries of ``indices`` spread evenly over it (keeps the image coverage)."""
+    if len(indices) <= count:
+        return indices
+    picks = np.linspace(0, len(indices) - 1, count).round().astype(np.int64)
+    return indices[picks]
+
+
+def select_patch_positions(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> np.ndarray:
+    """Top-left (row, col) of the homogeneous patches chosen by the ESWA 2022 rule (see module doc).
+
+    Homogeneous, unsaturated patches come first (evenly subsampled to ``max_patches``); when
+    fewer qualify, the unsaturated patches of lowest (largest-channel) deviation fill up, then
+    the saturated ones. Returns an int64 array N×2, N ≤ max_patches (0 only for an image smaller
+    than one patch).
+    """
+    positions, std, clipped = patch_statistics(pixels, params)
+    if len(positions) == 0:
+        return positions
+    saturated = clipped > params.max_clipped_fraction
+    homogeneous = np.all((std > params.std_low) & (std < params.std_high), axis=1) & ~saturated
+    chosen = _evenly(np.flatnonzero(homogeneous), params.max_patches)
+    missing = params.max_patches - len(chosen)
+    if missing > 0:
+        # Fill with the flattest remaining patches; saturated ones only as a last resort.
+        rest = np.flatnonzero(~homogeneous)
+        order = np.lexsort((std[rest].max(axis=1), saturated[rest]))
+        chosen = np.concatenate([chosen, rest[order[:missing]]])
+    return positions[np.sort(chosen)]
+
+
+def extract_patches(pixels: np.ndarray, positions: np.ndarray, size: int, *, normalise_contrast: bool = False) -> np.ndarray:
+    """Patches at ``positions`` as float32 N×3×size×size, pixels in [0,1], per-channel mean removed
+    (and, with ``normalise_contrast``, divided by the patch's standard deviation)."""
+    rgb = _check_rgb(pixels)
+    out = np.empty((len(positions), 3, size, size), dtype=np.float32)
+    for index, (row, col) in enumerate(positions):
+        patch = rgb[row : row + size, col : col + size].transpose(2, 0, 1) / np.float32(255.0)
+        patch = patch - patch.mean(axis=(1, 2), keepdims=True)
+        if normalise_contrast:
+            patch = patch / max(float(patch.std()), 1e-6)
+        out[index] = patch
+    return out
+
+
+def homogeneous_patches(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> np.ndarray:
+    """The network input for one image: its homogeneous patches, float32 N×3×S×S (ESWA 2022)."""
+    return extract_patches(
+        pixels, select_patch_positions(pixels, params), params.size, normalise_contrast=params.normalise_contrast
+    )
+
+
+@dataclass(frozen=True)
+class FrameParameters:
+    """How a video frame (or an image) becomes the frame network's input.
+
+    crop_height, crop_width : centre crop in pixels after landscape rotation; the paper uses
+        480×800. Smaller crops train much faster on a CPU (see the training notes).
+    """
+
+    crop_height: int = 480
+    crop_width: int = 800
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prepare_frame(pixels: np.ndarray, params: FrameParameters = FrameParameters()) -> np.ndarray:
+    """A frame as network input: landscape, centre-cropped, float32 3×h×w in [0,1] (SN CS 2022).
+
+    A frame smaller than the crop is zero-padded around its centre (a rescale would destroy
+    the sensor noise the network looks for).
+    """
+    rgb = _check_rgb(pixels)
+    if rgb.shape[0] > rgb.shape[1]:
+        rgb = np.rot90(rgb)  # portrait → landscape, as the authors' code does
+    height, width = rgb.shape[:2]
+    out = np.zeros((3, params.crop_height, params.crop_width), dtype=np.float32)
+    crop_h, crop_w = min(height, params.crop_height), min(width, params.crop_width)
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    dst_top, dst_left = (params.crop_height - crop_h) // 2, (params.crop_width - crop_w) // 2
+    out[:, dst_top : dst_top + crop_h, dst_left : dst_left + crop_w] = (
+        rgb[top : top + crop_h, left : left + crop_w].transpose(2, 0, 1) / np.float32(255.0)
+    )
+    return out
+
+
+def choose_frame_indices(n_frames: int, count: int = 5, *, seed: int = 0) -> np.ndarray:
+    """``count`` distinct frame indices out of ``n_frames``, at random with a fixed seed, sorted.
+
+    The SN CS 2022 paper classifies a video from five random frames; the same seed always
+    gives the same frames, so a result can be reproduced.
+    """
+    if n_frames <= 0:
+        raise MediaError("the video has no decodable frames; check that the file is a complete video")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_frames, size=min(count, n_frames), replace=False))

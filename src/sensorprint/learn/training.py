@@ -1,0 +1,508 @@
+"""Training a classifier on the reference media of enrolled devices (or camera models).
+
+Follows the founding papers (see ../shared/PAPERS.md): the patch network (MISLNet-style, ESWA
+2022: SGD lr 0.1, momentum 0.9, weight decay 5e-4, decay ×0.9 per epoch, balanced classes) and the
+frame network (MobileNetV3-Small, SN CS 2022: SGD lr 0.1, momentum 0.95, warm-up then cosine
+decay, the epoch of best validation accuracy kept). Beyond the papers, for a forensic tool:
+
+- the validation split is BY FILE (never units of one file on both sides), stratified by class,
+  deterministic for a given seed and set of hashes (independent of the order of the samples);
+- early stopping on the validation FILE accuracy (ties: lower validation loss), best epoch kept;
+- every epoch draws the same number of units from every class (balanced, with a fixed seed);
+- the open-set threshold is calibrated on the held-out validation files. The score is the
+  evidence of :mod:`sensorprint.learn.inference` (mean true-class logit of the file's units);
+  a case holds few validation files (often 1–3 per class), whose empirical 5th percentile is just
+  their minimum, so the threshold is the normal prediction bound of :func:`calibrate_threshold`
+  at ``open_set_quantile`` (default 5%): about 95% of new files of an enrolled class pass it.
+
+CPU cost (2 cores, measured with torch 2.14 on this project's machine when idle): MISLNet trains
+~96 patches/s at 128×128 (~600/s at 64×64) and infers ~260/s (torch) or ~790/s (onnxruntime);
+MobileNetV3-Small trains ~9 frames/s at the paper's 480×800 and ~80/s at 256×256. The paper
+settings (45 epochs × 200 patches per image; 20 epochs × 50 frames per video at 480×800) are GPU
+settings: for the 60 dresden flats that is 9,600 patches an epoch, ~100 s, ~75 min for 45 epochs.
+:func:`default_config` therefore picks :meth:`TrainingConfig.fast` on a CPU: 48 patches per image
+(2,304 an epoch for dresden, ~25 s), at most 12 epochs with early stopping (patience 4), batch 64,
+lr 0.01; frames: a 240×400 centre crop, 20 frames per video, 12 epochs. What this costs in
+accuracy could not be measured here (no GPU for the paper settings); see benchmarks/learn_*.py
+for the figures that were measured. The record stores every setting used.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from sensorprint.errors import ModelError
+from sensorprint.learn.inference import (
+    RECORD_FORMAT,
+    UNKNOWN,
+    InputKind,
+    TrainedClassifier,
+    combine_unit_logits,
+    input_shape,
+    units_from_frames,
+)
+from sensorprint.learn.networks import build_network, project_constrained_layers
+from sensorprint.learn.patches import FrameParameters, PatchParameters
+
+Target = Literal["device", "model"]
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """One reference file: its class label, its SHA-256, its kind, and how to read its pixels.
+
+    load() returns a list of float32 H×W×3 RGB arrays with values 0..255: one array for an
+    image, the chosen frames (e.g. I-frames or evenly spaced frames) for a video.
+    """
+
+    label: str
+    sha256: str
+    kind: Literal["image", "video"]
+    load: Callable[[], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Every parameter of a training run (all stored in the training record).
+
+    kind : "patches" (MISLNet on homogeneous patches) or "frames" (MobileNetV3-Small on frames).
+    constrained : constrained first layer (Bayar & Stamm, colour) in front of the network.
+    width : MobileNetV3-Small width multiplier (1.0, 0.75, 0.5); frames only.
+    patch, frame : unit selection parameters (see :mod:`sensorprint.learn.patches`).
+    max_units_per_file : at most this many units per file (patches: defaults to patch.max_patches;
+        frames: the video's frames are thinned evenly to it).
+    epochs : maximum number of epochs; patience : stop after this many epochs without a better
+        validation file accuracy.
+    batch_size, learning_rate, momentum, weight_decay : SGD settings.
+    schedule : "exponential" (lr × lr_decay per epoch, ESWA 2022) or "cosine" (after
+        warmup_epochs of linear warm-up, SN CS 2022).
+    units_per_class_per_epoch : units drawn from every class per epoch (None: as many as the
+        largest class has, smaller classes are drawn with repetition).
+    gain_augmentation : training patches are multiplied by exp(u), u uniform in ±this value
+        (0: off, the papers' setting), so the network cannot rely on the noise LEVEL, which
+        depends on exposure and ISO rather than on the camera.
+    validation_fraction : share of each class's files held out (at least one file per class).
+    open_set_quantile : quantile of the validation true-class scores used as the threshold.
+    seed : seeds the split, the sampling, the initialisation and the dropout.
+    device : "auto" (CUDA when present), "cpu" or "cuda".
+    """
+
+    kind: InputKind = "patches"
+    constrained: bool = False
+    width: float = 1.0
+    patch: PatchParameters = field(default_factory=PatchParameters)
+    frame: FrameParameters = field(default_factory=FrameParameters)
+    max_units_per_file: int | None = None
+    epochs: int = 45
+    patience: int = 10
+    batch_size: int = 512
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["exponential", "cosine"] = "exponential"
+    lr_decay: float = 0.9
+    warmup_epochs: int = 0
+    units_per_class_per_epoch: int | None = None
+    gain_augmentation: float = 0.0
+    validation_fraction: float = 0.2
+    open_set_quantile: float = 0.05
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def network(self) -> str:
+        return "mislnet" if self.kind == "patches" else "mobilenetv3_small"
+
+    @classmethod
+    def paper(cls, kind: InputKind) -> "TrainingConfig":
+        """The founding papers' settings (meant for a GPU)."""
+        if kind == "patches":
+            return cls(kind="patches")
+        return cls(
+            kind="frames", epochs=20, patience=20, batch_size=32, learning_rate=0.1, momentum=0.95,
+            weight_decay=0.0, schedule="cosine", warmup_epochs=3, max_units_per_file=50,
+        )
+
+    @classmethod
+    def fast(cls, kind: InputKind) -> "TrainingConfig":
+        """Settings that train ~10 classes in minutes on 2 CPU cores (see the module doc)."""
+        if kind == "patches":
+            return cls(
+                kind="patches", patch=PatchParameters(max_patches=48), epochs=12, patience=4, batch_size=64,
+                learning_rate=0.01, units_per_class_per_epoch=None,
+            )
+        return cls(
+            kind="frames", frame=FrameParameters(240, 400), epochs=12, patience=4, batch_size=16,
+            learning_rate=0.02, momentum=0.9, weight_decay=0.0, schedule="cosine", warmup_epochs=1,
+            max_units_per_file=20,
+        )
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["network"] = self.network
+        return out
+
+
+def default_config(kind: InputKind, device: str = "auto") -> TrainingConfig:
+    """The papers' settings on a GPU, :meth:`TrainingConfig.fast` on a CPU."""
+    on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    return TrainingConfig.paper(kind) if on_gpu else TrainingConfig.fast(kind)
+
+
+def split_by_file(
+    samples: Sequence[TrainingSample], validation_fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Indices of the training and validation files, stratified by label, by whole files.
+
+    Every class keeps at least one training and one validation file. The result depends only
+    on the labels, hashes, fraction and seed, not on the order of ``samples``.
+    """
+    by_label: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        by_label.setdefault(sample.label, []).append(index)
+    train, validation = [], []
+    for label in sorted(by_label):
+        members = sorted(by_label[label], key=lambda i: samples[i].sha256)
+        rng = np.random.default_rng([seed, _stable_hash(label)])
+        members = [members[i] for i in rng.permutation(len(members))]
+        n_val = min(len(members) - 1, max(1, int(round(validation_fraction * len(members)))))
+        validation += members[:n_val]
+        train += members[n_val:]
+    return sorted(train), sorted(validation)
+
+
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(text.encode("utf-8")[:8].ljust(8, b"\0"), "little") ^ len(text)
+
+
+def _student_t_quantile(probability: float, dof: int) -> float:
+    """Quantile of Student's t distribution (exact for 1 and 2 degrees of freedom, else the
+    Cornish-Fisher expansion of Abramowitz & Stegun 26.7.5, error < 1e-3 for dof ≥ 3)."""
+    from statistics import NormalDist
+
+    if dof == 1:
+        return math.tan(math.pi * (probability - 0.5))
+    if dof == 2:
+        return (2 * probability - 1) / math.sqrt(2 * probability * (1 - probability))
+    z = NormalDist().inv_cdf(probability)
+    v = float(dof)
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4)
+    )
+
+
+def calibrate_threshold(true_class_evidence: Sequence[float], quantile: float) -> float:
+    """Open-set threshold from the held-out files' true-class evidence (see the module doc).
+
+    A case holds few validation files, and the empirical 5th percentile of a handful of
+    scores is just about their minimum, which lets far more than 5% of new files of an enrolled
+    class fall below it. The threshold is therefore the lower one-sided normal PREDICTION bound
+    for one more file, mean + t_{q, n−1} · sd · √(1 + 1/n), which a new file of an enrolled class
+    passes with probability 1 − q whatever n is (for normally distributed evidence), and never
+    above the empirical q-quantile. One score: that score − 1. No score: −inf (nothing rejected).
+    """
+    scores = np.asarray(true_class_evidence, dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    if len(scores) == 0:
+        return float("-inf")
+    n = len(scores)
+    if n == 1:
+        return float(scores[0] - 1.0)
+    bound = scores.mean() + _student_t_quantile(quantile, n - 1) * scores.std(ddof=1) * math.sqrt(1 + 1 / n)
+    return float(min(np.quantile(scores, quantile), bound))
+
+
+def _check_samples(samples: Sequence[TrainingSample]) -> list[TrainingSample]:
+    unique: dict[str, TrainingSample] = {}
+    for sample in samples:
+        if sample.label == UNKNOWN:
+            raise ModelError(f"'{UNKNOWN}' is reserved for the open-set answer; rename that device or model")
+        seen = unique.get(sample.sha256)
+        if seen is not None and seen.label != sample.label:
+            raise ModelError(
+                f"file {sample.sha256[:12]}… is enrolled as both {seen.label!r} and {sample.label!r}; remove one enrollment"
+            )
+        unique.setdefault(sample.sha256, sample)
+    kept = list(unique.values())
+    counts = Counter(s.label for s in kept)
+    if len(counts) < 2:
+        raise ModelError("training needs at least 2 enrolled classes (devices or models); enroll another one")
+    few = sorted(label for label, n in counts.items() if n < 2)
+    if few:
+        raise ModelError(
+            f"{', '.join(few)}: fewer than 2 reference files; enroll at least 2 per class so one can be held out for validation"
+        )
+    return kept
+
+
+def _learning_rate(config: TrainingConfig, epoch: int) -> float:
+    if config.schedule == "exponential":
+        return config.learning_rate * config.lr_decay**epoch
+    if epoch < config.warmup_epochs:
+        return config.learning_rate * (epoch + 1) / (config.warmup_epochs + 1)
+    span = max(1, config.epochs - config.warmup_epochs)
+    return 0.5 * config.learning_rate * (1 + math.cos(math.pi * (epoch - config.warmup_epochs) / span))
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _prime_batch_norm(network: nn.Module, units: np.ndarray, device: torch.device) -> None:
+    """Set the batch-norm running statistics from one batch of real inputs before training.
+
+    Patches are tiny numbers (noise of ~0.01 around zero) while running variances start at 1;
+    with the default momentum the running statistics need ~100 steps to forget that start, so a
+    short CPU training would be evaluated with wrong statistics (every file in one class).
+    """
+    norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 1.0
+    network.train()
+    with torch.no_grad():
+        network(torch.from_numpy(units.astype(np.float32)).to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
+def _evaluate(
+    network: nn.Module, units: list[np.ndarray], labels: list[int], classes: list[str], device: torch.device, batch_size: int
+) -> tuple[float, float, float, list[float], list[int]]:
+    """File accuracy, unit accuracy, mean unit log-loss, true-class file evidence, file predictions."""
+    network.eval()
+    file_correct, unit_correct, n_units, loss_sum = 0, 0, 0, 0.0
+    true_evidence, predicted = [], []
+    with torch.inference_mode():
+        for file_units, label in zip(units, labels):
+            outputs = []
+            for start in range(0, len(file_units), batch_size):
+                batch = torch.from_numpy(file_units[start : start + batch_size].astype(np.float32)).to(device)
+                outputs.append(network(batch).float().cpu().numpy())
+            logits = np.concatenate(outputs) if outputs else np.zeros((0, len(classes)), np.float32)
+            prediction = combine_unit_logits(logits, classes, float("-inf"), "unit")
+            best = classes.index(prediction.top_label) if prediction.top_label else -1
+            file_correct += int(best == label)
+            log_probabilities = torch.log_softmax(torch.from_numpy(logits), dim=1).numpy()
+            unit_correct += int((logits.argmax(axis=1) == label).sum())
+            n_units += len(logits)
+            loss_sum += float(-log_probabilities[:, label].sum())
+            true_evidence.append(float(logits[:, label].mean()) if len(logits) else float("nan"))
+            predicted.append(best)
+    n_files = max(1, len(units))
+    return file_correct / n_files, unit_correct / max(1, n_units), loss_sum / max(1, n_units), true_evidence, predicted
+
+
+def train_classifier(
+    samples: Sequence[TrainingSample],
+    *,
+    target: Target = "device",
+    kind: InputKind | None = None,
+    config: TrainingConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainedClassifier:
+    """Train a classifier of the samples' labels (devices or camera models) from scratch.
+
+    samples : the reference files (see :class:`TrainingSample`); at least 2 classes, 2 files each.
+    target : what the labels are, "device" or "model" (kept in the record).
+    kind : "patches" or "frames"; default: ``config.kind`` when a config is given, else "frames"
+        when most samples are videos, "patches" otherwise.
+    config : all parameters; default :func:`default_config` (papers' on GPU, fast on CPU).
+    progress : called with (done, total) after each file loaded and each epoch.
+
+    Raises ModelError when the classes or files do not allow training.
+    """
+    started, started_cpu = time.perf_counter(), time.process_time()
+    samples = _check_samples(samples)
+    if kind is None:
+        kind = config.kind if config is not None else (
+            "frames" if sum(s.kind == "video" for s in samples) * 2 > len(samples) else "patches"
+        )
+    config = replace(config, kind=kind) if config is not None else default_config(kind)
+    device = _resolve_device(config.device)
+    classes = sorted({s.label for s in samples})
+    class_index = {c: i for i, c in enumerate(classes)}
+    train_ids, val_ids = split_by_file(samples, config.validation_fraction, config.seed)
+    total_steps = len(samples) + config.epochs
+    done = 0
+
+    # Load every file once, keep only its units (float16 halves the memory; the units are small
+    # numbers around zero for patches and in [0,1] for frames, well inside float16's precision).
+    file_units: dict[int, np.ndarray] = {}
+    for index in sorted(train_ids + val_ids):
+        sample = samples[index]
+        units = units_from_frames(sample.load(), config.kind, config.patch, config.frame, max_units=config.max_units_per_file)
+        file_units[index] = units.astype(np.float16)
+        done += 1
+        if progress is not None:
+            progress(done, total_steps)
+    empty = sorted(samples[i].sha256[:12] for i, u in file_units.items() if len(u) == 0)
+    if empty:
+        raise ModelError(f"{len(empty)} reference file(s) gave no usable {config.kind} (too small?): {', '.join(empty)}; remove them")
+
+    train_units = np.concatenate([file_units[i] for i in train_ids])
+    train_labels = np.concatenate([np.full(len(file_units[i]), class_index[samples[i].label]) for i in train_ids])
+    val_units = [file_units[i] for i in val_ids]
+    val_labels = [class_index[samples[i].label] for i in val_ids]
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    network = build_network(
+        config.network, len(classes), patch_size=config.patch.size, constrained=config.constrained, width=config.width
+    ).to(device)
+    optimizer = torch.optim.SGD(
+        network.parameters(), lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    loss_function = nn.CrossEntropyLoss()
+    per_class = [np.flatnonzero(train_labels == c) for c in range(len(classes))]
+    draw = config.units_per_class_per_epoch or max(len(p) for p in per_class)
+
+    _prime_batch_norm(network, train_units[rng.permutation(len(train_units))[:256]], device)
+    history: list[dict] = []
+    best_key, best_state, best_epoch, stale = None, None, -1, 0
+    for epoch in range(config.epochs):
+        learning_rate = _learning_rate(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+        # Balanced epoch: the same number of units from every class, shuffled together.
+        chosen = np.concatenate([
+            rng.choice(members, size=draw, replace=draw > len(members)) for members in per_class
+        ])
+        rng.shuffle(chosen)
+        network.train()
+        loss_sum, seen = 0.0, 0
+        for start in range(0, len(chosen), config.batch_size):
+            batch_ids = chosen[start : start + config.batch_size]
+            if len(batch_ids) < 2:
+                continue  # batch norm needs two samples
+            batch = train_units[batch_ids].astype(np.float32)
+            if config.gain_augmentation > 0:
+                gains = np.exp(rng.uniform(-config.gain_augmentation, config.gain_augmentation, len(batch_ids)))
+                batch *= gains.astype(np.float32)[:, None, None, None]
+            inputs = torch.from_numpy(batch).to(device)
+            targets = torch.from_numpy(train_labels[batch_ids]).to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_function(network(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            project_constrained_layers(network)
+            loss_sum += float(loss.detach()) * len(batch_ids)
+            seen += len(batch_ids)
+        file_acc, unit_acc, val_loss, _, _ = _evaluate(network, val_units, val_labels, classes, device, 256)
+        history.append({
+            "epoch": epoch + 1, "learning_rate": learning_rate, "train_loss": loss_sum / max(1, seen),
+            "validation_file_accuracy": file_acc, "validation_unit_accuracy": unit_acc, "validation_loss": val_loss,
+        })
+        key = (file_acc, -val_loss)
+        if best_key is None or key > best_key:
+            best_key, best_epoch, stale = key, epoch + 1, 0
+            best_state = copy.deepcopy(network.state_dict())
+        else:
+            stale += 1
+        done += 1
+        if progress is not None:
+            progress(done, total_steps)
+        if stale >= config.patience:
+            break
+    network.load_state_dict(best_state)
+    network.eval()
+
+    file_acc, unit_acc, val_loss, true_scores, predicted = _evaluate(network, val_units, val_labels, classes, device, 256)
+    threshold = calibrate_threshold(true_scores, config.open_set_quantile)
+    per_class_accuracy = {
+        c: float(np.mean([p == class_index[c] for p, l in zip(predicted, val_labels) if l == class_index[c]]))
+        for c in classes
+    }
+    split_of = {i: "train" for i in train_ids} | {i: "validation" for i in val_ids}
+    from sensorprint import __version__
+
+    record = {
+        "format": RECORD_FORMAT,
+        "tool": "sensorprint",
+        "tool_version": __version__,
+        "method": "Bennabhaktula et al. 2022 (ESWA patches / SN CS frames)",
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "target": target,
+        "kind": config.kind,
+        "classes": classes,
+        "files_per_class": {c: sum(1 for s in samples if s.label == c) for c in classes},
+        "media": [
+            {"sha256": s.sha256, "label": s.label, "kind": s.kind, "split": split_of[i], "units": int(len(file_units[i]))}
+            for i, s in enumerate(samples)
+        ],
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "device": str(device),
+        "torch_version": torch.__version__,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "history": history,
+        "validation": {
+            "files": len(val_ids), "file_accuracy": file_acc, "unit_accuracy": unit_acc, "loss": val_loss,
+            "per_class_file_accuracy": per_class_accuracy,
+        },
+        "open_set": {
+            "score": "evidence: mean logit of the top class over the file's units (MaxLogit, Hendrycks et al. 2022)",
+            "rule": f"min(empirical {config.open_set_quantile:g} quantile, lower normal prediction bound at {config.open_set_quantile:g}) of the held-out validation files' true-class evidence",
+            "quantile": config.open_set_quantile, "threshold": threshold, "n_scores": len(true_scores),
+            "true_class_evidence": [float(s) for s in true_scores],
+        },
+        "training_seconds": 0.0,
+        "inference": {"backend": "torch"},
+    }
+    classifier = TrainedClassifier(network=network, record=record)
+    _choose_backend(classifier)
+    record["training_seconds"] = round(time.perf_counter() - started, 2)
+    # CPU seconds of this process (all threads): comparable across runs on a shared machine.
+    record["training_cpu_seconds"] = round(time.process_time() - started_cpu, 2)
+    if progress is not None:
+        progress(total_steps, total_steps)
+    return classifier
+
+
+def _choose_backend(classifier: TrainedClassifier) -> None:
+    """Export to ONNX, time torch and onnxruntime on this CPU, keep the faster (recorded)."""
+    import tempfile
+    from pathlib import Path
+
+    from sensorprint.learn.onnx import OnnxRunner, export_onnx, max_abs_difference, time_backends
+
+    if next(classifier.network.parameters()).device.type != "cpu":
+        classifier.record["inference"] = {"backend": "torch", "reason": "GPU present: torch on the GPU"}
+        return
+    shape = input_shape(classifier.kind, classifier.patch_parameters, classifier.frame_parameters)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx(classifier.network, shape, Path(tmp) / "network.onnx")
+            runner = OnnxRunner(path)
+    except Exception as error:  # noqa: BLE001 - ONNX is an optimisation: torch always works
+        classifier.record["inference"] = {"backend": "torch", "reason": f"ONNX export failed: {type(error).__name__}"}
+        return
+    difference = max_abs_difference(classifier.network, runner, shape)
+    timings = time_backends(classifier.network, runner, shape, batch_size=16 if classifier.kind == "frames" else 64)
+    faster = min(timings, key=timings.get)
+    usable = difference < 1e-4
+    backend = faster if usable else "torch"
+    classifier.record["inference"] = {
+        "backend": backend, "seconds_per_unit": timings, "max_softmax_difference": difference,
+        "reason": "faster on this CPU" if usable else "ONNX output differs from torch; torch kept",
+    }
+    classifier.backend = backend
+    classifier.onnx_runner = runner
