@@ -99,7 +99,8 @@ def enroll(
         new = [f for f in files if f not in enrolled]
         summary.already = len(files) - len(new)
         n_workers = 1 if scheduler is None and (workers or default_workers()) <= 1 else (workers or default_workers())
-        parts = _chunks(new, 4 * n_workers)
+        # one part per worker: each part returns its partial sums (4 sensor-size arrays) once
+        parts = _chunks(new, n_workers)
         merged: dict[tuple[int, int], FingerprintAccumulator] = {}
         progress("enroll", 0, len(new))
         done = 0
