@@ -11,7 +11,10 @@ reference clip each (their 1080p frame-size fingerprint). Then:
    paper's figure on a GPU);
 2. the same worker function (`scan_file`) on every query, 2 processes, with the CPU
    seconds (process time) of each step per video: probe+hash, decoding, residuals,
-   matching; their sum gives the rate 2 unloaded cores would reach;
+   matching; their sum gives the rate 2 unloaded cores would reach. The same with the
+   query aggregate left uncleaned (`query_signal(..., clean_video=False)`, what a scan
+   may pass), and the reading alone: `probe` then `read_frames` (the file opened and
+   demuxed twice each) against `read_video` (once), as a ratio measured in the same run;
 3. the per-frame video denoisers (sensorprint.prnu.video_fast) compared on the same
    queries: residual CPU per video, top-1, smallest true-pair PCE and largest
    wrong-pair PCE, to choose the default with figures.
@@ -39,7 +42,11 @@ from pathlib import Path  # noqa: E402
 from sensorprint.simulate import make_cameras  # noqa: E402
 from sensorprint.store import Case  # noqa: E402
 from sensorprint.workflow import ScanOptions, SignalOptions, enroll, scan  # noqa: E402
+from sensorprint.media import probe, read_frames  # noqa: E402
+from sensorprint.media.video import read_video  # noqa: E402
+from sensorprint.prnu import to_gray  # noqa: E402
 from sensorprint.workflow.scan import enrolled_fingerprints, scan_file  # noqa: E402
+from sensorprint.workflow.signals import match_device, query_signal  # noqa: E402
 
 SENSOR = dict(width=2048, height=1536)
 SIZE = (1920, 1080)
@@ -88,11 +95,53 @@ def _scan_one(args: tuple) -> tuple[str, dict, list[dict], float]:
     return path, outcome.facts.timings, outcome.results, time.process_time() - started
 
 
-def worker_split(paths: list[str], devices: dict, options: SignalOptions, workers: int) -> list[tuple]:
+def _scan_one_uncleaned(args: tuple) -> tuple[str, dict, list[dict], float]:
+    """As `scan_file` does it, with the query aggregate left uncleaned (clean_video=False)."""
+    path, devices, options = args
+    started = time.process_time()
+    facts, signal = query_signal(Path(path), options, clean_video=False)
+    results = [match_device(signal, refs, None, 60.0) | {"target": device} for device, refs in devices.items()]
+    return path, facts.timings, results, time.process_time() - started
+
+
+def _read_both_ways(path: str) -> tuple[float, float]:
+    """CPU seconds to get the medium and the 5 grey frames: probe + read_frames, then read_video."""
+    choice = dict(strategy="even_keyframes", n=5, max_frames=5, threads=1)
+    started = time.process_time()
+    probe(Path(path))
+    [to_gray(frame.pixels) for frame in read_frames(Path(path), **choice)]
+    twice = time.process_time() - started
+    started = time.process_time()
+    _medium, frames = read_video(Path(path), **choice)
+    [to_gray(frame.pixels) for frame in frames]
+    return twice, time.process_time() - started
+
+
+def worker_split(paths: list[str], devices: dict, options: SignalOptions, workers: int, worker=_scan_one) -> list[tuple]:
     with ProcessPoolExecutor(workers) as pool:
         # first call per worker loads and prepares the fingerprints: warm up on one file each
-        list(pool.map(_scan_one, [(p, devices, options) for p in paths[:workers]]))
-        return list(pool.map(_scan_one, [(p, devices, options) for p in paths]))
+        list(pool.map(worker, [(p, devices, options) for p in paths[:workers]]))
+        return list(pool.map(worker, [(p, devices, options) for p in paths]))
+
+
+def print_split(rows: list[tuple], truth: dict, workers: int, title: str) -> None:
+    steps = {"probe+hash": [], "decode": [], "residual": [], "matching": [], "total": []}
+    correct = 0
+    for path, timings, results, total in rows:
+        steps["probe+hash"].append(timings.get("probe", 0.0))
+        steps["decode"].append(timings.get("decode", 0.0))
+        steps["residual"].append(timings.get("residual", 0.0))
+        # matching (and the worker's bookkeeping): what the other steps leave of the file's CPU time
+        steps["matching"].append(total - sum(timings.get(k, 0.0) for k in ("probe", "decode", "residual")))
+        steps["total"].append(total)
+        best = max(results, key=lambda r: r["score"])
+        correct += best["target"] == truth[path] and best["decision"] == "match"
+    mean_total = statistics.mean(steps["total"])
+    print(f"\n{title}")
+    for step, values in steps.items():
+        print(f"   {step:11s} {statistics.mean(values):.3f} s  ({100 * statistics.mean(values) / mean_total:4.1f} %)")
+    print(f"   -> {workers} unloaded cores: {workers / mean_total:.2f} videos/s; "
+          f"{correct}/{len(rows)} identified (top-1 and PCE >= 60)")
 
 
 def main() -> None:
@@ -132,23 +181,17 @@ def main() -> None:
 
         devices = enrolled_fingerprints(case)
         rows = worker_split(queries, devices, options, args.workers)
-        steps = {"probe+hash": [], "decode": [], "residual": [], "matching": [], "total": []}
-        correct = 0
-        for path, timings, results, total in rows:
-            steps["probe+hash"].append(timings.get("probe", 0.0))
-            steps["decode"].append(timings.get("decode", 0.0))
-            steps["residual"].append(timings.get("residual", 0.0))
-            # matching (and the worker's bookkeeping): what the other steps leave of the file's CPU time
-            steps["matching"].append(total - sum(timings.get(k, 0.0) for k in ("probe", "decode", "residual")))
-            steps["total"].append(total)
-            best = max(results, key=lambda r: r["score"])
-            correct += best["target"] == truth[path] and best["decision"] == "match"
-        mean_total = statistics.mean(steps["total"])
-        print(f"\n2. per video, CPU seconds (process time), mean over {len(rows)} videos, 5 frames, 10 devices:")
-        for step, values in steps.items():
-            print(f"   {step:11s} {statistics.mean(values):.3f} s  ({100 * statistics.mean(values) / mean_total:4.1f} %)")
-        print(f"   -> {args.workers} unloaded cores: {args.workers / mean_total:.2f} videos/s; "
-              f"{correct}/{len(rows)} identified (top-1 and PCE >= 60)")
+        print_split(rows, truth, args.workers, f"2. per video, CPU seconds (process time), mean over {len(rows)} videos, "
+                                               f"5 frames, 10 devices (scan_file):")
+        rows = worker_split(queries, devices, options, args.workers, worker=_scan_one_uncleaned)
+        print_split(rows, truth, args.workers, "   the same, query aggregate not cleaned (query_signal(..., clean_video=False)):")
+        with ProcessPoolExecutor(args.workers) as pool:
+            reads = list(pool.map(_read_both_ways, queries))
+        twice, once = statistics.mean(r[0] for r in reads), statistics.mean(r[1] for r in reads)
+        print(f"   reading a video (medium + 5 grey frames): probe then read_frames {twice:.3f} s, "
+              f"read_video {once:.3f} s ({twice / once:.2f}x)")
+        load_end = os.getloadavg()
+        print(f"   load average at the end {load_end[0]:.1f} on {os.cpu_count()} cores")
 
         if not args.skip_denoisers:
             print("\n3. per-frame video denoiser (query side; reference always 4-level wavelet):")

@@ -1,17 +1,24 @@
 """Video frames and metadata through PyAV (FFmpeg), with frame-selection strategies.
 
 Frames are returned as stored: float32 H×W×3 in grey levels 0..255 (high bit depth video
-scaled by 255/65535); the rotation recorded by the container (display matrix, or the
-legacy ``rotate`` tag) is reported in the `Medium`, never applied.
+scaled by 255/65535), or the luma alone (H×W, see `Frame`); the rotation recorded by the
+container (display matrix, or the legacy ``rotate`` tag) is reported in the `Medium`,
+never applied.
 
 Every strategy first demuxes the video stream without decoding it (cheap) to index its
 frames: presentation timestamps, keyframes, the exact frame count, the frame intervals
 (variable frame rate) and truncation (fewer samples present than the container lists).
+`read_video` gives the Medium and the frames from one open of the file (opening costs
+about as much as decoding a 1080p frame: FFmpeg decodes the start of the stream to
+learn its parameters).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +34,12 @@ from .hashing import sha256_file
 from .medium import MIN_SIDE, Medium, check_regular_file, one_line
 
 STRATEGIES = ("keyframes", "random", "even", "all", "even_keyframes")
+CHANNELS = ("rgb", "gray", "rgb+gray")
+
+# Planar YUV formats whose first plane is the luma Y' (8 bits, or 9..16 bits in 16-bit words).
+_PLANAR_YUV = re.compile(r"^(yuv|yuvj|yuva)(4[0-4][0-4]|41[01])p(?:(9|10|12|14|16)(le|be))?$")
+# ITU-R BT.601 luma weights of prnu.to_gray (the Binghamton rgb2gray1), for frames stored as RGB.
+_GRAY_WEIGHTS = np.array([0.29893602, 0.58704307, 0.11402090], dtype=np.float32)
 
 # Clockwise display rotation (degrees) -> the EXIF orientation code with the same meaning.
 ROTATION_TO_ORIENTATION = {0: 1, 90: 6, 180: 3, 270: 8}
@@ -48,12 +61,23 @@ _DECODE_ORDER_TIMESTAMPS = {"avi"}
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: its index in presentation order, time from the first frame (s), keyframe flag, pixels."""
+    """One decoded frame: its index in presentation order, time from the first frame (s), keyframe flag, pixels.
+
+    pixels: float32 H×W×3 RGB grey levels 0..255 (channels "rgb", "rgb+gray"), or the
+    luma (channels "gray"). luma: float32 H×W grey levels 0..255 (channels "gray",
+    "rgb+gray", else None): the decoder's Y' plane mapped to 0..255 from its range (limited:
+    (Y' − 16)·255/219 at 8 bits; full: Y'·255/(2^bits − 1)) and clipped to 0..255, without
+    the YUV->RGB conversion, its rounding to integers and its chroma; frames stored as RGB
+    give the BT.601 grey of their pixels. It is not the BT.601 grey of `pixels`: the
+    bit-exact conversion maps Y' 16..235 to about -1.7..253 and leaks a little chroma, so
+    the PRNU workflow, whose fingerprints are made from that grey, keeps using it.
+    """
 
     index: int
     time_s: float
     keyframe: bool
     pixels: np.ndarray
+    luma: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +116,13 @@ def _av():
     return av
 
 
-def _open(path: Path):
+def _open(path: Path, *, quick: bool = False):
+    """The file opened read-only by FFmpeg. quick: tell FFmpeg's stream probing to skip
+    decoding (see `_open_for_keyframes`)."""
     av = _av()
     check_regular_file(path)
     try:
-        return av.open(str(path), mode="r")
+        return av.open(str(path), mode="r", options={"skip_frame": "nonkey"} if quick else None)
     except FileNotFoundError as error:
         raise MediaError(f"{path}: file not found") from error
     except PermissionError as error:
@@ -104,6 +130,35 @@ def _open(path: Path):
     except Exception as error:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise MediaError(f"{path}: truncated or corrupt video, or not a video (FFmpeg: {reason})") from error
+
+
+# Containers and codecs whose parameters do not need FFmpeg's probe decoding: MP4/MOV keep
+# the frame size, profile and colour tags of H.264/HEVC in the sample description.
+_QUICK_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2",)
+_QUICK_CODECS = ("h264", "hevc")
+
+
+def _open_for_keyframes(path: Path, stack: contextlib.ExitStack):
+    """Open a video whose keyframes will each be decoded alone ("even_keyframes").
+
+    Opening runs FFmpeg's stream probing, which decodes the first frames (about as long
+    as decoding one 1080p frame) only to guess the decoder's reordering delay and pixel
+    format. Keyframes decoded alone and drained do not depend on that delay, and the
+    pixel format comes from the decoded frame, so MP4/MOV files of H.264/HEVC are opened
+    with the probing told to skip decoding; anything else is opened as usual.
+    """
+    container = stack.enter_context(_open(path, quick=True))
+    try:
+        stream = next(s for s in container.streams.video if not _is_attached_picture(s))
+        codec = stream.codec_context
+        fits = (container.format.name in _QUICK_FORMATS and codec is not None and codec.name in _QUICK_CODECS
+                and (codec.width or 0) > 0 and (codec.height or 0) > 0)
+    except Exception:  # no video stream, unknown codec...: the usual open says what is wrong
+        fits = False
+    if fits:
+        return container
+    container.close()
+    return stack.enter_context(_open(path))
 
 
 def _video_stream(container, path: Path):
@@ -133,12 +188,25 @@ def _is_attached_picture(stream) -> bool:
         return False
 
 
-def _index_frames(container, stream, path: Path) -> _FrameIndex:
-    """Demux (not decode) every packet of `stream`; raises MediaError for truncation or zero frames."""
+def _index_frames(container, stream, path: Path, *, decode_first: bool = False) -> tuple[_FrameIndex, object, Exception | None]:
+    """Demux (not decode) every packet of `stream`; raises MediaError for truncation or zero frames.
+
+    decode_first: also send packets to the decoder until its first frame comes out (the
+    frame a fresh decode from the start gives first). Returns the index, that frame (or
+    None) and the error that stopped its decoding (or None).
+    """
     entries = []
     exact_pts = True
+    first, decode_error = None, None
     try:
         for packet in container.demux(stream):
+            if decode_first and first is None and decode_error is None:
+                try:
+                    decoded = packet.decode()  # the flush packet at the end drains the decoder
+                except Exception as error:  # reported after the index: truncation is named first
+                    decode_error = error
+                else:
+                    first = decoded[0] if decoded else None
             if packet.size == 0:  # the flush packet PyAV yields at the end
                 continue
             exact_pts = exact_pts and packet.pts is not None
@@ -157,11 +225,12 @@ def _index_frames(container, stream, path: Path) -> _FrameIndex:
     entries.sort()
     if not any(key for _, key, _ in entries):
         entries[0] = (entries[0][0], True, entries[0][2])  # nothing flagged: decoding must start at the first sample
-    return _FrameIndex(
+    index = _FrameIndex(
         pts=[e[0] for e in entries], keyframe=[e[1] for e in entries], dts=[e[2] for e in entries],
         time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
         exact_pts=exact_pts and container.format.name not in _DECODE_ORDER_TIMESTAMPS,
     )
+    return index, first, decode_error
 
 
 def _frame_rate_facts(index: _FrameIndex) -> dict:
@@ -209,16 +278,6 @@ def _rotation_degrees(stream, first_frame) -> int:
             except ValueError:
                 pass
     return int(rotation or 0)
-
-
-def _first_frame(stream, path: Path):
-    """Decode the first frame (proves the codec decodes, gives the display matrix and the frame size)."""
-    try:
-        for frame in stream.container.decode(stream):
-            return frame
-    except Exception as error:
-        raise MediaError(f"{path}: the video cannot be decoded ({stream.codec_context.name}: {error})") from error
-    raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {stream.codec_context.name} decoder")
 
 
 def _bit_depth(pix_fmt: str | None) -> int:
@@ -285,29 +344,40 @@ def _check_frame_size(path: Path, width: int, height: int) -> None:
 def probe_video(path: Path, *, loose: bool = False) -> Medium:
     """Describe a video (hash, size, rotation, codec, fps, duration, exact frame count, tags).
 
-    Demuxes the whole stream (no decoding) and decodes one frame. `loose=True` is for
-    content of unknown kind: FFmpeg demuxers that accept almost anything are refused then.
-    Raises MediaError.
+    One open of the file: its video stream is demuxed in full (no decoding) and its
+    first frame decoded in the same pass. `loose=True` is for content of unknown kind:
+    FFmpeg demuxers that accept almost anything are refused then. Raises MediaError.
     """
-    path = Path(path)
+    # one decoder thread: a single frame is decoded, frame threads would only add start-up cost
+    reading = _read(Path(path), "even", 1, 0, 0, 1, "rgb", describe=True, loose=loose)
     try:
-        with _open(path) as indexing:
-            if loose and (indexing.format.name in _LOOSE_DEMUXERS or indexing.format.name.endswith("_pipe")):
-                raise MediaError(f"{path}: not an image or a video (unrecognised content); check the file type")
-            index = _index_frames(indexing, _video_stream(indexing, path), path)
-        with _open(path) as container:
-            stream = _video_stream(container, path)
-            first = _first_frame(stream, path)
-            metadata, width, height, orientation = _describe(path, container, stream, index, first)
-        _check_frame_size(path, width, height)
-        sha256 = sha256_file(path)
-        size_bytes = path.stat().st_size
-    except MediaError as error:
-        raise one_line(error) from error.__cause__
-    except Exception as error:  # the boundary: never a traceback for bad input
-        raise MediaError(f"{path}: cannot read as a video ({type(error).__name__}: {error})") from error
-    return Medium(path=path, sha256=sha256, size_bytes=size_bytes, kind="video", width=width, height=height,
-                  orientation=orientation, metadata=metadata)
+        return next(reading)
+    finally:
+        reading.close()
+
+
+def read_video(path: Path, *, strategy: str = "even_keyframes", n: int = 5, seed: int = 0,
+               max_frames: int | None = None, threads: int = 0, channels: str = "rgb",
+               loose: bool = False) -> tuple[Medium, Iterator[Frame]]:
+    """A video's `Medium` and its frames, from one open of the file.
+
+    The same Medium as `probe_video` and the same frames as `read_frames` (same arguments),
+    for a little more than the cost of `read_frames` alone: the file is opened once, its
+    stream demuxed once (the index that gives exact frame positions, the frame count and
+    truncation), and the first frame, decoded in that pass to describe the video, is not
+    decoded again when it is also the first frame chosen. The Medium is returned at once
+    (errors in opening, indexing or describing are raised here); the frames come as they
+    are decoded, and the file stays open until the iterator is exhausted or closed.
+    Raises MediaError (one line) as `probe_video` and `read_frames` do.
+    """
+    _check_arguments(strategy, n, max_frames, channels)
+    reading = _read(Path(path), strategy, n, seed, max_frames, threads, channels, describe=True, loose=loose)
+    try:
+        medium = next(reading)
+    except BaseException:
+        reading.close()
+        raise
+    return medium, reading
 
 
 def _to_pixels(frame) -> np.ndarray:
@@ -328,6 +398,33 @@ def _to_pixels(frame) -> np.ndarray:
     return converted.to_ndarray().astype(np.float32)
 
 
+def _to_luma(frame) -> np.ndarray:
+    """float32 H×W luma in grey levels 0..255 from the decoder's Y' plane (see `Frame`); RGB frames: BT.601 grey."""
+    name = frame.format.name
+    layout = _PLANAR_YUV.match(name)
+    if layout is None:
+        return np.ascontiguousarray(_to_pixels(frame) @ _GRAY_WEIGHTS)
+    bits = int(layout.group(3) or 8)
+    plane = frame.planes[0]
+    dtype = np.dtype(np.uint8) if bits == 8 else np.dtype("<u2" if layout.group(4) == "le" else ">u2")
+    stored = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    stored = stored[: frame.height, : frame.width]
+    av = _av()
+    full_range = layout.group(1) == "yuvj" or getattr(frame, "color_range", None) == av.video.reformatter.ColorRange.JPEG
+    unit = float(1 << (bits - 8))
+    if full_range:
+        offset, scale = 0.0, 255.0 / ((1 << bits) - 1)
+    else:
+        offset, scale = 16.0 * unit, 255.0 / (219.0 * unit)
+    if bits == 8:  # a table of the 256 levels: one gather instead of three passes
+        table = np.clip((np.arange(256, dtype=np.float32) - np.float32(offset)) * np.float32(scale), 0, 255)
+        return table[stored]
+    luma = stored.astype(np.float32)
+    luma -= np.float32(offset)
+    luma *= np.float32(scale)
+    return np.clip(luma, 0.0, 255.0, out=luma)
+
+
 def _targets(strategy: str, index: _FrameIndex, n: int, seed: int) -> list[int]:
     """Frame positions (presentation order) chosen by 'random', 'even' or 'even_keyframes'."""
     if strategy == "even_keyframes":
@@ -341,15 +438,17 @@ def _targets(strategy: str, index: _FrameIndex, n: int, seed: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, total - 1, count)})
 
 
-def _frame_from(frame, index: _FrameIndex, fallback_position: int) -> Frame:
+def _frame_from(frame, index: _FrameIndex, fallback_position: int, channels: str = "rgb") -> Frame:
     position = index.position(frame.pts) if index.exact_pts else None
     if position is None:
         position = fallback_position
+    luma = _to_luma(frame) if channels in ("gray", "rgb+gray") else None
+    pixels = luma if channels == "gray" else _to_pixels(frame)
     return Frame(index=position, time_s=index.time_s(position), keyframe=bool(index.keyframe[position] or frame.key_frame),
-                 pixels=_to_pixels(frame))
+                 pixels=pixels, luma=luma)
 
 
-def _decode_keyframes(container, stream, index: _FrameIndex) -> Iterator[Frame]:
+def _decode_keyframes(container, stream, index: _FrameIndex) -> Iterator[tuple]:
     """Only keyframe packets are sent to the decoder (and it is told to skip any other)."""
     stream.codec_context.skip_frame = "NONKEY"
     keyframe_positions = [p for p, key in enumerate(index.keyframe) if key]
@@ -360,11 +459,11 @@ def _decode_keyframes(container, stream, index: _FrameIndex) -> Iterator[Frame]:
         for frame in packet.decode():
             fallback = keyframe_positions[min(emitted, len(keyframe_positions) - 1)]
             emitted += 1
-            yield _frame_from(frame, index, fallback)
+            yield frame, fallback
 
 
 def _decode_all(container, stream, index: _FrameIndex, wanted: set[int] | None = None,
-                keyframes: bool = False) -> Iterator[Frame]:
+                keyframes: bool = False) -> Iterator[tuple]:
     """Every frame in presentation order, or only the positions in `wanted` / only keyframes.
 
     Without presentation timestamps (AVI with B-frames) the decoder's output order is the
@@ -376,7 +475,7 @@ def _decode_all(container, stream, index: _FrameIndex, wanted: set[int] | None =
             continue
         if keyframes and not frame.key_frame:
             continue
-        yield _frame_from(frame, index, position)
+        yield frame, position
 
 
 class _TargetDecoder:
@@ -455,7 +554,7 @@ def _configure_decoder(stream, threads: int, keyframes_only: bool) -> None:
 
 
 def _decode_keyframe_targets(path: Path, container, stream, index: _FrameIndex, targets: list[int],
-                             threads: int) -> Iterator[Frame]:
+                             threads: int) -> Iterator[tuple]:
     """Each target keyframe decoded alone: seek, demux (not decode) up to its packet, decode it, drain.
 
     Draining right away gets the picture out without feeding the decoder the frames that
@@ -470,7 +569,7 @@ def _decode_keyframe_targets(path: Path, container, stream, index: _FrameIndex, 
             extra.close()
 
 
-def _keyframe_targets(path, container, stream, index, targets, threads, reopened) -> Iterator[Frame]:
+def _keyframe_targets(path, container, stream, index, targets, threads, reopened) -> Iterator[tuple]:
     for target in targets:
         start = target
         for attempt in range(5):
@@ -501,22 +600,22 @@ def _keyframe_targets(path, container, stream, index, targets, threads, reopened
         codec.flush_buffers()
         for frame in decoded:
             if index.position(frame.pts) == target or len(decoded) == 1:
-                yield _frame_from(frame, index, target)
+                yield frame, target
                 break
 
 
-def _decode_targets(decoder: _TargetDecoder, targets: list[int]) -> Iterator[Frame]:
+def _decode_targets(decoder: _TargetDecoder, targets: list[int]) -> Iterator[tuple]:
     try:
         for target in targets:
             frame = decoder.frame(target)
             if frame is not None:
-                yield _frame_from(frame, decoder.index, target)
+                yield frame, target
     finally:
         decoder.close()
 
 
 def read_frames(path: Path, *, strategy: str = "keyframes", n: int = 5, seed: int = 0,
-                max_frames: int | None = None, threads: int = 0) -> Iterator[Frame]:
+                max_frames: int | None = None, threads: int = 0, channels: str = "rgb") -> Iterator[Frame]:
     """Decoded frames of a video, chosen by `strategy`, in presentation order.
 
     - "keyframes": only keyframes are decoded (the frames between are never sent to the decoder);
@@ -527,50 +626,85 @@ def read_frames(path: Path, *, strategy: str = "keyframes", n: int = 5, seed: in
     - "even_keyframes": `n` keyframes evenly spread over the video, each decoded alone
       (the cheapest way to sample a whole video: no frame between keyframes is decoded).
     `max_frames` caps the number of frames of any strategy. `threads` is the decoder's
-    thread count (0: FFmpeg chooses; 1 in worker processes avoids oversubscription). Pixels are as stored (rotation
-    recorded by `probe`, not applied). Raises MediaError (one line) for truncated or corrupt
-    video, audio-only files, zero-frame video and codecs FFmpeg cannot decode.
+    thread count (0: FFmpeg chooses; 1 in worker processes avoids oversubscription).
+    `channels`: "rgb" (pixels H×W×3), "gray" (pixels H×W luma, see `Frame`) or "rgb+gray"
+    (pixels H×W×3 and `Frame.luma`). Pixels are as stored (rotation recorded by `probe`,
+    not applied). Raises MediaError (one line) for truncated or corrupt video, audio-only
+    files, zero-frame video and codecs FFmpeg cannot decode.
     """
+    _check_arguments(strategy, n, max_frames, channels)
+    return _read(Path(path), strategy, n, seed, max_frames, threads, channels, describe=False, loose=False)
+
+
+def _check_arguments(strategy: str, n: int, max_frames: int | None, channels: str) -> None:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown frame strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if n < 1 and strategy in ("random", "even", "even_keyframes"):
         raise ValueError(f"n must be at least 1, got {n}")
     if max_frames is not None and max_frames < 0:
         raise ValueError(f"max_frames must be non-negative, got {max_frames}")
-    path = Path(path)
-    return _read_frames(path, strategy, n, seed, max_frames, threads)
+    if channels not in CHANNELS:
+        raise ValueError(f"unknown channels {channels!r}; choose one of {', '.join(CHANNELS)}")
 
 
-def _read_frames(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, threads: int) -> Iterator[Frame]:
-    if max_frames == 0:
+def _read(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, threads: int, channels: str,
+          *, describe: bool, loose: bool) -> Iterator:
+    """The reader behind probe_video, read_video and read_frames: yields the Medium first when
+    `describe`, then the chosen frames. One open of the file (a second one only for the
+    strategies that decode from the start: "keyframes", "all", and files without
+    presentation timestamps)."""
+    if max_frames == 0 and not describe:
         return
     try:
-        with _open(path) as indexing:
-            index = _index_frames(indexing, _video_stream(indexing, path), path)
-        # decoding starts from a freshly opened file: no seek back to the start, which some
-        # containers (MPEG-TS, raw streams) cannot do exactly
-        with _open(path) as container:
+        with contextlib.ExitStack() as stack:
+            # only for the scan's strategy: the other ones decode runs of frames, where the
+            # reordering delay that the probing guesses matters
+            quick = describe and strategy == "even_keyframes" and max_frames != 0
+            container = _open_for_keyframes(path, stack) if quick else stack.enter_context(_open(path))
+            if loose and (container.format.name in _LOOSE_DEMUXERS or container.format.name.endswith("_pipe")):
+                raise MediaError(f"{path}: not an image or a video (unrecognised content); check the file type")
             stream = _video_stream(container, path)
+            _configure_decoder(stream, threads, keyframes_only=False)  # the thread count is fixed when the decoder opens
+            # the first frame is decoded in the indexing pass when it describes the video or is likely chosen
+            decode_first = describe or (strategy in ("even", "even_keyframes") and max_frames != 0)
+            index, first, decode_error = _index_frames(container, stream, path, decode_first=decode_first)
+            if describe:
+                if first is None:
+                    name = stream.codec_context.name
+                    if decode_error is not None:
+                        raise MediaError(f"{path}: the video cannot be decoded ({name}: {decode_error})") from decode_error
+                    raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {name} decoder")
+                metadata, width, height, orientation = _describe(path, container, stream, index, first)
+                _check_frame_size(path, width, height)
+                yield Medium(path=path, sha256=sha256_file(path), size_bytes=path.stat().st_size, kind="video",
+                             width=width, height=height, orientation=orientation, metadata=metadata)
+                if max_frames == 0:
+                    return
             keyframes_only = strategy in ("keyframes", "even_keyframes") and index.exact_pts
-            _configure_decoder(stream, threads, keyframes_only)
-            if not index.exact_pts:
-                if strategy in ("keyframes", "all"):
-                    frames = _decode_all(container, stream, index, keyframes=strategy == "keyframes")
-                else:
-                    frames = _decode_all(container, stream, index, wanted=set(_targets(strategy, index, n, seed)))
-            elif strategy == "keyframes":
-                frames = _decode_keyframes(container, stream, index)
-            elif strategy == "all":
-                frames = _decode_all(container, stream, index)
-            elif strategy == "even_keyframes":
-                frames = _decode_keyframe_targets(path, container, stream, index, _targets(strategy, index, n, seed), threads)
+            if not index.exact_pts or strategy in ("keyframes", "all"):
+                # decoding from the start of a freshly opened file: no seek back to the start,
+                # which some containers (MPEG-TS, raw streams) cannot do exactly
+                container = stack.enter_context(_open(path))
+                stream = _video_stream(container, path)
+                _configure_decoder(stream, threads, keyframes_only)
+                raw_frames = _sequential(container, stream, index, strategy, n, seed)
             else:
-                decoder = _TargetDecoder(path, container, stream, index, threads, keyframes_only)
-                frames = _decode_targets(decoder, _targets(strategy, index, n, seed))
+                if keyframes_only:
+                    stream.codec_context.skip_frame = "NONKEY"
+                targets = _targets(strategy, index, n, seed)
+                reused = None
+                if first is not None and index.position(first.pts) == targets[0]:
+                    reused, targets = (first, targets[0]), targets[1:]  # already decoded, from the start: exact
+                if strategy == "even_keyframes":
+                    rest = _decode_keyframe_targets(path, container, stream, index, targets, threads)
+                else:
+                    rest = _decode_targets(_TargetDecoder(path, container, stream, index, threads, keyframes_only), targets)
+                raw_frames = itertools.chain([reused] if reused else [], rest)
             count = 0
-            for frame in frames:
+            for raw, position in raw_frames:
+                frame = _frame_from(raw, index, position, channels)
                 if count == 0:
-                    _check_frame_size(path, frame.pixels.shape[1], frame.pixels.shape[0])
+                    _check_frame_size(path, raw.width, raw.height)
                 yield frame
                 count += 1
                 if max_frames is not None and count >= max_frames:
@@ -582,4 +716,16 @@ def _read_frames(path: Path, strategy: str, n: int, seed: int, max_frames: int |
     except GeneratorExit:
         raise
     except Exception as error:  # the boundary: never a traceback for bad input
-        raise MediaError(f"{path}: truncated or corrupt video ({type(error).__name__}: {error})") from error
+        what = "cannot read as a video" if describe else "truncated or corrupt video"
+        raise MediaError(f"{path}: {what} ({type(error).__name__}: {error})") from error
+
+
+def _sequential(container, stream, index: _FrameIndex, strategy: str, n: int, seed: int) -> Iterator[tuple]:
+    """(frame, position) decoding from the start: keyframes only, every frame, or (without timestamps) the targets."""
+    if not index.exact_pts:
+        if strategy in ("keyframes", "all"):
+            return _decode_all(container, stream, index, keyframes=strategy == "keyframes")
+        return _decode_all(container, stream, index, wanted=set(_targets(strategy, index, n, seed)))
+    if strategy == "keyframes":
+        return _decode_keyframes(container, stream, index)
+    return _decode_all(container, stream, index)

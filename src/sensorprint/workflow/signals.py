@@ -11,6 +11,7 @@ import os
 import time
 import traceback
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from sensorprint.errors import MatchError, MediaError
 from sensorprint.media import Medium, probe, read_frames, read_image, sha256_file
 from sensorprint.media.formats import read_head, sniff
+from sensorprint.media.video import Frame, read_video
 from sensorprint.prnu import (
     FingerprintAccumulator,
     PreparedFingerprint,
@@ -151,13 +153,21 @@ class QuerySignal:
         return self._prepared
 
 
-def _video_frames(path: Path, options: SignalOptions):
+def _frame_choice(options: SignalOptions) -> dict:
     # n_frames caps every strategy ("keyframes" alone would return every keyframe); one
     # decoder thread: the scan already runs one process per core
-    return read_frames(
-        path, strategy=options.frame_strategy, n=options.n_frames, seed=options.seed,
-        max_frames=options.n_frames, threads=1,
-    )
+    return {"strategy": options.frame_strategy, "n": options.n_frames, "seed": options.seed,
+            "max_frames": options.n_frames, "threads": 1}
+
+
+def _video_frames(path: Path, options: SignalOptions):
+    return read_frames(path, **_frame_choice(options))
+
+
+# The grey frame of the PRNU path is the BT.601 grey of the frame's RGB pixels (`to_gray`), not
+# the decoder's luma plane (read_frames(..., channels="gray"), 5 ms less per 1080p frame): on
+# benchmarks/video_accuracy.py the luma plane lowered the smallest true-pair PCE of
+# video -> video from 163 to 74 and image -> video top-1 from 40/40 to 39/40.
 
 
 # Frame weights are statistics of the whole frame (mean level, share of saturated pixels,
@@ -203,7 +213,8 @@ def _add_video(accumulator_for, path: Path, options: SignalOptions, facts: FileF
 
 
 def video_query_residual(
-    path: Path, options: SignalOptions, facts: FileFacts, kept: list | None = None, *, clean: bool = True
+    path: Path, options: SignalOptions, facts: FileFacts, kept: list | None = None, *, clean: bool = True,
+    frames: Iterable[Frame] | None = None,
 ) -> np.ndarray:
     """The aggregated residual of a query video: Σ wWI / Σ wI² over its selected frames, cleaned once.
 
@@ -215,12 +226,15 @@ def video_query_residual(
     every frame used is listed in `facts.frames`, and the CPU seconds spent decoding and
     denoising are added to `facts.timings`. Raises MediaError when no frame is usable or
     the frame size changes within the video.
+
+    frames: the frames `options` choose, already being read (`read_video` gives them with
+    the medium, from one open of the file); read here when None.
     """
     method = getattr(options, "video_denoiser", DEFAULT_VIDEO_DENOISER)
     levels = getattr(options, "video_levels", DEFAULT_VIDEO_LEVELS)
     numerator = denominator = None
     previous = None
-    frames = iter(_video_frames(path, options))
+    frames = iter(_video_frames(path, options) if frames is None else frames)
     decode_s = residual_s = 0.0
     while True:
         started = time.process_time()
@@ -262,11 +276,19 @@ def query_signal(
     `video_query_residual`); a scan, where it is only ever the query, may pass False
     (about 0.036 s less per 1080p video, the same PCEs). `facts.timings` gets the CPU
     seconds of each step ("probe", "decode", "residual").
+
+    A video is opened once (`read_video`): the probe (index, first frame, hash) and the
+    frames come from the same open.
     """
     facts = _facts(path)
     try:
         started = time.process_time()
-        facts.medium, pixels = read_medium(path)
+        frames = None
+        if sniff(read_head(path), path).kind == "video":
+            facts.medium, frames = read_video(path, **_frame_choice(options))
+            pixels = None
+        else:  # images, and content no magic number names (which may still be a video)
+            facts.medium, pixels = read_medium(path)
         facts.timings["probe"] = time.process_time() - started
         if pixels is not None:
             started = time.process_time()
@@ -277,7 +299,8 @@ def query_signal(
         else:
             kept: list[np.ndarray] = []
             clean = clean_video and getattr(options, "video_clean", True)
-            residual = video_query_residual(path, options, facts, kept if keep_pixels else None, clean=clean)
+            residual = video_query_residual(path, options, facts, kept if keep_pixels else None, clean=clean,
+                                            frames=frames)
             signal = QuerySignal(residual, None, kept, cleaned=clean)
         return facts, signal
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
