@@ -56,8 +56,17 @@ def measure(image: np.ndarray, repeats: int = 5) -> dict:
             residual_times.append(timed(prnu.extract_residual, image))
     fft = min(fft_times) / mp
     res = min(residual_times) / mp
-    paired = float(np.median([r / f for r, f in zip(residual_times, fft_times)]))
-    return {"megapixels": round(mp, 2), "residual_s_per_mp": res, "fft_s_per_mp": fft, "ratio": res / fft, "paired": paired}
+    pairs = [r / f for r, f in zip(residual_times, fft_times)]
+    return {
+        "megapixels": round(mp, 2),
+        "residual_s_per_mp": res,
+        "fft_s_per_mp": fft,
+        "ratio": res / fft,
+        "paired": float(np.median(pairs)),
+        "paired_low": float(min(pairs)),
+        "paired_high": float(max(pairs)),
+        "residual_median_s_per_mp": float(np.median(residual_times)) / mp,
+    }
 
 
 def load_images() -> list[tuple[str, np.ndarray]]:
@@ -120,10 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         luminance_plain = correlation(fast, plain)
         per_channel = correlation(prnu.extract_residual(image, per_channel=True), plain)
         print(
-            f"{name}: {m['megapixels']} MP  residual {m['residual_s_per_mp']:.4f} s/MP  "
-            f"FFT round trip {m['fft_s_per_mp']:.4f} s/MP  ratio {m['ratio']:.2f} of minima, "
-            f"{m['paired']:.2f} median of adjacent pairs (bar <= 4.6)  "
-            f"corr to plain {luminance_plain:.4f} (bar >= 0.99; per_channel=True: {per_channel:.4f})"
+            f"{name}: {m['megapixels']} MP  residual {m['residual_s_per_mp']:.4f} s/MP (median "
+            f"{m['residual_median_s_per_mp']:.4f})  FFT round trip {m['fft_s_per_mp']:.4f} s/MP  "
+            f"ratio {m['ratio']:.2f} of minima, {m['paired']:.2f} median of adjacent pairs "
+            f"[{m['paired_low']:.2f}..{m['paired_high']:.2f}] (bar <= 4.6)  "
+            f"corr to plain {luminance_plain:.4f} (bar >= 0.99; per_channel=True: {per_channel:.4f})  "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
     if args.pipeline:
         print("dresden identification, 2 processes:", pipeline_time())

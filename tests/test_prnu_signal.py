@@ -73,6 +73,18 @@ def test_residual_is_zero_mean_on_every_cfa_sub_lattice():
     assert np.abs(odd[1::2, 0::2].mean(axis=0)).max() < 1e-5
 
 
+@pytest.mark.parametrize("shape", [(64, 96), (63, 95), (64, 95)])
+def test_zero_mean_in_the_spectrum_equals_zero_mean_then_wiener(shape):
+    # extract_residual folds zero_mean_cfa into the DFT of wiener_dft (exact for even sides)
+    x = np.random.default_rng(13).standard_normal(shape).astype(np.float32) * 3 + 5
+    x += np.linspace(0, 2, shape[1], dtype=np.float32)[None, :]  # a column pattern to remove
+    x[0::2, 1::2] += 1.5  # and a CFA-phase offset
+    separate = wiener_dft(zero_mean_cfa(x))
+    fused = wiener_dft(x, zero_mean=True)
+    assert np.allclose(fused, separate, atol=1e-5 * np.abs(separate).max())
+    assert np.abs(fused[1::2, 0::2].mean(axis=0)).max() < 1e-3 * np.abs(fused).max()
+
+
 def test_wiener_dft_removes_a_periodic_artefact():
     rng = np.random.default_rng(5)
     base = rng.standard_normal((128, 128)).astype(np.float32)

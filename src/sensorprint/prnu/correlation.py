@@ -35,7 +35,7 @@ def correlate_spectra(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]) ->
     """Cross-correlation from the real-FFT spectra of a and b (see `cross_correlation`)."""
     prod = np.conjugate(fa)
     prod *= fb
-    return scipy.fft.irfft2(prod, s=shape).astype(np.float32, copy=False)
+    return scipy.fft.irfft2(prod, s=shape, overwrite_x=True).astype(np.float32, copy=False)
 
 
 def pce(

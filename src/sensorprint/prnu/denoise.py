@@ -19,39 +19,97 @@ import pywt
 DEFAULT_WINDOWS: tuple[int, ...] = (3, 5, 7, 9)
 
 
-def local_energy_min(energy: np.ndarray, windows: Sequence[int] = DEFAULT_WINDOWS) -> np.ndarray:
-    """Minimum over square windows (odd sides) of the local mean of `energy`, zero padding outside.
+# Rows processed at a time: a block and its helpers (about 5 arrays of this many float32
+# values) stay in a core's L2 cache through the ~40 passes of the box sums.
+BLOCK_VALUES = 1 << 16
 
-    Equals ``min(uniform_filter(energy, w, mode="constant") for w in windows)``.
-    The box sums of all windows grow from one another by adding shifted views
-    (horizontal half-width r, then vertical), so every sum has at most 81 float32
-    terms: no running sums over whole rows, whose float32 rounding would swamp the
-    small means of flat regions that follow textured ones, and no float64 copies.
-    """
-    e = np.asarray(energy, dtype=np.float32)
-    h, w = e.shape
+
+def _check_windows(windows: Sequence[int]) -> tuple[list[int], int]:
     sizes = sorted({int(s) for s in windows})
     if not sizes or any(s < 1 or s % 2 == 0 for s in sizes):
         raise ValueError(f"window sides must be odd and positive, got {windows}")
-    R = sizes[-1] // 2
-    padded = np.zeros((h + 2 * R, w + 2 * R), np.float32)
-    padded[R : R + h, R : R + w] = e
-    rows = padded[:, R : R + w].copy()  # horizontal box sums of half-width r, for all padded rows
-    best: np.ndarray | None = None
+    return sizes, sizes[-1] // 2
+
+
+def _block_rows(width: int, reach: int) -> int:
+    return max(4 * reach + 1, BLOCK_VALUES // max(width, 1))
+
+
+def _box_min(padded: np.ndarray, n_rows: int, width: int, reach: int, sizes: list[int], out: np.ndarray) -> None:
+    """Minimum box mean over `sizes` for the central rows of a zero-padded slab, written to `out`.
+
+    padded: (n_rows + 2·reach) × (width + 2·reach) float32 with the neighbours (or
+    zeros) around the n_rows × width block. The box sums of all windows grow from one
+    another by adding shifted views (horizontal half-width r, then vertical), so every
+    sum has at most 81 float32 terms: no running sums over whole rows, whose float32
+    rounding would swamp the small means of flat regions that follow textured ones.
+    """
+    R = reach
+    rows = padded[:, R : R + width].copy()  # horizontal box sums of half-width r, for all slab rows
+    first = True
     for r in range(0, R + 1):
         if r > 0:
-            rows += padded[:, R - r : R - r + w]
-            rows += padded[:, R + r : R + r + w]
+            rows += padded[:, R - r : R - r + width]
+            rows += padded[:, R + r : R + r + width]
         if 2 * r + 1 not in sizes:
             continue
-        box = rows[R : R + h].copy()
+        box = rows[R : R + n_rows].copy()
         for d in range(1, r + 1):
-            box += rows[R - d : R - d + h]
-            box += rows[R + d : R + d + h]
+            box += rows[R - d : R - d + n_rows]
+            box += rows[R + d : R + d + n_rows]
         box *= np.float32(1.0 / ((2 * r + 1) ** 2))
-        best = box if best is None else np.minimum(best, box, out=best)
-    assert best is not None
-    return best
+        if first:
+            out[...] = box
+            first = False
+        else:
+            np.minimum(out, box, out=out)
+
+
+def _blockwise_min(
+    values: np.ndarray, sizes: list[int], reach: int, square: bool, noise_var: float | None = None
+) -> np.ndarray:
+    """Local minimum box mean of `values` (or of its square), block of rows by block of rows.
+
+    noise_var: when given, each block is turned at once (while in cache) into the Wiener
+    complement values·σ₀² / (max(local − σ₀², 0) + σ₀²) of `wiener_noise`.
+    """
+    h, w = values.shape
+    R = reach
+    out = np.empty((h, w), np.float32)
+    block = _block_rows(w, R)
+    slab = np.zeros((min(block, h) + 2 * R, w + 2 * R), np.float32)
+    for y0 in range(0, h, block):
+        y1 = min(h, y0 + block)
+        lo, hi = max(0, y0 - R), min(h, y1 + R)
+        top = R - (y0 - lo)  # slab row of image row lo
+        used = slab[: (y1 - y0) + 2 * R]
+        used[:top] = 0.0
+        used[top + (hi - lo) :] = 0.0
+        target = used[top : top + (hi - lo), R : R + w]
+        if square:
+            np.square(values[lo:hi], out=target)
+        else:
+            target[...] = values[lo:hi]
+        block_out = out[y0:y1]
+        _box_min(used, y1 - y0, w, R, sizes, block_out)
+        if noise_var is not None:
+            nv = np.float32(noise_var)
+            block_out -= nv
+            np.maximum(block_out, 0.0, out=block_out)
+            block_out += nv  # σ² + σ₀²
+            np.divide(values[y0:y1], block_out, out=block_out)
+            block_out *= nv
+    return out
+
+
+def local_energy_min(energy: np.ndarray, windows: Sequence[int] = DEFAULT_WINDOWS) -> np.ndarray:
+    """Minimum over square windows (odd sides) of the local mean of `energy`, zero padding outside.
+
+    Equals ``min(uniform_filter(energy, w, mode="constant") for w in windows)``,
+    in float32, computed in blocks of rows that stay in cache.
+    """
+    sizes, R = _check_windows(windows)
+    return _blockwise_min(np.asarray(energy, dtype=np.float32), sizes, R, square=False)
 
 
 def wiener_noise(coefficients: np.ndarray, noise_var: float, windows: Sequence[int] = DEFAULT_WINDOWS) -> np.ndarray:
@@ -61,14 +119,8 @@ def wiener_noise(coefficients: np.ndarray, noise_var: float, windows: Sequence[i
     coefficients. Returns x·σ₀² / (max(local mean of x² − σ₀², 0) + σ₀²), float32.
     """
     x = np.asarray(coefficients, dtype=np.float32)
-    nv = np.float32(noise_var)
-    out = local_energy_min(np.square(x), windows)  # reused in place: no temporaries
-    out -= nv
-    np.maximum(out, 0.0, out=out)
-    out += nv  # σ² + σ₀²
-    np.divide(x, out, out=out)
-    out *= nv
-    return out
+    sizes, R = _check_windows(windows)
+    return _blockwise_min(x, sizes, R, square=True, noise_var=float(noise_var))
 
 
 def wavelet_noise(

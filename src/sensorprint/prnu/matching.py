@@ -57,16 +57,49 @@ WHITENING_WINDOW = 3  # side of the spectral neighbourhood used for whitening (0
 
 
 def whiten_spectrum(spectrum: np.ndarray, window: int = WHITENING_WINDOW) -> np.ndarray:
-    """Divide each coefficient of a real-FFT spectrum by the RMS magnitude of its window×window neighbourhood."""
+    """Divide each coefficient of a real-FFT spectrum by the RMS magnitude of its window×window neighbourhood.
+
+    The neighbourhood wraps around the array's edges (as ``ndimage.uniform_filter(...,
+    mode="wrap")``); sums of shifted float32 views (at most window² terms each), no
+    float64 or complex temporaries. Returns a new complex64 array.
+    """
     if window <= 1:
         return spectrum
+    spectrum = np.asarray(spectrum, dtype=np.complex64)
     pairs = spectrum.view(np.float32).reshape(spectrum.shape[0], -1, 2)
-    squares = pairs * pairs
-    power = squares[..., 0] + squares[..., 1]
-    local = ndimage.uniform_filter(power, window, mode="wrap")
-    floor = np.float32(max(float(local.mean()), 1e-30) * 1e-6)
-    scale = 1.0 / np.sqrt(np.maximum(local, floor))
-    return spectrum * scale.astype(np.float32)
+    power = np.multiply(pairs[..., 0], pairs[..., 0])
+    power += pairs[..., 1] * pairs[..., 1]
+    # the wrap-around mean equals the plain mean: floor against division by ~0
+    floor = np.float32(max(float(power.mean(dtype=np.float64)), 1e-30) * 1e-6)
+    scale = _wrapped_box_mean(power, window)
+    np.maximum(scale, floor, out=scale)
+    np.sqrt(scale, out=scale)
+    np.divide(np.float32(1.0), scale, out=scale)
+    return spectrum * scale
+
+
+def _wrapped_box_mean(a: np.ndarray, window: int) -> np.ndarray:
+    """Mean over a window×window neighbourhood (odd window) with wrap-around edges, float32."""
+    r = window // 2
+    h, w = a.shape
+    if r >= h or r >= w:  # tiny arrays: the general filter handles windows wider than the array
+        return ndimage.uniform_filter(a, window, mode="wrap").astype(np.float32, copy=False)
+    rows = a.copy()
+    for d in range(1, r + 1):  # horizontal sums: a[:, x-d] + a[:, x+d], wrapping
+        rows[:, d:] += a[:, :-d]
+        rows[:, :d] += a[:, -d:]
+        rows[:, :-d] += a[:, d:]
+        rows[:, -d:] += a[:, :d]
+    out = rows.copy()
+    for d in range(1, r + 1):
+        out[d:] += rows[:-d]
+        out[:d] += rows[-d:]
+        out[:-d] += rows[d:]
+        out[-d:] += rows[:d]
+    out *= np.float32(1.0 / (window * window))
+    return out
+
+
 SEARCH_MODES = ("auto", "aligned", "crop", "scale")
 # The orientations in which a camera's own pixels reach storage: as read out, or turned
 # to portrait by 90° either way. 180° and mirrors come from software (orientations="all").
@@ -226,8 +259,10 @@ def _aligned_score(x: np.ndarray, shape: tuple[int, int], neighbourhood: int) ->
     weights[0] = 1.0
     if w % 2 == 0:
         weights[-1] = 1.0
-    power = x.real * x.real + x.imag * x.imag
-    total = float(np.dot(power.astype(np.float64).sum(axis=0), weights.astype(np.float64))) / (h * w)
+    pairs = np.ascontiguousarray(x).view(x.real.dtype).reshape(x.shape[0], -1, 2)
+    power = np.multiply(pairs[..., 0], pairs[..., 0])
+    power += pairs[..., 1] * pairs[..., 1]
+    total = float(np.dot(power.sum(axis=0, dtype=np.float64), weights.astype(np.float64))) / (h * w)
     r = neighbourhood // 2
     shifts_c = np.arange(-r, r + 1) if w > 2 * r else np.arange(w)
     shifts_r = np.arange(-r, r + 1) if h > 2 * r else np.arange(h)
@@ -241,6 +276,11 @@ def _aligned_score(x: np.ndarray, shape: tuple[int, int], neighbourhood: int) ->
     if energy <= 0 or not np.isfinite(energy):
         return 0.0, peak
     return float(np.sign(peak) * peak * peak / energy), peak
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Σ a·b of two same-shape float32 arrays, accumulated in float64 (float32 product, no float64 copies)."""
+    return float(np.multiply(a, b).sum(dtype=np.float64))
 
 
 def _evaluate(
@@ -260,16 +300,20 @@ def _evaluate(
     x *= k_spec
     if (h, w) == big:
         value, peak = _aligned_score(x, big, neighbourhood)
-        dot = float(np.sum(np.ascontiguousarray(orient(query.q, rotation, flip)) * k, dtype=np.float64))
+        dot = _dot(orient(query.q, rotation, flip), k)
         ncc = dot / (query.norm * k_norm) if query.norm > 0 and k_norm > 0 else 0.0
         return value, ncc, int(np.sign(peak)), (0, 0), 1
-    surface = scipy.fft.irfft2(x, s=big)
+    surface = scipy.fft.irfft2(x, s=big, overwrite_x=True)  # x is ours: no copy
     rows, cols = big[0] - h, big[1] - w
     value, (py, px), sign = pce_of_surface(surface, shift_range=(rows, cols), neighbourhood=neighbourhood)
-    region = k[py : py + h, px : px + w].astype(np.float64)
-    region -= region.mean()
-    region_norm = float(np.sqrt(np.sum(region * region)))
-    dot = float(np.sum(orient(query.q, rotation, flip) * region))
+    region = k[py : py + h, px : px + w]
+    # the NCC with the region's mean removed, from float64 sums of float32 products
+    # (q is zero-mean, so Σ q·(region − m) = Σ q·region − m·Σ q)
+    oriented = orient(query.q, rotation, flip)
+    n = region.size
+    region_sum = float(region.sum(dtype=np.float64))
+    region_norm = float(np.sqrt(max(_dot(region, region) - region_sum * region_sum / n, 0.0)))
+    dot = _dot(oriented, region) - region_sum / n * float(oriented.sum(dtype=np.float64))
     ncc = dot / (query.norm * region_norm) if query.norm > 0 and region_norm > 0 else 0.0
     return value, ncc, sign, (int(py), int(px)), (rows + 1) * (cols + 1)
 
