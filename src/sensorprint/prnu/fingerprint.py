@@ -166,7 +166,7 @@ class FingerprintAccumulator:
 
 def clean_fingerprint(k: np.ndarray) -> np.ndarray:
     """Zero-mean on the CFA sub-lattices, then Wiener filtering in the DFT domain (float32)."""
-    return wiener_dft(zero_mean_cfa(np.asarray(k, dtype=np.float32)))
+    return wiener_dft(np.asarray(k, dtype=np.float32), zero_mean=True)  # the zero-mean is done exactly in the DFT
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
