@@ -211,6 +211,9 @@ def train(
     target: str = typer.Option("device", "--target", help="What the network tells apart: device or model."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (default: the method's)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and media give the same network."),
+    units_per_file: Optional[int] = typer.Option(
+        None, "--units-per-file", help="Patches (or frames) per reference file (default: the method's; fewer = faster).", min=1
+    ),
 ) -> None:
     """Train the CNN of the founding papers on the enrolled devices' reference media."""
     from sensorprint.store import Case
@@ -220,7 +223,9 @@ def train(
         if target not in ("device", "model"):
             raise SensorprintError(f"unknown target {target!r}: use device or model")
         with Case.open(case) as opened, progress_bars() as progress:
-            summary = train_network(opened, target=target, epochs=epochs, seed=seed, progress=progress)
+            summary = train_network(
+                opened, target=target, epochs=epochs, seed=seed, units_per_file=units_per_file, progress=progress
+            )
     for line in summary.lines():
         out.print(line, highlight=False)
 

@@ -8,14 +8,8 @@ from sensorprint.workflow.demo import run_demo
 from sensorprint.workflow.enroll import enroll
 from sensorprint.workflow.options import ScanOptions, SignalOptions
 from sensorprint.workflow.scan import scan
+from sensorprint.workflow.train import train  # imports torch only when called
 from sensorprint.workflow.verify import verify
-
-
-def train(*args, **kwargs):
-    """Train the CNN on the enrolled devices' media (see sensorprint.workflow.train)."""
-    from sensorprint.workflow.train import train as _train  # torch is imported only when needed
-
-    return _train(*args, **kwargs)
 
 
 __all__ = ["enroll", "scan", "verify", "train", "run_demo", "ScanOptions", "SignalOptions"]

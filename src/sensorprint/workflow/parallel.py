@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any, Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterable, Iterator
 
 from sensorprint.errors import SensorprintError
 
@@ -66,3 +66,32 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
     context = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield pool
+
+
+def completed(
+    executor: Executor, fn: Callable[..., Any], tasks: Iterable[tuple], *, window: int
+) -> Iterator[Any]:
+    """Results of fn(*task) for every task, as they complete, with at most `window` in flight.
+
+    The window keeps memory bounded on large scans, and lets the caller commit each result
+    before the next task starts when work runs inline (a scan killed mid-way then loses
+    at most the task in progress).
+    """
+    pending: set[Future] = set()
+    for task in tasks:
+        pending.add(executor.submit(fn, *task))
+        if len(pending) >= window:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future.result()
+
+
+def window_for(workers: int | None, scheduler: str | None) -> int:
+    """How many tasks to keep in flight: two per local worker, more for a cluster."""
+    if scheduler:
+        return 256
+    return 2 * (workers or default_workers())

@@ -7,19 +7,32 @@ store"), so a scan killed at any moment, even with SIGKILL, resumes where it sto
 files whose results are committed and that did not change on disk (same size and
 modification time) are not read again, and a file is only compared with the devices
 it has no result for yet (e.g. a device enrolled after the first scan).
+
+When the case holds trained networks (`sensorprint train`), the same worker classifies
+the pixels it read for PRNU with them (workflow.classify): a file is only classified by
+the networks it has no result for, and its CNN rows are committed in the same
+transaction as its PRNU rows. A stale network (a device enrolled after training) is
+still used, and the summary and every row it wrote say so.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sensorprint.errors import CaseError
 from sensorprint.media import discover
 from sensorprint.store import Case
+from sensorprint.workflow.classify import (
+    NetworkRef,
+    classify_rows,
+    current_networks,
+    networks_done,
+    read_pixels,
+    worker_threads,
+)
 from sensorprint.workflow.options import ScanOptions, SignalOptions
-from sensorprint.workflow.parallel import open_executor
+from sensorprint.workflow.parallel import completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
 from sensorprint.workflow.signals import FileFacts, FingerprintRef, match_device, query_signal, size_key, stat_file
 
@@ -33,14 +46,37 @@ class ScanSummary:
     errors: int = 0
     matched: int = 0
     error_lines: list[str] = field(default_factory=list)
+    network_lines: list[str] = field(default_factory=list)  # which networks were used, stale or refused
+    classified: dict[str, dict[str, int]] = field(default_factory=dict)  # network title -> {answer: files}
 
     def lines(self) -> list[str]:
         text = [
             f"scan run {self.run_id}: {self.files} files, {self.scanned} scanned now, "
             f"{self.skipped} already done, {self.matched} matched an enrolled device, {self.errors} unreadable"
         ]
+        for title, answers in sorted(self.classified.items()):
+            n_files = sum(answers.values())
+            unknown = answers.get("unknown", 0)
+            text.append(f"{title}: {n_files} files classified now, {unknown} answered unknown camera")
+        text += [f"  note: {line}" for line in self.network_lines]
         text += [f"  error: {line}" for line in self.error_lines]
         return text
+
+    def count(self, results: list[dict]) -> None:
+        """Count each network's answer for one file (one per network: its match, or unknown)."""
+        answers: dict[str, str] = {}
+        for row in results:
+            if row.get("method") != "cnn":
+                continue
+            title = row["details"].get("network", row["target_kind"])
+            if row["decision"] == "match":
+                answers[title] = row["target"]
+            else:
+                answers.setdefault(title, "unknown")
+        for title, answer in answers.items():
+            counts = self.classified.setdefault(title, {})
+            key = "unknown" if answer == "unknown" else "classified"
+            counts[key] = counts.get(key, 0) + 1
 
 
 def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
@@ -56,24 +92,29 @@ def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
     return devices
 
 
-def files_to_scan(case: Case, paths: list[Path], devices: dict) -> tuple[list[tuple[str, dict]], int, int]:
-    """Which files still need work, and against which devices; plus the count of all files and skipped ones."""
+def files_to_scan(
+    case: Case, paths: list[Path], devices: dict, networks: list[NetworkRef] | None = None
+) -> tuple[list[tuple[str, dict, list[NetworkRef]]], int, int]:
+    """Which files still need work, against which devices and networks; plus the count of all files and skipped ones."""
     todo, total, skipped = [], 0, 0
+    networks = list(networks or [])
     for path in discover(paths):
         total += 1
         name = str(Path(path).resolve())
         record = case.find_medium("evidence", name)
-        wanted = devices
+        wanted, wanted_networks = devices, networks
         if record is not None and (record.size_bytes, record.mtime_ns) == stat_file(Path(name)):
             if record.status == "error":
                 skipped += 1  # unchanged and unreadable: the error line is already in the case
                 continue
             done = case.done_targets(record.id, "prnu")
             wanted = {device: refs for device, refs in devices.items() if device not in done}
-            if not wanted:
+            classified = networks_done(case, record.id, networks) if networks else set()
+            wanted_networks = [ref for ref in networks if ref.model_id not in classified]
+            if not wanted and not wanted_networks:
                 skipped += 1
                 continue
-        todo.append((name, wanted))
+        todo.append((name, wanted, wanted_networks))
     return todo, total, skipped
 
 
@@ -83,6 +124,8 @@ class ScanOutcome:
 
     facts: FileFacts
     results: list[dict]
+    notes: list[str] = field(default_factory=list)  # e.g. a network that could not classify the file
+    cnn_only: bool = False  # PRNU was done before: the medium's stored details (frame weights) are kept
 
 
 def scan_file(
@@ -91,9 +134,18 @@ def scan_file(
     hints: dict[str, dict],
     options: SignalOptions,
     threshold: float,
+    networks: list[NetworkRef] | None = None,
 ) -> ScanOutcome:
-    """Read one evidence file and compare it with every given device (PRNU)."""
-    facts, signal = query_signal(Path(path), options)
+    """Read one evidence file, compare it with every given device (PRNU) and classify it with every given network (CNN)."""
+    if networks and not devices:
+        # Only networks trained since the last scan: the pixels suffice, the PRNU residual is not needed.
+        facts, pixels, frames = read_pixels(Path(path), options)
+        if facts.error:
+            return ScanOutcome(facts, [])
+        rows, failures = classify_rows(networks, pixels, is_video=facts.medium.kind == "video", frames=frames)
+        return ScanOutcome(facts, rows, [f"{facts.path}: {line}" for line in failures], cnn_only=True)
+    # the query aggregate of a video is cleaned only when it becomes a reference (`compare` does it)
+    facts, signal = query_signal(Path(path), options, keep_pixels=bool(networks), clean_video=False)
     if signal is None:
         return ScanOutcome(facts, [])
     key = size_key(signal.residual.shape)
@@ -102,7 +154,14 @@ def scan_file(
     ]
     for row in results:
         row["details"]["size_key"] = key
-    return ScanOutcome(facts, results)
+    notes: list[str] = []
+    if networks:
+        is_video = signal.intensity is None
+        rows, failures = classify_rows(networks, signal.pixels, is_video=is_video, frames=facts.frames)
+        results += rows
+        notes = [f"{facts.path}: {line}" for line in failures]
+        signal.pixels.clear()  # the pixels are not needed any more: do not send them back
+    return ScanOutcome(facts, results, notes)
 
 
 def scan(
@@ -121,40 +180,55 @@ def scan(
     for path in paths:
         if not Path(path).exists():
             raise CaseError(f"{path} does not exist: check the path of the seized storage")
-    parameters = {"paths": [str(Path(p).resolve()) for p in paths], "devices": sorted(devices), **options.to_dict()}
+    networks, network_lines = current_networks(case, threads=worker_threads(workers, scheduler))
+    parameters = {
+        "paths": [str(Path(p).resolve()) for p in paths], "devices": sorted(devices), **options.to_dict(),
+        "networks": [{"model_id": n.model_id, "target": n.target_kind, "classes": list(n.classes),
+                      "stale": n.stale_reason} for n in networks],
+    }
     run_id = case.start_run("scan", parameters)
-    summary = ScanSummary(run_id)
+    summary = ScanSummary(run_id, network_lines=network_lines)
     status = "interrupted"
     try:
         progress("discover", 0, 1)
-        todo, summary.files, summary.skipped = files_to_scan(case, paths, devices)
+        todo, summary.files, summary.skipped = files_to_scan(case, paths, devices, networks)
         progress("discover", 1, 1)
         hints = case.all_hints()
         progress("scan", 0, len(todo))
+        tasks = (
+            (name, wanted, hints, options.signal, options.threshold, wanted_networks)
+            for name, wanted, wanted_networks in todo
+        )
         with open_executor(workers, scheduler) as executor:
-            futures = [
-                executor.submit(scan_file, name, wanted, hints, options.signal, options.threshold)
-                for name, wanted in todo
-            ]
-            for done, future in enumerate(as_completed(futures), start=1):
-                commit(case, future.result(), run_id, summary)
+            outcomes = completed(executor, scan_file, tasks, window=window_for(workers, scheduler))
+            for done, outcome in enumerate(outcomes, start=1):
+                commit(case, outcome, run_id, summary)
                 progress("scan", done, len(todo))
         status = "completed"
     finally:
         case.finish_run(run_id, status, summary.__dict__ | {"error_lines": summary.error_lines[:100]})
+    if not networks and not network_lines:
+        summary.network_lines.append("no trained network in the case: PRNU only (`sensorprint train` adds the CNN)")
     return summary
 
 
 def commit(case: Case, outcome: ScanOutcome, run_id: int, summary: ScanSummary) -> None:
     """Commit one file's results in one transaction, and remember transforms found for its size."""
     facts = outcome.facts
-    case.record_results(facts.store_fields(), outcome.results, run_id)
+    fields = facts.store_fields()
+    if outcome.cnn_only:
+        stored = case.find_medium("evidence", facts.path)
+        if stored is not None and stored.sha256 == fields["sha256"]:
+            fields["details"] = stored.details or {}
+    case.record_results(fields, outcome.results, run_id)
     summary.scanned += 1
+    summary.count(outcome.results)
+    summary.error_lines += outcome.notes
     if facts.error:
         summary.errors += 1
         summary.error_lines.append(facts.error_line())
         return
-    if any(row["decision"] == "match" for row in outcome.results):
+    if any(row["decision"] == "match" and row["method"] == "prnu" for row in outcome.results):
         summary.matched += 1
     for row in outcome.results:
         transform = row.get("transform")

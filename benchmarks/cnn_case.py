@@ -1,0 +1,126 @@
+"""Benchmark: the founding papers' CNN inside the case workflow, on dresden-nikon.
+
+The six Nikon cameras are enrolled from their flat-field JPEGs (10 each) with their camera
+model (labels from the file names: device = everything before the last underscore, model =
+the part before the unit number); `train --target model` then `train --target device` run
+through the workflow (validation split by file, early stopping, open-set threshold); the
+16 natural images are scanned (PRNU and both networks in the same worker). Prints CNN
+model and device accuracy (top class, and after the unknown-camera rule), PRNU accuracy,
+the fused verdicts, and the training time on this machine.
+
+    .venv/bin/python benchmarks/cnn_case.py [--workers 2] [--epochs N] [--units-per-file N] [--keep DIR]
+
+--keep DIR writes the case there; if DIR already holds the enrolled case, enrollment is skipped.
+Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sensorprint.report import report_records
+from sensorprint.store import Case
+from sensorprint.workflow import enroll, scan
+from sensorprint.workflow.train import train
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def device_of(path: Path) -> str:
+    return path.stem.rsplit("_", 1)[0]  # Nikon_D70s_1
+
+
+def model_of(path: Path) -> str:
+    return device_of(path).rsplit("_", 1)[0]  # Nikon_D70s
+
+
+def report_progress(phase: str, done: int, total: int) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {phase} {done}/{total}", file=sys.stderr, flush=True)
+
+
+def share(n: int, total: int) -> str:
+    return f"{n}/{total} = {100 * n / max(1, total):.1f}%"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the method's)")
+    parser.add_argument("--units-per-file", type=int, default=None, help="patches per reference file (default: the method's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, default=None, help="write the case here instead of a temporary folder")
+    args = parser.parse_args()
+    root = args.data / "dresden-nikon"
+    flats = collections.defaultdict(list)
+    for path in sorted((root / "flat").iterdir()):
+        flats[device_of(path)].append(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        where = args.keep or Path(tmp) / "case"
+        reuse = (where / "case.sqlite").exists()
+        case = Case.open(where) if reuse else Case.create(where)
+        started = time.perf_counter()
+        if not reuse:
+            for device, paths in sorted(flats.items()):
+                enroll(case, device, paths, model=model_of(paths[0]), workers=args.workers)
+        enrolled = time.perf_counter()
+        summaries = {}
+        seconds = {}
+        cpu_seconds = {}
+        for target in ("model", "device"):
+            t0 = time.perf_counter()
+            c0 = time.process_time()  # CPU seconds of every thread of this process: less sensitive to other load
+            summaries[target] = train(case, target=target, epochs=args.epochs, units_per_file=args.units_per_file,
+                                      seed=args.seed, progress=report_progress)
+            seconds[target] = time.perf_counter() - t0
+            cpu_seconds[target] = time.process_time() - c0
+        trained = time.perf_counter()
+        scan_summary = scan(case, [root / "natural"], workers=args.workers, progress=report_progress)
+        scanned = time.perf_counter()
+        records = report_records(case)
+        case.close()
+
+    print(f"dresden-nikon through the workflow, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    for target in ("model", "device"):
+        for line in summaries[target].lines():
+            print(line)
+    for line in scan_summary.lines():
+        print(line)
+    counts = collections.Counter()
+    agreement = collections.Counter()
+    print(f"\n{'file':26s} {'truth':14s} {'PRNU':14s} {'CNN model':22s} {'CNN device':24s} verdict")
+    for record in sorted(records, key=lambda r: r["path"]):
+        path = Path(record["path"])
+        truth_device, truth_model = device_of(path), model_of(path)
+        cnn_model, cnn_device = record["cnn"]["model"], record["cnn"]["device"]
+        counts["prnu"] += record["best_device"] == truth_device
+        counts["model_top"] += cnn_model["top"] == truth_model
+        counts["model_decided"] += cnn_model["label"] == truth_model
+        counts["model_unknown"] += cnn_model["label"] == "unknown"
+        counts["device_top"] += cnn_device["top"] == truth_device
+        counts["device_decided"] += cnn_device["label"] == truth_device
+        counts["device_unknown"] += cnn_device["label"] == "unknown"
+        agreement[record["agreement"]] += 1
+        print(f"{path.name:26s} {truth_device:14s} {record['best_device'] or 'no match':14s} "
+              f"{cnn_model['label'] + ' ' + format(cnn_model['top_probability'], '.2f'):22s} "
+              f"{cnn_device['label'] + ' ' + format(cnn_device['top_probability'], '.2f'):24s} {record['verdict']}")
+    n = len(records)
+    print(f"\nPRNU device accuracy: {share(counts['prnu'], n)}")
+    print(f"CNN camera-model accuracy: top class {share(counts['model_top'], n)}; after the unknown-camera rule "
+          f"{share(counts['model_decided'], n)} right, {counts['model_unknown']} unknown (goal >= 95%)")
+    print(f"CNN camera-device accuracy: top class {share(counts['device_top'], n)}; after the unknown-camera rule "
+          f"{share(counts['device_decided'], n)} right, {counts['device_unknown']} unknown")
+    print("fused verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(agreement.items())))
+    print(f"time: enroll {enrolled - started:.0f} s{' (reused)' if reuse else ''}, train model {seconds['model']:.0f} s "
+          f"({cpu_seconds['model']:.0f} CPU s), train device {seconds['device']:.0f} s ({cpu_seconds['device']:.0f} CPU s), "
+          f"scan {scanned - trained:.0f} s (with {args.workers} workers)")
+
+
+if __name__ == "__main__":
+    main()

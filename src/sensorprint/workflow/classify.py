@@ -1,0 +1,231 @@
+"""The CNN beside PRNU: which networks a scan uses, and their result rows for one file.
+
+A case holds at most one current network per target ("device": which enrolled camera,
+"model": which camera model), trained by `sensorprint train` (Bennabhaktula et al. 2022).
+The scan worker classifies the pixels that `query_signal` kept (the image, or the video
+frames used for PRNU), so a file is read once for both methods. The answer is stored as
+one result row per class: score = the class probability (mean softmax of the file's
+patches or frames), decision "match" for the predicted class and "no match" for the
+others, or "unknown" on every row when the evidence (mean top-class logit) is below the
+open-set threshold calibrated on held-out reference files.
+
+Workers get a `NetworkRef` (picklable) and load the network once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sensorprint.media import read_frames
+from sensorprint.store import Case
+from sensorprint.workflow.options import SignalOptions
+from sensorprint.workflow.signals import FileFacts, fail, read_medium, stat_file
+
+WEIGHTS_FILE = "weights.pt"  # as written by sensorprint.learn (TrainedClassifier.save)
+TARGET_NAMES = {"device": "camera-device", "model": "camera-model"}
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    """Where a worker finds one trained network, and what the case says about it."""
+
+    model_id: int
+    target_kind: str  # "device" or "model"
+    path: str
+    classes: tuple[str, ...]
+    stale_reason: str | None = None
+    threads: int | None = None  # torch threads in the worker (1 when several workers share the cores)
+
+    @property
+    def title(self) -> str:
+        return f"{TARGET_NAMES[self.target_kind]} network {self.model_id}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def current_networks(case: Case, *, threads: int | None = None) -> tuple[list[NetworkRef], list[str]]:
+    """The newest network of each target, checked against the case; plus lines about them.
+
+    A network whose weights are missing or differ from the SHA-256 recorded when it was
+    registered is not used (a line says so): its answers could not be reproduced. A stale
+    network (a device enrolled after training) is used, and a line says it is stale.
+    """
+    refs: list[NetworkRef] = []
+    lines: list[str] = []
+    for target in ("device", "model"):
+        model = case.latest_model(target)
+        if model is None:
+            continue
+        stale = (model.stale_reason or "stale") if model.stale else None
+        ref = NetworkRef(model.id, target, str(model.path), tuple(model.classes), stale, threads)
+        weights = Path(model.path) / WEIGHTS_FILE
+        expected = (model.record or {}).get("weights_sha256")
+        if not weights.is_file():
+            lines.append(f"{ref.title} not used: its weights {weights} are missing; "
+                         f"run `sensorprint train CASE --target {target}` again")
+            continue
+        if expected and _sha256(weights) != expected:
+            lines.append(f"{ref.title} not used: its weights {weights} changed after training (SHA-256 differs); "
+                         f"run `sensorprint train CASE --target {target}` again")
+            continue
+        if ref.stale_reason:
+            lines.append(f"{ref.title} is stale ({ref.stale_reason}): its classes are {', '.join(ref.classes)}; "
+                         f"run `sensorprint train CASE --target {target}` to include every enrolled device")
+        refs.append(ref)
+    return refs, lines
+
+
+def networks_done(case: Case, medium_id: int, networks: list[NetworkRef]) -> set[int]:
+    """The ids of the given networks that already have results for this medium."""
+    done: set[int] = set()
+    for ref in networks:
+        rows = case.results(medium_id=medium_id, method="cnn", target_kind=ref.target_kind)
+        if any((row.details or {}).get("model_id") == ref.model_id for row in rows):
+            done.add(ref.model_id)
+    return done
+
+
+_classifiers: dict[tuple[int, str], Any] = {}
+
+
+def load_network(ref: NetworkRef):
+    """The `learn.TrainedClassifier` of a network, loaded once per process (hashes checked by learn)."""
+    key = (ref.model_id, ref.path)
+    if key not in _classifiers:
+        import torch
+
+        from sensorprint.learn import load_classifier
+
+        if ref.threads:
+            torch.set_num_threads(ref.threads)
+        _classifiers[key] = load_classifier(ref.path)
+    return _classifiers[key]
+
+
+def prediction_rows(ref: NetworkRef, prediction, *, is_video: bool, frames: list[dict] | None = None) -> list[dict]:
+    """One result row per class of the network for one file's `learn.Prediction`."""
+    classes = list(ref.classes)
+    if prediction.n_units == 0:
+        decisions = {c: "unknown" for c in classes}
+        reason = "no patch or frame could be taken from the file (smaller than the network's input?)"
+    elif prediction.label == "unknown":
+        decisions = {c: "unknown" for c in classes}
+        reason = (f"unknown camera: evidence {prediction.evidence:.3g} (mean logit of the top class "
+                  f"{prediction.top_label}) is below the threshold {prediction.threshold:.3g} calibrated on "
+                  "held-out reference files")
+    else:
+        decisions = {c: ("match" if c == prediction.label else "no match") for c in classes}
+        reason = None
+    details: dict[str, Any] = {
+        "model_id": ref.model_id,
+        "network": ref.title,
+        "probabilities": {c: round(float(p), 6) for c, p in prediction.probabilities.items()},
+        "top": prediction.top_label,
+        "evidence": round(float(prediction.evidence), 6),
+        "unknown_threshold": float(prediction.threshold),
+        "units": prediction.n_units,
+        "unit": prediction.unit,
+        "votes": dict(prediction.votes),
+        "vote_label": prediction.vote_label,
+        "combined": ("mean softmax over the video's frames; majority vote beside it" if is_video
+                     else "mean softmax over the image's units; majority vote beside it"),
+    }
+    if is_video and frames:
+        details["frames"] = [f.get("index") for f in frames]
+    if reason:
+        details["reason"] = reason
+    if ref.stale_reason:
+        details["network_stale"] = ref.stale_reason
+    return [
+        {
+            "method": "cnn",
+            "target_kind": ref.target_kind,
+            "target": c,
+            "score": float(prediction.probabilities.get(c, 0.0)),
+            "decision": decisions[c],
+            "details": dict(details),
+        }
+        for c in classes
+    ]
+
+
+def classify_pixels(ref: NetworkRef, pixels: list[np.ndarray], *, is_video: bool):
+    """The network's `learn.Prediction` for one file: an image, or the frames of a video."""
+    classifier = load_network(ref)
+    if is_video:
+        return classifier.predict_video(pixels)
+    return classifier.predict_image(pixels[0])
+
+
+def classify_rows(
+    networks: list[NetworkRef], pixels: list[np.ndarray], *, is_video: bool, frames: list[dict] | None = None
+) -> tuple[list[dict], list[str]]:
+    """Result rows of every given network for one file's pixels, and one line per network that failed.
+
+    A failure (e.g. a network file damaged since the scan began) costs that network's rows
+    for this file only; the file is classified again by the next scan.
+    """
+    rows: list[dict] = []
+    errors: list[str] = []
+    if not pixels:
+        return rows, [f"{ref.title}: no pixels were kept for the file" for ref in networks]
+    for ref in networks:
+        try:
+            prediction = classify_pixels(ref, pixels, is_video=is_video)
+        except Exception as error:  # noqa: BLE001 - one network failing must not lose the PRNU results
+            text = " ".join(str(error).split()) or type(error).__name__
+            errors.append(f"{ref.title}: {text}")
+            continue
+        rows += prediction_rows(ref, prediction, is_video=is_video, frames=frames)
+    return rows, errors
+
+
+def read_pixels(path: Path, options: SignalOptions) -> tuple[FileFacts, list[np.ndarray], list[dict]]:
+    """The pixels the CNN needs from a file, without the PRNU residual (for a file PRNU is done with).
+
+    Returns the file's facts, [image] or the video frames `options` choose (the same frames
+    `query_signal` uses), and the chosen frames' index, time and keyframe flag. Errors become a
+    one-line message in the facts, as in `query_signal`.
+    """
+    size, mtime = stat_file(path)
+    facts = FileFacts(path=str(path), size_bytes=size, mtime_ns=mtime)
+    try:
+        facts.medium, image = read_medium(path)
+        if image is not None:
+            return facts, [image], []
+        # the same frames as signals.query_signal reads (a test checks they agree)
+        frames = list(read_frames(path, strategy=options.frame_strategy, n=options.n_frames, seed=options.seed,
+                                  max_frames=options.n_frames, threads=1))
+        if not frames:
+            from sensorprint.errors import MediaError
+
+            raise MediaError(f"{path.name}: no frame could be decoded")
+        chosen = [{"index": f.index, "time_s": round(f.time_s, 3), "keyframe": f.keyframe} for f in frames]
+        return facts, [f.pixels for f in frames], chosen
+    except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
+        fail(facts, error)
+        return facts, [], []
+
+
+def worker_threads(workers: int | None, scheduler: str | None) -> int | None:
+    """Torch threads per worker: 1 when several local workers share the cores, else torch's default."""
+    if scheduler:
+        return 1
+    if workers is None:
+        try:
+            workers = len(os.sched_getaffinity(0))
+        except AttributeError:
+            workers = os.cpu_count() or 1
+    return 1 if workers > 1 else None
