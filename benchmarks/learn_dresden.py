@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sensorprint.learn import PatchParameters, TrainingConfig, TrainingSample, train_classifier
+from sensorprint.learn import TrainingConfig, TrainingSample, train_classifier
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dresden-nikon"
 

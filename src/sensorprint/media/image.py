@@ -22,9 +22,9 @@ from PIL import ImageFile, UnidentifiedImageError
 from sensorprint.errors import MediaError
 
 from .exif import exif_metadata
-from .formats import Sniffed, extension_mismatch, read_head, sniff
+from .formats import Sniffed, extension_mismatch, sniff
 from .hashing import sha256_bytes
-from .medium import Medium, check_regular_file, check_size, one_line
+from .medium import Medium, check_size, evidence_head, one_line
 from .raw import read_raw
 
 pillow_heif.register_heif_opener()
@@ -264,13 +264,7 @@ def _identify_unknown(path: Path, head: bytes) -> None:
 
 def _read(path: Path, *, max_pixels: int, decode: bool) -> tuple[Medium, np.ndarray | None]:
     path = Path(path)
-    check_regular_file(path)
-    try:
-        head = read_head(path)
-    except OSError as error:
-        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
-    if not head:
-        raise MediaError(f"{path}: empty file (0 bytes)")
+    head = evidence_head(path)
     sniffed = sniff(head, path)
     if sniffed.kind == "video":
         raise MediaError(f"{path}: is a video ({sniffed.container}), not a still image; read it with read_frames")

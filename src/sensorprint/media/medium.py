@@ -85,14 +85,7 @@ def _probe(path: Path, max_pixels: int) -> Medium:
     from .image import probe_image
     from .video import probe_video
 
-    check_regular_file(path)
-    try:
-        head = read_head(path, HEAD_BYTES)
-    except OSError as error:
-        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
-    if not head:
-        raise MediaError(f"{path}: empty file (0 bytes)")
-    sniffed = sniff(head, path)
+    sniffed = sniff(evidence_head(path), path)
     if sniffed.kind == "video":
         return probe_video(path)
     if sniffed.kind == "image":
@@ -104,6 +97,18 @@ def _probe(path: Path, max_pixels: int) -> Medium:
             return probe_video(path, loose=True)
         except MediaError:
             raise image_error from None
+
+
+def evidence_head(path: Path) -> bytes:
+    """The leading bytes of a regular, non-empty file, which tell its format; MediaError otherwise."""
+    check_regular_file(path)
+    try:
+        head = read_head(path, HEAD_BYTES)
+    except OSError as error:
+        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
+    if not head:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    return head
 
 
 def check_regular_file(path: Path) -> None:

@@ -19,7 +19,8 @@ import numpy as np
 
 from sensorprint.errors import MatchError, MediaError
 from sensorprint.media import Medium, probe, read_frames, read_image, sha256_file
-from sensorprint.media.formats import read_head, sniff
+from sensorprint.media.formats import sniff
+from sensorprint.media.medium import evidence_head
 from sensorprint.media.video import Frame, read_video
 from sensorprint.prnu import (
     FingerprintAccumulator,
@@ -109,7 +110,7 @@ def read_medium(path: Path) -> tuple[Medium, np.ndarray | None]:
     The kind is told from the content, never the extension; content no magic number
     identifies is tried as an image first, then as a video container.
     """
-    kind = sniff(read_head(path), path).kind
+    kind = sniff(evidence_head(path), path).kind
     if kind != "video":
         try:
             image = read_image(path)
@@ -284,7 +285,7 @@ def query_signal(
     try:
         started = time.process_time()
         frames = None
-        if sniff(read_head(path), path).kind == "video":
+        if sniff(evidence_head(path), path).kind == "video":
             facts.medium, frames = read_video(path, **_frame_choice(options))
             pixels = None
         else:  # images, and content no magic number names (which may still be a video)
