@@ -14,7 +14,6 @@ Workers get a `NetworkRef` (picklable) and load the network once per process.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from sensorprint.media import read_frames
+from sensorprint.media import read_frames, sha256_file
 from sensorprint.store import Case
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.signals import FileFacts, fail, read_medium, stat_file
@@ -47,14 +46,6 @@ class NetworkRef:
         return f"{TARGET_NAMES[self.target_kind]} network {self.model_id}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def current_networks(case: Case, *, threads: int | None = None) -> tuple[list[NetworkRef], list[str]]:
     """The newest network of each target, checked against the case; plus lines about them.
 
@@ -76,7 +67,7 @@ def current_networks(case: Case, *, threads: int | None = None) -> tuple[list[Ne
             lines.append(f"{ref.title} not used: its weights {weights} are missing; "
                          f"run `sensorprint train CASE --target {target}` again")
             continue
-        if expected and _sha256(weights) != expected:
+        if expected and sha256_file(weights) != expected:
             lines.append(f"{ref.title} not used: its weights {weights} changed after training (SHA-256 differs); "
                          f"run `sensorprint train CASE --target {target}` again")
             continue
