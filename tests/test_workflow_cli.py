@@ -114,6 +114,21 @@ def test_verify_two_files_of_one_camera_and_of_two(world, tmp_path):
     assert other.exit_code == 0 and "no match" in other.output, other.output
 
 
+def test_a_software_rotated_image_matches_only_when_all_orientations_are_asked(world, scanned, tmp_path):
+    from PIL import Image
+
+    name = world["cameras"][1].name
+    upside_down = tmp_path / "upside_down.png"
+    pixels = Image.open(world["root"] / "seized" / "dcim" / f"{name}_0.jpg")
+    pixels.transpose(Image.Transpose.ROTATE_180).save(upside_down)
+    as_stored = runner.invoke(app, ["verify", str(upside_down), name, "--case", str(scanned["case"])])
+    assert as_stored.exit_code == 0 and "no match" in as_stored.output, as_stored.output
+    searched = runner.invoke(
+        app, ["verify", str(upside_down), name, "--case", str(scanned["case"]), "--all-orientations"]
+    )
+    assert searched.exit_code == 0 and "no match" not in searched.output and "180" in searched.output, searched.output
+
+
 def test_verify_against_an_enrolled_device(world, scanned):
     seized = world["root"] / "seized" / "dcim"
     name = world["cameras"][2].name

@@ -49,6 +49,12 @@ StrategyOpt = typer.Option(
     help="Which video frames: even_keyframes (N keyframes spread over the video, fastest), keyframes (all), "
     "random (seeded), even (N evenly spaced), all.",
 )
+OrientationsOpt = typer.Option(
+    False,
+    "--all-orientations",
+    help="Also try each query turned 180° and mirrored (software-rotated or selfie-mirrored media). "
+    "Off by default: units of one model can then reach higher wrong-pair PCEs.",
+)
 ThresholdOpt = typer.Option(60.0, "--threshold", help="PCE at or above which a device is declared the source.", min=0)
 
 
@@ -98,12 +104,14 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130)
 
 
-def _signal_options(frames: int, frame_strategy: str):
+def _signal_options(frames: int, frame_strategy: str, all_orientations: bool = False):
     from sensorprint.workflow.options import SignalOptions
 
     if frame_strategy not in FRAME_STRATEGIES:
         raise SensorprintError(f"unknown frame strategy {frame_strategy!r}: use one of {', '.join(FRAME_STRATEGIES)}")
-    return SignalOptions(frame_strategy=frame_strategy, n_frames=frames)
+    return SignalOptions(
+        frame_strategy=frame_strategy, n_frames=frames, orientations="all" if all_orientations else "sensor"
+    )
 
 
 @app.command()
@@ -149,6 +157,7 @@ def scan(
     threshold: float = ThresholdOpt,
     frames: int = FramesOpt,
     frame_strategy: str = StrategyOpt,
+    all_orientations: bool = OrientationsOpt,
 ) -> None:
     """Compare every image and video under PATH with every enrolled device; resumable."""
     from sensorprint.store import Case
@@ -156,7 +165,7 @@ def scan(
     from sensorprint.workflow.options import ScanOptions
 
     with user_errors(), Case.open(case) as opened, progress_bars() as progress:
-        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy))
+        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy, all_orientations))
         summary = scan_media(opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress)
     for line in summary.lines():
         out.print(line, highlight=False)
@@ -170,13 +179,14 @@ def verify(
     threshold: float = ThresholdOpt,
     frames: int = FramesOpt,
     frame_strategy: str = StrategyOpt,
+    all_orientations: bool = OrientationsOpt,
 ) -> None:
     """Do A and B share a source camera? Prints PCE, false-alarm probability and the decision."""
     from sensorprint.workflow import verify as verify_pair
     from sensorprint.workflow.options import ScanOptions
 
     with user_errors():
-        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy))
+        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy, all_orientations))
         verdict = verify_pair(a, b, case=case, options=options)
     table = Table(title=f"{a}  vs  {b}", show_header=False)
     for key, value in verdict.rows():

@@ -16,12 +16,17 @@ class SignalOptions:
     frame_strategy, n_frames, seed: which video frames are used ("even_keyframes",
         "keyframes", "random", "even", "all"; see sensorprint.media.read_frames); n_frames
         caps every strategy.
+    orientations: "sensor" compares a query as stored, or turned by 90°/270° when its
+        pixels are stored in portrait (how cameras write them); "all" also tries 180° and
+        mirrored copies (software-rotated or selfie-mirrored media), at the price of higher
+        wrong-pair PCEs between units of one model (see sensorprint.prnu.match).
     """
 
     sigma: float = 3.0
     frame_strategy: str = "even_keyframes"
     n_frames: int = 5
     seed: int = 0
+    orientations: str = "sensor"
 
     def to_dict(self) -> dict:
         return asdict(self)

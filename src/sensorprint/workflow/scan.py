@@ -150,7 +150,8 @@ def scan_file(
         return ScanOutcome(facts, [])
     key = size_key(signal.residual.shape)
     results = [
-        match_device(signal, refs, hints.get(f"{device}|{key}"), threshold) for device, refs in devices.items()
+        match_device(signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=options.orientations)
+        for device, refs in devices.items()
     ]
     for row in results:
         row["details"]["size_key"] = key

@@ -435,8 +435,12 @@ def compare(
     threshold: float,
     *,
     k_is_video: bool,
+    orientations: str = "sensor",
 ) -> dict:
     """Compare a query signal with a fingerprint K: the PRNU result row, without its target.
+
+    orientations: "sensor" (as stored, or portrait turned by 90°/270°) or "all" (also 180°
+    and mirrored copies); see `sensorprint.prnu.match`.
 
     k: the fingerprint array, or a `PreparedFingerprint` (its FFT cached: much faster when
     many queries meet the same device). hint: a transform found before for this device and
@@ -468,7 +472,7 @@ def compare(
             else:  # a video aggregate now plays the fingerprint: it must be clean of model artefacts
                 reference = signal.residual if signal.cleaned else clean_fingerprint(signal.residual)
             k_array = prepared.k if prepared is not None else np.asarray(k, dtype=np.float32)
-            found = match(k_array, None, reference.astype(np.float32), threshold=threshold)
+            found = match(k_array, None, reference.astype(np.float32), threshold=threshold, orientations=orientations)
             transform = found.transform
         else:
             if prepared is None:
@@ -489,7 +493,7 @@ def compare(
                 transform = found.transform
                 stage = "sensor-aligned video frames (one position)"
             else:
-                found = match(query, None, prepared, threshold=threshold)
+                found = match(query, None, prepared, threshold=threshold, orientations=orientations)
                 transform = found.transform
                 stage = found.stage
                 if hint:  # the remembered position was tested first and failed: it counts as searched too
@@ -514,14 +518,18 @@ def compare(
     }
 
 
-def match_device(signal: QuerySignal, refs: list[FingerprintRef], hint: dict | None, threshold: float) -> dict:
+def match_device(
+    signal: QuerySignal, refs: list[FingerprintRef], hint: dict | None, threshold: float, *, orientations: str = "sensor"
+) -> dict:
     """Compare one query signal with the best-fitting fingerprint of one device.
 
     The device's fingerprint is loaded and prepared (FFT) once per worker process; the
     query's spectra are computed once and shared by every device.
     """
     ref = choose_fingerprint(refs, signal.residual.shape)
-    row = compare(signal, prepared_fingerprint(ref), hint, threshold, k_is_video=ref.source != "image")
+    row = compare(
+        signal, prepared_fingerprint(ref), hint, threshold, k_is_video=ref.source != "image", orientations=orientations
+    )
     row["target"] = ref.device
     row["details"]["fingerprint_id"] = ref.fingerprint_id
     row["details"]["fingerprint_source"] = ref.source

@@ -138,7 +138,7 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
             devices = enrolled_fingerprints(opened)
             if b not in devices:
                 raise CaseError(f"{b!r} is neither a file nor a device enrolled in {case}")
-            row = match_device(signal_a, devices[b], None, options.threshold)
+            row = match_device(signal_a, devices[b], None, options.threshold, orientations=options.signal.orientations)
         sha_b = None
     else:
         facts_b, signal_b = _signal_or_error(Path(b), options, keep_pixels=keep)
@@ -155,7 +155,9 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
             accumulator = FingerprintAccumulator(signal_b.residual.shape)
             accumulator.add(signal_b.intensity, residual=signal_b.residual)
             k = accumulator.result().k
-        row = compare(signal_a, k, None, options.threshold, k_is_video=b_is_video)
+        row = compare(
+            signal_a, k, None, options.threshold, k_is_video=b_is_video, orientations=options.signal.orientations
+        )
     return Verdict(
         a=str(a),
         b=str(b),
