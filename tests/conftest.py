@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sensorprint.errors import MediaError
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -28,3 +30,14 @@ def shared_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return shared_data_dir()
+
+
+def assert_one_line_media_error(call, *words):
+    """call() raises a MediaError whose message is one line and names every word (lower case)."""
+    with pytest.raises(MediaError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message.lower(), message
+    return message

@@ -14,7 +14,7 @@ import pillow_heif
 import pytest
 from PIL import Image as PILImage
 
-from sensorprint.errors import MediaError
+from conftest import assert_one_line_media_error
 from sensorprint.media import Medium, probe, read_image, sha256_file
 
 RNG = np.random.default_rng(7)
@@ -185,16 +185,6 @@ def test_wrong_extension_reads_by_content(tmp_path):
 
 
 # ---------------------------------------------------------------- bad input
-
-
-def assert_one_line_media_error(call, *words):
-    with pytest.raises(MediaError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message.lower(), message
-    return message
 
 
 def test_empty_file(tmp_path):

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from sensorprint.errors import MediaError
+from conftest import assert_one_line_media_error
 from sensorprint.media import probe, read_frames, read_image
 
 N_FRAMES, GOP, WIDTH, HEIGHT = 48, 12, 192, 128
@@ -73,16 +73,6 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def all_frames(clip) -> list:
     return list(read_frames(clip, strategy="all"))
-
-
-def assert_one_line_media_error(call, *words):
-    with pytest.raises(MediaError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message.lower(), message
-    return message
 
 
 # ---------------------------------------------------------------- metadata

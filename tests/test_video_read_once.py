@@ -9,7 +9,8 @@ import av
 import numpy as np
 import pytest
 from scipy import ndimage
-from test_media_video import GOP, N_FRAMES, assert_one_line_media_error, write_silence, write_video
+from conftest import assert_one_line_media_error
+from test_media_video import GOP, N_FRAMES, write_silence, write_video
 
 import sensorprint.media.video as video
 from sensorprint.media import probe, read_frames
