@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from sensorprint.media import read_frames, sha256_file
+from sensorprint.errors import MediaError
+from sensorprint.media import sha256_file
 from sensorprint.store import Case
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.signals import FileFacts, fail, read_medium, stat_file
@@ -193,15 +194,11 @@ def read_pixels(path: Path, options: SignalOptions) -> tuple[FileFacts, list[np.
     size, mtime = stat_file(path)
     facts = FileFacts(path=str(path), size_bytes=size, mtime_ns=mtime)
     try:
-        facts.medium, image = read_medium(path)
+        facts.medium, image, frames = read_medium(path, options)
         if image is not None:
             return facts, [image], []
-        # the same frames as signals.query_signal reads (a test checks they agree)
-        frames = list(read_frames(path, strategy=options.frame_strategy, n=options.n_frames, seed=options.seed,
-                                  max_frames=options.n_frames, threads=1))
+        frames = list(frames)  # the same frames as signals.query_signal reads (a test checks they agree)
         if not frames:
-            from sensorprint.errors import MediaError
-
             raise MediaError(f"{path.name}: no frame could be decoded")
         chosen = [{"index": f.index, "time_s": round(f.time_s, 3), "keyframe": f.keyframe} for f in frames]
         return facts, [f.pixels for f in frames], chosen

@@ -11,7 +11,7 @@ import os
 import time
 import traceback
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -104,21 +104,31 @@ def fail(facts: FileFacts, error: BaseException) -> None:
         pass
 
 
-def read_medium(path: Path) -> tuple[Medium, np.ndarray | None]:
-    """The medium of a file and, for an image, its pixels: one read of the file for images.
+def read_medium(
+    path: Path, options: SignalOptions | None = None
+) -> tuple[Medium, np.ndarray | None, Iterator[Frame] | None]:
+    """The medium of a file, with an image's pixels or the frames `options` choose of a video.
 
-    The kind is told from the content, never the extension; content no magic number
-    identifies is tried as an image first, then as a video container.
+    One open of the file for images and for videos (`read_video` gives the probe and the
+    frames together); a video's frames come only when `options` are given. The kind is told
+    from the content, never the extension; content no magic number identifies is tried as
+    an image first, then as a video container.
     """
     kind = sniff(evidence_head(path), path).kind
-    if kind != "video":
-        try:
-            image = read_image(path)
-            return image.medium, image.pixels
-        except MediaError:
-            if kind == "image":
-                raise
-    return probe(path), None
+    if kind == "video":
+        if options is None:
+            return probe(path), None, None
+        medium, frames = read_video(path, **_frame_choice(options))
+        return medium, None, frames
+    try:
+        image = read_image(path)
+        return image.medium, image.pixels, None
+    except MediaError:
+        if kind == "image":
+            raise
+    medium = probe(path)  # the image error again, or a video in a container without a magic number
+    frames = read_frames(path, **_frame_choice(options)) if options is not None else None
+    return medium, None, frames
 
 
 def one_line(error: BaseException) -> str:
@@ -193,16 +203,14 @@ def _check_frames(path: Path, facts: FileFacts) -> None:
         raise MediaError(f"{path.name}: every selected frame is dark, saturated or a duplicate")
 
 
-def _add_video(accumulator_for, path: Path, options: SignalOptions, facts: FileFacts, kept: list | None = None) -> None:
+def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: SignalOptions, facts: FileFacts) -> None:
     """Add the weighted frames of a reference video to the accumulator that fits their size (and keep them if asked).
 
     Each frame's residual is the 4-level wavelet noise of its luminance (Mihcak et al. 1999);
     the zero-mean and DFT Wiener steps are applied once, to the estimate, by the accumulator.
     """
     previous = None
-    for frame in _video_frames(path, options):
-        if kept is not None:
-            kept.append(frame.pixels)
+    for frame in frames:
         gray = to_gray(frame.pixels)
         weight = _weight(gray, previous)
         previous = gray
@@ -231,6 +239,7 @@ def video_query_residual(
     frames: the frames `options` choose, already being read (`read_video` gives them with
     the medium, from one open of the file); read here when None.
     """
+    # benchmarks/video_throughput.py compares denoisers through these optional attributes
     method = getattr(options, "video_denoiser", DEFAULT_VIDEO_DENOISER)
     levels = getattr(options, "video_levels", DEFAULT_VIDEO_LEVELS)
     numerator = denominator = None
@@ -284,12 +293,7 @@ def query_signal(
     facts = _facts(path)
     try:
         started = time.process_time()
-        frames = None
-        if sniff(evidence_head(path), path).kind == "video":
-            facts.medium, frames = read_video(path, **_frame_choice(options))
-            pixels = None
-        else:  # images, and content no magic number names (which may still be a video)
-            facts.medium, pixels = read_medium(path)
+        facts.medium, pixels, frames = read_medium(path, options)
         facts.timings["probe"] = time.process_time() - started
         if pixels is not None:
             started = time.process_time()
@@ -332,12 +336,12 @@ def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[File
         path = Path(name)
         facts = _facts(path)
         try:
-            facts.medium, pixels = read_medium(path)
+            facts.medium, pixels, frames = read_medium(path, options)
             if pixels is not None:
                 residual = extract_residual(pixels, sigma=options.sigma)
                 accumulator_for(pixels.shape).add(pixels, residual=residual)
             else:
-                _add_video(accumulator_for, path, options, facts)
+                _add_video(accumulator_for, frames, path, options, facts)
         except Exception as error:  # noqa: BLE001 - one bad reference file must not stop enrollment
             fail(facts, error)
         all_facts.append(facts)
