@@ -98,7 +98,7 @@ def enroll(
         files = [str(Path(p).resolve()) for p in discover(paths)]
         new = [f for f in files if f not in enrolled]
         summary.already = len(files) - len(new)
-        n_workers = 1 if scheduler is None and (workers or default_workers()) <= 1 else (workers or default_workers())
+        n_workers = workers or default_workers()
         # one part per worker: each part returns its partial sums (4 sensor-size arrays) once
         parts = _chunks(new, n_workers)
         merged: dict[tuple[int, int], FingerprintAccumulator] = {}
