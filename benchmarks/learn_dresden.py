@@ -1,7 +1,10 @@
 """Benchmark: the ESWA 2022 patch method on dresden-nikon, trained on the FLATS only.
 
 Camera model (D200 / D70 / D70s) and device (6 units) accuracy on the 16 natural images,
-training time on this machine, inference patches per second.
+training time on this machine, inference patches per second. The model accuracy is also given
+with D70 and D70s counted as one model, as the ESWA 2022 authors' code does (their 18 Dresden
+models merge them: the D70s is a D70 with new firmware and body details, same sensor);
+``--merge-d70s`` trains on those two classes instead of three.
 
     .venv/bin/python benchmarks/learn_dresden.py [--target model|device|both] [--patches 48] [--epochs 12]
 """
@@ -22,6 +25,8 @@ from PIL import Image
 from sensorprint.learn import TrainingConfig, TrainingSample, train_classifier
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dresden-nikon"
+# Open set: the vision-trio phones are cameras of models the network never saw.
+UNENROLLED = Path(__file__).resolve().parents[2] / "shared" / "data" / "vision-trio" / "natural"
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -37,6 +42,10 @@ def model_of(path: Path) -> str:
     return device_of(path).rsplit("_", 1)[0]  # Nikon_D70s
 
 
+def merged(label: str) -> str:
+    return label.replace("Nikon_D70s", "Nikon_D70")
+
+
 def samples(folder: Path, label_of) -> list[TrainingSample]:
     out = []
     for path in sorted(folder.glob("*.JPG")):
@@ -45,8 +54,11 @@ def samples(folder: Path, label_of) -> list[TrainingSample]:
     return out
 
 
-def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixels: list[np.ndarray]) -> None:
+def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixels: list[np.ndarray], merge: bool,
+        strangers: list[np.ndarray], save: str | None) -> None:
     label_of = model_of if target == "model" else device_of
+    if merge and target == "model":
+        label_of = lambda path: merged(model_of(path))  # noqa: E731
     started = time.perf_counter()
     classifier = train_classifier(samples(DATA / "flat", label_of), target=target, kind="patches", config=config, progress=report_progress)
     train_seconds = time.perf_counter() - started
@@ -54,20 +66,31 @@ def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixel
     started = time.perf_counter()
     predictions = classifier.predict_images(natural_pixels)
     predict_seconds = time.perf_counter() - started
+    stranger_predictions = classifier.predict_images(strangers)
+    stranger_unknown = sum(p.label == "unknown" for p in stranger_predictions)
+    if save:
+        classifier.save(Path(save) / target)
     n_patches = sum(p.n_units for p in predictions)
     truth = [label_of(p) for p in naturals]
     top_correct = sum(p.top_label == t for p, t in zip(predictions, truth))
     vote_correct = sum(p.vote_label == t for p, t in zip(predictions, truth))
     decided_correct = sum(p.label == t for p, t in zip(predictions, truth))
     unknown = sum(p.label == "unknown" for p in predictions)
+    model_correct = sum(merged(p.top_label or "").startswith(merged(model_of(n))) for p, n in zip(predictions, naturals))
     print(f"\n== target={target}  classes={len(classifier.classes)}  torch threads={torch.get_num_threads()}")
-    print(f"config: patches/image={config.patch.max_patches} size={config.patch.size} epochs<={config.epochs} "
+    print(f"config: patches/image={config.patch.max_patches} size={config.patch.size} highpass={config.patch.highpass} "
+          f"normalise={config.patch.normalise_contrast} epochs<={config.epochs} "
           f"batch={config.batch_size} lr={config.learning_rate} constrained={config.constrained}")
     print(f"training: {train_seconds:.0f} s on the CPU, {record.get('training_cpu_seconds', float('nan')):.0f} CPU-s ({record['epochs_run']} epochs, best {record['best_epoch']}), "
           f"validation file accuracy {record['validation']['file_accuracy']:.3f} on {record['validation']['files']} flats, "
           f"open-set threshold {record['open_set']['threshold']:.3f}, backend {record['inference']['backend']}")
     print(f"natural images: top-class accuracy {top_correct}/{len(truth)} = {top_correct/len(truth):.3f}; "
           f"majority vote {vote_correct}/{len(truth)}; after open-set rule {decided_correct} correct, {unknown} unknown")
+    print(f"camera model with D70 = D70s (the authors' protocol): {model_correct}/{len(truth)} = {model_correct/len(truth):.3f}")
+    print(f"open set: {stranger_unknown}/{len(strangers)} natural images of unenrolled camera models (VISION phones) "
+          f"answered unknown; {unknown}/{len(truth)} dresden naturals answered unknown")
+    print("  open-set evidence: dresden naturals " + " ".join(f"{p.evidence:.2f}" for p in predictions))
+    print("  open-set evidence: VISION naturals  " + " ".join(f"{p.evidence:.2f}" for p in stranger_predictions))
     print(f"inference: {len(truth)} images, {n_patches} patches in {predict_seconds:.1f} s "
           f"(incl. patch selection) = {n_patches/predict_seconds:.0f} patches/s")
     for path, prediction, t in zip(naturals, predictions, truth):
@@ -89,6 +112,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--constrained", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", default=None, help="save the trained networks under this folder")
+    parser.add_argument("--merge-d70s", action="store_true", help="train the model network on D200 vs D70(+D70s)")
+    parser.add_argument("--no-highpass", action="store_true", help="the papers' mean-subtracted patches")
     args = parser.parse_args()
     config = TrainingConfig.fast("patches")
     if args.patches:
@@ -99,11 +125,14 @@ def main() -> None:
         config = replace(config, epochs=args.epochs)
     if args.lr:
         config = replace(config, learning_rate=args.lr)
+    if args.no_highpass:
+        config = replace(config, patch=replace(config.patch, highpass=False, normalise_contrast=False))
     config = replace(config, constrained=args.constrained, seed=args.seed)
     naturals = sorted((DATA / "natural").glob("*.JPG"))
     natural_pixels = [read_rgb(p) for p in naturals]
+    strangers = [read_rgb(p) for p in sorted(UNENROLLED.glob("*.jpg"))]
     for target in (["model", "device"] if args.target == "both" else [args.target]):
-        run(target, config, naturals, natural_pixels)
+        run(target, config, naturals, natural_pixels, args.merge_d70s, strangers, args.save)
 
 
 if __name__ == "__main__":

@@ -76,9 +76,9 @@ def test_saturated_patches_are_rejected():
     assert not np.any((chosen[:, 0] < 128) & (chosen[:, 1] < 128))
 
 
-def test_patches_are_mean_subtracted_float32_chw():
+def test_papers_patches_are_mean_subtracted_float32_chw():
     image = _image()
-    params = PatchParameters(size=64, stride=32, max_patches=8)
+    params = PatchParameters(size=64, stride=32, max_patches=8, highpass=False, normalise_contrast=False)
     patches = homogeneous_patches(image, params)
     assert patches.shape == (8, 3, 64, 64) and patches.dtype == np.float32
     np.testing.assert_allclose(patches.mean(axis=(2, 3)), 0.0, atol=1e-6)
@@ -87,6 +87,20 @@ def test_patches_are_mean_subtracted_float32_chw():
     direct = extract_patches(image, positions[:1], 64)[0]
     raw = image[positions[0, 0] : positions[0, 0] + 64, positions[0, 1] : positions[0, 1] + 64].transpose(2, 0, 1) / 255
     np.testing.assert_allclose(direct, raw - raw.mean(axis=(1, 2), keepdims=True), atol=1e-6)
+
+
+def test_default_patches_are_unit_highpass_residuals_blind_to_gradients():
+    rows, cols = np.mgrid[0:64, 0:64].astype(np.float32)
+    ramp = np.repeat((40 + 0.5 * rows + 0.3 * cols)[:, :, None], 3, axis=2)  # scene: a smooth gradient
+    noise = np.random.default_rng(1).normal(0, 2, (64, 64, 3)).astype(np.float32)
+    on_ramp = extract_patches(ramp + noise, np.array([[0, 0]]), 64, highpass=True)[0]
+    on_flat = extract_patches(100 + noise, np.array([[0, 0]]), 64, highpass=True)[0]
+    # the gradient is gone (away from the mirrored edges) and the level does not matter
+    np.testing.assert_allclose(on_ramp[:, 1:-1, 1:-1], on_flat[:, 1:-1, 1:-1], atol=1e-4)
+    assert np.abs(extract_patches(ramp, np.array([[0, 0]]), 64, highpass=True)[0][:, 1:-1, 1:-1]).max() < 1e-4
+    default = homogeneous_patches(ramp + noise, PatchParameters(size=64, stride=32, max_patches=1))[0]
+    assert abs(float(default.std()) - 1.0) < 1e-3  # normalised contrast by default
+    np.testing.assert_allclose(default.mean(), 0.0, atol=0.05)
 
 
 def test_small_image_gives_no_patch_and_bad_shape_is_media_error():

@@ -181,7 +181,9 @@ class TrainedClassifier:
 
     @property
     def patch_parameters(self) -> PatchParameters:
-        return PatchParameters(**self.record["config"]["patch"])
+        # Networks saved before the high-pass input existed were trained on mean-subtracted pixels.
+        saved = {"highpass": False, "normalise_contrast": False} | self.record["config"]["patch"]
+        return PatchParameters(**saved)
 
     @property
     def frame_parameters(self) -> FrameParameters:

@@ -25,6 +25,14 @@ settings: for the 60 dresden flats that is 9,600 patches an epoch, ~100 s, ~75 m
 lr 0.01; frames: a 240×400 centre crop, 20 frames per video, 12 epochs. What this costs in
 accuracy could not be measured here (no GPU for the paper settings); see benchmarks/learn_*.py
 for the figures that were measured. The record stores every setting used.
+
+Patches reach the network as unit-contrast high-pass residuals (see
+:mod:`sensorprint.learn.patches`), in both settings: a case's reference media are often flat
+fields while its evidence is natural scenes, and the papers' mean-subtracted pixels transfer
+badly from the one to the other (dresden-nikon, model network trained on the flats, D200 vs
+D70/D70s: 11/16 naturals right with the papers' input, 15/16 with the residual; three models:
+3-4/16 and 8-10/16). ``patch=PatchParameters(highpass=False, normalise_contrast=False)`` gives the papers'
+input.
 """
 
 from __future__ import annotations
@@ -126,7 +134,8 @@ class TrainingConfig:
 
     @classmethod
     def paper(cls, kind: InputKind) -> "TrainingConfig":
-        """The founding papers' settings (meant for a GPU)."""
+        """The founding papers' training settings (meant for a GPU); the patch input stays the
+        project's high-pass residual (see the module doc)."""
         if kind == "patches":
             return cls(kind="patches")
         return cls(
