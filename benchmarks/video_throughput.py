@@ -36,7 +36,6 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from sensorprint.simulate import make_cameras  # noqa: E402
@@ -51,15 +50,6 @@ from sensorprint.workflow.signals import match_device, query_signal  # noqa: E40
 SENSOR = dict(width=2048, height=1536)
 SIZE = (1920, 1080)
 BITRATE = 12_000_000  # phones record 1080p at about 12 to 20 Mbit/s
-
-
-@dataclass(frozen=True)
-class DenoiserOptions(SignalOptions):
-    """SignalOptions with the video denoiser chosen (read by workflow.signals when present)."""
-
-    video_denoiser: str = "spatial"
-    video_levels: int = 4
-    video_clean: bool = True
 
 
 def _record(job: tuple) -> str:
@@ -196,12 +186,12 @@ def main() -> None:
         if not args.skip_denoisers:
             print("\n3. per-frame video denoiser (query side; reference always 4-level wavelet):")
             variants = {
-                "spatial 3x3 Wiener": DenoiserOptions(frame_strategy="even_keyframes", n_frames=5, video_denoiser="spatial"),
-                "spatial, aggregate not cleaned": DenoiserOptions(frame_strategy="even_keyframes", n_frames=5,
+                "spatial 3x3 Wiener": SignalOptions(frame_strategy="even_keyframes", n_frames=5, video_denoiser="spatial"),
+                "spatial, aggregate not cleaned": SignalOptions(frame_strategy="even_keyframes", n_frames=5,
                                                                   video_denoiser="spatial", video_clean=False),
-                "wavelet db4 1 level": DenoiserOptions(frame_strategy="even_keyframes", n_frames=5,
+                "wavelet db4 1 level": SignalOptions(frame_strategy="even_keyframes", n_frames=5,
                                                        video_denoiser="wavelet", video_levels=1),
-                "wavelet db4 4 levels": DenoiserOptions(frame_strategy="even_keyframes", n_frames=5,
+                "wavelet db4 4 levels": SignalOptions(frame_strategy="even_keyframes", n_frames=5,
                                                         video_denoiser="wavelet", video_levels=4),
             }
             for name, variant in variants.items():

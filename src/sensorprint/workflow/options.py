@@ -20,6 +20,12 @@ class SignalOptions:
         pixels are stored in portrait (how cameras write them); "all" also tries 180° and
         mirrored copies (software-rotated or selfie-mirrored media), at the price of higher
         wrong-pair PCEs between units of one model (see sensorprint.prnu.match).
+    video_denoiser, video_levels: the per-frame denoiser of QUERY videos
+        (sensorprint.prnu.video_fast.frame_noise: "spatial" 3×3 Wiener, or "wavelet" with
+        this many levels), chosen with the figures of benchmarks/video_throughput.py;
+        reference videos always use the full 4-level wavelet (enrollment is done once).
+    video_clean: remove the row/column means and the spectrum peaks from a video's aggregate
+        residual (a scan, where the video is only ever the query, may skip it).
     """
 
     sigma: float = 3.0
@@ -27,6 +33,9 @@ class SignalOptions:
     n_frames: int = 5
     seed: int = 0
     orientations: str = "sensor"
+    video_denoiser: str = "spatial"
+    video_levels: int = 4
+    video_clean: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

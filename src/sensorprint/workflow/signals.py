@@ -38,11 +38,11 @@ from sensorprint.prnu import (
 from sensorprint.prnu.video_fast import accumulate, aggregate, frame_noise
 from sensorprint.workflow.options import SignalOptions
 
-# The per-frame denoiser of query videos (prnu.video_fast): chosen with the figures of
-# benchmarks/video_throughput.py. SignalOptions may override it with `video_denoiser` /
-# `video_levels`; reference videos always use the full 4-level wavelet (enrollment is done once).
-DEFAULT_VIDEO_DENOISER = "spatial"
-DEFAULT_VIDEO_LEVELS = 4
+
+
+# Reference videos always get the full 4-level wavelet denoiser (enrollment is done once);
+# query videos get SignalOptions.video_denoiser (cheaper, same decisions: video_throughput.py).
+REFERENCE_VIDEO_LEVELS = 4
 
 
 @dataclass
@@ -216,7 +216,7 @@ def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: Si
         previous = gray
         facts.frames.append(_frame_record(frame, weight))
         if weight > 0:
-            residual = frame_noise(gray, method="wavelet", sigma=options.sigma, levels=DEFAULT_VIDEO_LEVELS)
+            residual = frame_noise(gray, method="wavelet", sigma=options.sigma, levels=REFERENCE_VIDEO_LEVELS)
             accumulator_for(gray.shape).add(gray, residual=residual, weight=weight)
     _check_frames(path, facts)
 
@@ -239,9 +239,7 @@ def video_query_residual(
     frames: the frames `options` choose, already being read (`read_video` gives them with
     the medium, from one open of the file); read here when None.
     """
-    # benchmarks/video_throughput.py compares denoisers through these optional attributes
-    method = getattr(options, "video_denoiser", DEFAULT_VIDEO_DENOISER)
-    levels = getattr(options, "video_levels", DEFAULT_VIDEO_LEVELS)
+    method, levels = options.video_denoiser, options.video_levels
     numerator = denominator = None
     previous = None
     frames = iter(_video_frames(path, options) if frames is None else frames)
@@ -270,7 +268,7 @@ def video_query_residual(
         residual_s += time.process_time() - started
     _check_frames(path, facts)
     started = time.process_time()
-    result = aggregate(numerator, denominator, clean=clean and getattr(options, "video_clean", True))
+    result = aggregate(numerator, denominator, clean=clean and options.video_clean)
     facts.timings["decode"] = facts.timings.get("decode", 0.0) + decode_s
     facts.timings["residual"] = facts.timings.get("residual", 0.0) + residual_s + time.process_time() - started
     return result
@@ -303,7 +301,7 @@ def query_signal(
                 signal.pixels.append(pixels)
         else:
             kept: list[np.ndarray] = []
-            clean = clean_video and getattr(options, "video_clean", True)
+            clean = clean_video and options.video_clean
             residual = video_query_residual(path, options, facts, kept if keep_pixels else None, clean=clean,
                                             frames=frames)
             signal = QuerySignal(residual, None, kept, cleaned=clean)
