@@ -75,6 +75,7 @@ def video_benchmark(cameras, args) -> None:
         for path in paths[: args.train_videos]:
             samples.append(TrainingSample(name, path.stem, "video", lambda p=path: read_frames(p, count=args.train_frames)))
     config = replace(TrainingConfig.fast("frames"), constrained=args.constrained, epochs=args.epochs)
+    config = replace(config, frame=replace(config.frame, highpass=args.frame_highpass))
     started = time.perf_counter()
     classifier = train_classifier(samples, target="device", kind="frames", config=config, progress=report_progress)
     train_seconds = time.perf_counter() - started
@@ -82,6 +83,7 @@ def video_benchmark(cameras, args) -> None:
     print(f"\n== device-level video classification, {len(cameras)} cameras ({args.models} models × {args.units} units)")
     print(f"training: {train_seconds:.0f} s on the CPU ({record.get('training_cpu_seconds', float('nan')):.0f} CPU-s), {len(samples)} videos × {args.train_frames} frames, crop "
           f"{config.frame.crop_height}×{config.frame.crop_width}, constrained={config.constrained}, "
+          f"highpass={config.frame.highpass}, "
           f"{record['epochs_run']} epochs (best {record['best_epoch']}), validation video accuracy "
           f"{record['validation']['file_accuracy']:.3f}, backend {record['inference']['backend']}")
     test = [(name, path) for name, paths in videos.items() for path in paths[args.train_videos :]]
@@ -181,6 +183,7 @@ def main() -> None:
     parser.add_argument("--train-frames", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--constrained", action="store_true")
+    parser.add_argument("--frame-highpass", action="store_true", help="frames as high-pass residuals")
     parser.add_argument("--train-images", type=int, default=6)
     parser.add_argument("--test-images", type=int, default=3)
     parser.add_argument("--image-target", choices=["device", "model"], default="device")

@@ -11,6 +11,7 @@ from sensorprint.learn.patches import (
     PatchParameters,
     choose_frame_indices,
     extract_patches,
+    highpass_residual,
     homogeneous_patches,
     patch_statistics,
     prepare_frame,
@@ -120,6 +121,17 @@ def test_prepare_frame_rotates_portrait_and_centre_crops():
     assert abs(row - 240) <= 1 and abs(col - 400) <= 1
     small = prepare_frame(np.full((100, 200, 3), 255.0, np.float32), FrameParameters(120, 240))
     assert small.shape == (3, 120, 240) and small.sum() == pytest.approx(3 * 100 * 200)
+
+
+def test_highpass_frame_is_the_unit_contrast_residual_of_the_crop():
+    rows = np.mgrid[0:200, 0:300][0].astype(np.float32)
+    noise = np.random.default_rng(2).normal(0, 3, (200, 300, 3)).astype(np.float32)
+    frame = np.repeat((60 + 0.4 * rows)[:, :, None], 3, axis=2) + noise
+    out = prepare_frame(frame, FrameParameters(100, 160, highpass=True))
+    crop = frame[50:150, 70:230].transpose(2, 0, 1) / 255
+    expected = highpass_residual(crop)
+    np.testing.assert_allclose(out, expected / expected.std(), rtol=1e-4, atol=1e-4)
+    assert abs(float(out.std()) - 1.0) < 1e-3
 
 
 def test_frame_indices_are_seeded_distinct_sorted():

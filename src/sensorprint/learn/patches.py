@@ -195,10 +195,13 @@ class FrameParameters:
 
     crop_height, crop_width : centre crop in pixels after landscape rotation; the paper uses
         480×800. Smaller crops train much faster on a CPU (see the training notes).
+    highpass : give the network the frame's unit-contrast high-pass residual, as for patches
+        (not in the paper, whose authors found scene suppression did not help).
     """
 
     crop_height: int = 480
     crop_width: int = 800
+    highpass: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -218,9 +221,11 @@ def prepare_frame(pixels: np.ndarray, params: FrameParameters = FrameParameters(
     crop_h, crop_w = min(height, params.crop_height), min(width, params.crop_width)
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
     dst_top, dst_left = (params.crop_height - crop_h) // 2, (params.crop_width - crop_w) // 2
-    out[:, dst_top : dst_top + crop_h, dst_left : dst_left + crop_w] = (
-        rgb[top : top + crop_h, left : left + crop_w].transpose(2, 0, 1) / np.float32(255.0)
-    )
+    crop = rgb[top : top + crop_h, left : left + crop_w].transpose(2, 0, 1) / np.float32(255.0)
+    if params.highpass:
+        crop = highpass_residual(crop)
+        crop = crop / max(float(crop.std()), 1e-6)
+    out[:, dst_top : dst_top + crop_h, dst_left : dst_left + crop_w] = crop
     return out
 
 
