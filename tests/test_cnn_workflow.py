@@ -183,6 +183,7 @@ def test_html_report_shows_the_networks_and_their_answers(world, tmp_path):
     cli("report", world["case"], "--format", "html", "--out", tmp_path / "report.html")
     html = (tmp_path / "report.html").read_text()
     assert "CNN networks" in html
+    assert "not as proof" in html  # the limits of a network trained on reference media are stated
     assert html.count("CNN, camera device:") == 7 and html.count("CNN, camera model:") == 7
 
 
