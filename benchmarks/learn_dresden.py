@@ -76,6 +76,7 @@ def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixel
     vote_correct = sum(p.vote_label == t for p, t in zip(predictions, truth))
     decided_correct = sum(p.label == t for p, t in zip(predictions, truth))
     unknown = sum(p.label == "unknown" for p in predictions)
+    # right camera model with D70 = D70s, whatever the network's classes (a device label starts with its model)
     model_correct = sum(merged(p.top_label or "").startswith(merged(model_of(n))) for p, n in zip(predictions, naturals))
     print(f"\n== target={target}  classes={len(classifier.classes)}  torch threads={torch.get_num_threads()}")
     print(f"config: patches/image={config.patch.max_patches} size={config.patch.size} highpass={config.patch.highpass} "

@@ -38,8 +38,6 @@ from sensorprint.prnu import (
 from sensorprint.prnu.video_fast import accumulate, aggregate, frame_noise
 from sensorprint.workflow.options import SignalOptions
 
-
-
 # Reference videos always get the full 4-level wavelet denoiser (enrollment is done once);
 # query videos get SignalOptions.video_denoiser (cheaper, same decisions: video_throughput.py).
 REFERENCE_VIDEO_LEVELS = 4
