@@ -31,7 +31,7 @@ Patches reach the network as unit-contrast high-pass residuals (see
 fields while its evidence is natural scenes, and the papers' mean-subtracted pixels transfer
 badly from the one to the other (dresden-nikon, model network trained on the flats, D200 vs
 D70/D70s: 11/16 naturals right with the papers' input, 15/16 with the residual; three models:
-3-4/16 and 8-10/16). ``patch=PatchParameters(highpass=False, normalise_contrast=False)`` gives the papers'
+3-4/16 and 7-10/16). ``patch=PatchParameters(highpass=False, normalise_contrast=False)`` gives the papers'
 input.
 """
 
