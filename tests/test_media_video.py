@@ -51,6 +51,14 @@ def write_video(path: Path, *, n: int = N_FRAMES, rotation_ccw: int | None = Non
     return path
 
 
+def write_audio_only(path: Path) -> Path:
+    """A file with one silent AAC stream and no video."""
+    container = av.open(str(path), "w")
+    write_silence(container, container.add_stream("aac", rate=16000))
+    container.close()
+    return path
+
+
 def write_silence(container, audio, blocks: int = 20) -> None:
     frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
     frame.sample_rate = 16000
@@ -209,10 +217,7 @@ def test_video_with_audio_and_wrong_extension(tmp_path):
 
 
 def test_audio_only(tmp_path):
-    path = tmp_path / "voice.m4a"
-    container = av.open(str(path), "w")
-    write_silence(container, container.add_stream("aac", rate=16000))
-    container.close()
+    path = write_audio_only(tmp_path / "voice.m4a")
     assert_one_line_media_error(lambda: probe(path), "audio-only")
     assert_one_line_media_error(lambda: list(read_frames(path)), "audio-only")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from conftest import assert_one_line_media_error
-from test_media_video import GOP, N_FRAMES, write_silence, write_video
+from test_media_video import GOP, N_FRAMES, write_audio_only, write_video
 
 import sensorprint.media.video as video
 from sensorprint.media import probe, read_frames
@@ -84,10 +84,7 @@ def test_first_frame_is_decoded_once_when_chosen(clips, monkeypatch):
 
 
 def test_read_video_bad_input_is_one_line(tmp_path):
-    audio = tmp_path / "voice.m4a"
-    container = av.open(str(audio), "w")
-    write_silence(container, container.add_stream("aac", rate=16000))
-    container.close()
+    audio = write_audio_only(tmp_path / "voice.m4a")
     assert_one_line_media_error(lambda: read_video(audio), "audio-only")
     whole = write_video(tmp_path / "whole.mp4", options={"movflags": "faststart"})
     cut = tmp_path / "cut.mp4"

@@ -164,6 +164,11 @@ def highpass_residual(patch: np.ndarray) -> np.ndarray:
     return out
 
 
+def unit_contrast(values: np.ndarray) -> np.ndarray:
+    """``values`` divided by their standard deviation (unchanged scale when they are all equal)."""
+    return values / max(float(values.std()), 1e-6)
+
+
 def extract_patches(
     pixels: np.ndarray, positions: np.ndarray, size: int, *, highpass: bool = False, normalise_contrast: bool = False
 ) -> np.ndarray:
@@ -176,7 +181,7 @@ def extract_patches(
         patch = rgb[row : row + size, col : col + size].transpose(2, 0, 1) / np.float32(255.0)
         patch = highpass_residual(patch) if highpass else patch - patch.mean(axis=(1, 2), keepdims=True)
         if normalise_contrast:
-            patch = patch / max(float(patch.std()), 1e-6)
+            patch = unit_contrast(patch)
         out[index] = patch
     return out
 
@@ -223,8 +228,7 @@ def prepare_frame(pixels: np.ndarray, params: FrameParameters = FrameParameters(
     dst_top, dst_left = (params.crop_height - crop_h) // 2, (params.crop_width - crop_w) // 2
     crop = rgb[top : top + crop_h, left : left + crop_w].transpose(2, 0, 1) / np.float32(255.0)
     if params.highpass:
-        crop = highpass_residual(crop)
-        crop = crop / max(float(crop.std()), 1e-6)
+        crop = unit_contrast(highpass_residual(crop))
     out[:, dst_top : dst_top + crop_h, dst_left : dst_left + crop_w] = crop
     return out
 

@@ -326,26 +326,12 @@ class Camera:
         Image.fromarray(np.ascontiguousarray(image)).save(path, format="JPEG", **options)
         return path
 
-    def record_video(
-        self,
-        path: str | Path,
-        *,
-        seconds: float = 3,
-        fps: int = 30,
-        size: tuple[int, int] = (1920, 1080),
-        bitrate: int = 8_000_000,
-        motion: bool = True,
-        stabilise: bool = False,
-        seed: int = 0,
-        **kwargs,
-    ) -> Path:
-        """Record an H.264 video (see ``simulate.video.record_video`` for all options)."""
+    def record_video(self, path: str | Path, **options) -> Path:
+        """Record an H.264 video with this camera; ``options`` (seconds, fps, size, bitrate, motion,
+        stabilise, seed, ...) and their defaults are those of ``simulate.video.record_video``."""
         from .video import record_video
 
-        return record_video(
-            self, path, seconds=seconds, fps=fps, size=size, bitrate=bitrate,
-            motion=motion, stabilise=stabilise, seed=seed, **kwargs,
-        )
+        return record_video(self, path, **options)
 
 
 _MODEL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
