@@ -1,14 +1,19 @@
-"""Benchmark: the founding papers' CNN inside the case workflow, on dresden-nikon.
+"""Benchmark: the founding papers' CNN inside the case workflow, beside PRNU, on the same files.
 
-The six Nikon cameras are enrolled from their flat-field JPEGs (10 each) with their camera
-model (labels from the file names: device = everything before the last underscore, model =
-the part before the unit number); `train --target model` then `train --target device` run
-through the workflow (validation split by file, early stopping, open-set threshold); the
-16 natural images are scanned (PRNU and both networks in the same worker). Prints CNN
-model and device accuracy (top class, and after the unknown-camera rule), PRNU accuracy,
-the fused verdicts, and the training time on this machine.
+--corpus dresden (default): the six Nikon cameras are enrolled from their flat-field JPEGs (10
+each) with their camera model (labels from the file names: device = everything before the last
+underscore, model = the part before the unit number); the 16 natural images are the queries.
+--corpus simulated-video: 8 simulated cameras (4 models × 2 units, `sensorprint.simulate`),
+each enrolled from 4 H.264 videos (1080p, 5 s, an I-frame a second), queried with 2 other
+videos each (same-model pairs, as in the video issue's set); PRNU and CNN both use the scan's
+default 5 I-frames per query (I-frames as in the SN CS 2022 authors' code).
+`train --target model` then `train --target device` run through the workflow (validation split
+by file, early stopping, open-set threshold); the queries are scanned (PRNU and both networks in
+the same worker). Prints CNN model and device accuracy (top class, and after the unknown-camera
+rule), PRNU accuracy on the same files, the fused verdicts, and the time on this machine.
 
-    .venv/bin/python benchmarks/cnn_case.py [--workers 2] [--epochs N] [--units-per-file N] [--keep DIR]
+    .venv/bin/python benchmarks/cnn_case.py [--corpus dresden|simulated-video] [--workers 2] [--epochs N]
+        [--units-per-file N] [--keep DIR]
 
 --keep DIR writes the case there; if DIR already holds the enrolled case, enrollment is skipped.
 Progress goes to stderr.
@@ -40,6 +45,34 @@ def model_of(path: Path) -> str:
     return device_of(path).rsplit("_", 1)[0]  # Nikon_D70s
 
 
+def dresden_corpus(data: Path) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Reference files per device (the flats) and the query files (the natural images)."""
+    root = data / "dresden-nikon"
+    flats = collections.defaultdict(list)
+    for path in sorted((root / "flat").iterdir()):
+        flats[device_of(path)].append(path)
+    return dict(flats), sorted((root / "natural").iterdir())
+
+
+def simulated_video_corpus(folder: Path, n_reference: int = 4, n_query: int = 2) -> tuple[dict[str, list[Path]], list[Path]]:
+    """8 simulated cameras' videos (recorded into ``folder`` once, reused after): references, queries."""
+    from sensorprint.simulate import make_cameras
+
+    references, queries = {}, []
+    for camera in make_cameras(4, 2, width=1920, height=1080):
+        paths = []
+        for k in range(n_reference + n_query):
+            path = folder / ("references" if k < n_reference else "queries") / f"{camera.name}_{k}.mp4"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                camera.record_video(path, seconds=5.0, fps=30, size=(1920, 1080), bitrate=10_000_000, seed=1000 + k)
+                report_progress("simulate", len(paths) + 1, n_reference + n_query)
+            paths.append(path)
+        references[camera.name] = paths[:n_reference]
+        queries += paths[n_reference:]
+    return references, queries
+
+
 def report_progress(phase: str, done: int, total: int) -> None:
     print(f"{time.strftime('%H:%M:%S')} {phase} {done}/{total}", file=sys.stderr, flush=True)
 
@@ -50,24 +83,27 @@ def share(n: int, total: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", choices=["dresden", "simulated-video"], default="dresden")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--videos", type=Path, default=Path(tempfile.gettempdir()) / "sp_cnn_case_videos_5s",
+                        help="where the simulated videos are recorded (reused when present)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the method's)")
     parser.add_argument("--units-per-file", type=int, default=None, help="patches per reference file (default: the method's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None, help="write the case here instead of a temporary folder")
     args = parser.parse_args()
-    root = args.data / "dresden-nikon"
-    flats = collections.defaultdict(list)
-    for path in sorted((root / "flat").iterdir()):
-        flats[device_of(path)].append(path)
+    if args.corpus == "dresden":
+        references, queries = dresden_corpus(args.data)
+    else:
+        references, queries = simulated_video_corpus(args.videos)
     with tempfile.TemporaryDirectory() as tmp:
         where = args.keep or Path(tmp) / "case"
         reuse = (where / "case.sqlite").exists()
         case = Case.open(where) if reuse else Case.create(where)
         started = time.perf_counter()
         if not reuse:
-            for device, paths in sorted(flats.items()):
+            for device, paths in sorted(references.items()):
                 enroll(case, device, paths, model=model_of(paths[0]), workers=args.workers)
         enrolled = time.perf_counter()
         summaries = {}
@@ -81,12 +117,12 @@ def main() -> None:
             seconds[target] = time.perf_counter() - t0
             cpu_seconds[target] = time.process_time() - c0
         trained = time.perf_counter()
-        scan_summary = scan(case, [root / "natural"], workers=args.workers, progress=report_progress)
+        scan_summary = scan(case, queries, workers=args.workers, progress=report_progress)
         scanned = time.perf_counter()
         records = report_records(case)
         case.close()
 
-    print(f"dresden-nikon through the workflow, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"{args.corpus} through the workflow, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     for target in ("model", "device"):
         for line in summaries[target].lines():
             print(line)

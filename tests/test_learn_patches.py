@@ -11,9 +11,11 @@ from sensorprint.learn.patches import (
     PatchParameters,
     choose_frame_indices,
     extract_patches,
+    flat_share,
     highpass_residual,
     homogeneous_patches,
     patch_statistics,
+    patches_and_flat_share,
     prepare_frame,
     select_patch_positions,
 )
@@ -102,6 +104,16 @@ def test_default_patches_are_unit_highpass_residuals_blind_to_gradients():
     default = homogeneous_patches(ramp + noise, PatchParameters(size=64, stride=32, max_patches=1))[0]
     assert abs(float(default.std()) - 1.0) < 1e-3  # normalised contrast by default
     np.testing.assert_allclose(default.mean(), 0.0, atol=0.05)
+
+
+def test_flat_share_counts_the_flat_grid_patches():
+    image, params = _image(), PatchParameters(size=64, stride=32, max_patches=8)
+    # 15 grid columns; the 7 whose 64 px lie in the homogeneous left half are flat
+    assert flat_share(patch_statistics(image, params)[1], params) == pytest.approx(7 / 15)
+    patches, share = patches_and_flat_share(image, params)
+    np.testing.assert_array_equal(patches, homogeneous_patches(image, params))
+    assert share == pytest.approx(7 / 15)
+    assert patches_and_flat_share(image[:, :256], params)[1] == 1.0
 
 
 def test_small_image_gives_no_patch_and_bad_shape_is_media_error():

@@ -103,6 +103,20 @@ def test_training_learns_well_above_chance(trained):
     assert calls[-1][0] == calls[-1][1] and all(b[0] >= a[0] for a, b in zip(calls, calls[1:]))
 
 
+def test_files_less_flat_than_every_reference_carry_a_caveat(trained):
+    classifier, _, _ = trained
+    record = classifier.record
+    assert record["reference_flat_share"]["min"] == min(m["flat_share"] for m in record["media"]) == 1.0
+    assert classifier.predict_image(_shot("cam_a", 90_000)).caveat is None
+    textured = _shot("cam_a", 90_001)
+    textured[:, SIZE // 2 :] += np.random.default_rng(2).normal(0, 30, (SIZE, SIZE // 2, 3)).astype(np.float32)
+    prediction = classifier.predict_images([textured])[0]
+    assert prediction.flat_share < 0.5 and "validated on flatter media only" in prediction.caveat
+    # networks saved before the record held the references' flat share: no caveat, as before
+    old = replace(classifier, record={k: v for k, v in record.items() if k != "reference_flat_share"})
+    assert old.predict_image(textured).caveat is None
+
+
 def test_save_load_round_trip_is_identical(trained, tmp_path):
     classifier, _, _ = trained
     images = [_shot(c, 70_000 + k) for k, c in enumerate(CLASSES)]

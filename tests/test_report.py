@@ -43,10 +43,13 @@ def _prnu(target, pce, threshold=60.0, **extra):
                      p_fa=float(norm.sf(math.sqrt(max(pce, 0.0)))), **extra)
 
 
-def _cnn(probabilities, label, kind="device"):
+def _cnn(probabilities, label, kind="device", **details):
     return [ResultRow("cnn", name, p, "match" if name == label else ("unknown" if label is None else "no match"),
-                      target_kind=kind, details={"model_id": 1, "unknown_threshold": 0.5})
+                      target_kind=kind, details={"model_id": 1, "unknown_threshold": 0.5, **details})
             for name, p in probabilities.items()]
+
+
+CAVEAT = "the file's flat area (18%) is smaller than every reference file's (at least 100%)"
 
 
 @pytest.fixture()
@@ -86,9 +89,10 @@ def fake_case(tmp_path):
     case.record_results(_medium("=HYPERLINK(\"http://x\")", SHA["q4"]), [
         _prnu("D1", 2.0), _prnu("D2", 3.0), _prnu(EVIL, 65.0),
     ], run_id=run)
-    # q5: PRNU match, CNN unknown: still a disagreement.
+    # q5: PRNU match, CNN unknown: still a disagreement; the file is unlike the network's references.
     case.record_results(_medium("/ev/q5.jpg", SHA["q5"]), [
-        _prnu("D1", 300.0), _prnu("D2", 2.0), _prnu(EVIL, 1.0), *_cnn({"D1": 0.45, "D2": 0.3, EVIL: 0.25}, None),
+        _prnu("D1", 300.0), _prnu("D2", 2.0), _prnu(EVIL, 1.0),
+        *_cnn({"D1": 0.45, "D2": 0.3, EVIL: 0.25}, None, content_caveat=CAVEAT),
     ], run_id=run)
     case.record_results(_medium("/ev/bad.jpg", SHA["bad"], status="error",
                                 error="truncated JPEG (ends after 512 bytes); re-acquire the file"), [], run_id=run)
@@ -123,6 +127,7 @@ def test_records_best_device_verdicts_and_disagreements(fake_case):
     assert q3["verdict"].startswith("PRNU: no match (highest D1, PCE 3.0); CNN: unknown camera")
     assert q4["best_device"] == EVIL and q4["agreement"] == "prnu only" and "CNN: not run" in q4["verdict"]
     assert q5["agreement"] == "disagree" and "CNN: unknown camera" in q5["verdict"]
+    assert f"[{CAVEAT}]" in q5["verdict"] and "flat area" not in q1["verdict"]
     bad = records["/ev/bad.jpg"]
     assert bad["status"] == "error" and bad["best_device"] is None and bad["devices"] == {}
     assert bad["verdict"] == "ERROR: truncated JPEG (ends after 512 bytes); re-acquire the file"

@@ -13,6 +13,9 @@ Hendrycks et al., "Scaling out-of-distribution detection for real-world settings
 averaged over units as the papers average votes): in the same test it was 3.3 for unknown and
 5.2–5.8 for enrolled images. When the evidence is below the threshold calibrated on held-out
 validation files (see :mod:`sensorprint.learn.training`), the answer is "unknown".
+That threshold, like the validation accuracy, holds for files like the references: a patch
+network records how flat its reference files were, and an answer for a file less flat than
+all of them (a scene, when the references were flat fields) carries a caveat saying so.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -32,7 +35,7 @@ from torch import nn
 from sensorprint.errors import MediaError, ModelError
 from sensorprint.learn.networks import build_network
 from sensorprint.learn.onnx import OnnxRunner, torch_logits
-from sensorprint.learn.patches import FrameParameters, PatchParameters, homogeneous_patches, prepare_frame
+from sensorprint.learn.patches import FrameParameters, PatchParameters, patches_and_flat_share, prepare_frame
 
 UNKNOWN = "unknown"
 RECORD_FILE = "training.json"
@@ -58,6 +61,10 @@ class Prediction:
     threshold : the open-set threshold on ``evidence`` (from the training record).
     unit : "patch" or "frame".
     evidence : mean logit of the best class over the units (the open-set score, see module doc).
+    flat_share : for a patch network, the file's :func:`~sensorprint.learn.patches.flat_share`
+        (mean over its frames); None for a frame network.
+    caveat : why the answer deserves less weight than the validation accuracy suggests (the file
+        is less flat than every reference file), or None.
     """
 
     probabilities: dict[str, float]
@@ -69,6 +76,8 @@ class Prediction:
     threshold: float
     unit: str
     evidence: float = 0.0
+    flat_share: float | None = None
+    caveat: str | None = None
 
     @property
     def vote_label(self) -> str | None:
@@ -125,11 +134,20 @@ def units_from_frames(
     (default: ``patch.max_patches``) so a video weighs no more than an image; "frames": each
     frame landscape-rotated and centre-cropped (thinned evenly to ``max_units`` if given).
     """
+    return units_and_flat_share(frames, kind, patch, frame, max_units=max_units)[0]
+
+
+def units_and_flat_share(
+    frames: Sequence[np.ndarray], kind: InputKind, patch: PatchParameters, frame: FrameParameters, *, max_units: int | None = None
+) -> tuple[np.ndarray, float | None]:
+    """:func:`units_from_frames` and, for patches, the file's flat share (mean over its frames)."""
     if len(frames) == 0:
-        return np.zeros((0, 3, 1, 1), dtype=np.float32)
+        return np.zeros((0, 3, 1, 1), dtype=np.float32), None
+    share = None
     if kind == "patches":
-        parts = [homogeneous_patches(f, patch) for f in frames]
-        units = np.concatenate(parts) if parts else np.zeros((0, 3, patch.size, patch.size), np.float32)
+        parts, shares = zip(*(patches_and_flat_share(f, patch) for f in frames))
+        units = np.concatenate(parts)
+        share = float(np.mean(shares))
         limit = patch.max_patches if max_units is None else max_units
     elif kind == "frames":
         units = np.stack([prepare_frame(f, frame) for f in frames])
@@ -138,7 +156,25 @@ def units_from_frames(
         raise ValueError(f"unknown input kind {kind!r}: use 'patches' or 'frames'")
     if limit is not None and len(units) > limit:
         units = units[np.linspace(0, len(units) - 1, limit).round().astype(np.int64)]
-    return units
+    return units, share
+
+
+def content_caveat(share: float | None, record: dict) -> str | None:
+    """A warning when a file is less flat than every reference file the network learned from.
+
+    The network's validation accuracy and its "unknown" threshold were measured on held-out
+    reference files; on content unlike all of them they are not known. Measured on dresden-nikon
+    with a network trained on flat fields: 15/16 scenes right on D200 vs D70, but a threshold
+    calibrated on held-out flats called up to 13/16 of them "unknown", and only 1-2 of 9 scenes
+    from phones the network never saw (benchmarks/learn_dresden.py).
+    """
+    references = record.get("reference_flat_share") or {}
+    least = references.get("min")
+    if share is None or least is None or share >= least:
+        return None
+    return (f"the file's flat area ({100 * share:.0f}%) is smaller than every reference file's "
+            f"(at least {100 * least:.0f}%): the network's accuracy and unknown-camera threshold "
+            "were validated on flatter media only")
 
 
 def file_sha256(path: Path) -> str:
@@ -226,19 +262,22 @@ class TrainedClassifier:
         total = len(images) if hasattr(images, "__len__") else 0
         predictions: list[Prediction] = []
         pending: list[np.ndarray] = []
+        pending_shares: list[float | None] = []
 
         def flush() -> None:
             if not pending:
                 return
             sizes = [len(u) for u in pending]
             logits = self.unit_logits(np.concatenate(pending)) if sum(sizes) else np.zeros((0, len(self.classes)), np.float32)
-            for chunk in np.split(logits, np.cumsum(sizes)[:-1]):
-                predictions.append(combine_unit_logits(chunk, self.classes, self.threshold, self._unit_name))
+            for chunk, share in zip(np.split(logits, np.cumsum(sizes)[:-1]), pending_shares):
+                predictions.append(self._prediction(chunk, share))
             pending.clear()
+            pending_shares.clear()
 
         for index, pixels in enumerate(images):
-            units = self.units([np.asarray(pixels, dtype=np.float32)])
+            units, share = self._file_units([np.asarray(pixels, dtype=np.float32)])
             pending.append(units if len(units) else np.zeros((0,) + self._input_shape, np.float32))
+            pending_shares.append(share)
             if sum(len(u) for u in pending) >= 4 * self.batch_size:
                 flush()
             if progress is not None:
@@ -254,8 +293,15 @@ class TrainedClassifier:
         """
         if len(frames) == 0:
             raise MediaError("no frames were given for the video; decode at least one frame")
-        units = self.units([np.asarray(f, dtype=np.float32) for f in frames])
-        return combine_unit_logits(self.unit_logits(units), self.classes, self.threshold, self._unit_name)
+        units, share = self._file_units([np.asarray(f, dtype=np.float32) for f in frames])
+        return self._prediction(self.unit_logits(units), share)
+
+    def _file_units(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, float | None]:
+        return units_and_flat_share(frames, self.kind, self.patch_parameters, self.frame_parameters)
+
+    def _prediction(self, unit_logits: np.ndarray, share: float | None) -> Prediction:
+        prediction = combine_unit_logits(unit_logits, self.classes, self.threshold, self._unit_name)
+        return replace(prediction, flat_share=share, caveat=content_caveat(share, self.record))
 
     @property
     def _unit_name(self) -> str:

@@ -125,15 +125,26 @@ def _evenly(indices: np.ndarray, count: int) -> np.ndarray:
     return indices[picks]
 
 
-def select_patch_positions(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> np.ndarray:
-    """Top-left (row, col) of the homogeneous patches chosen by the ESWA 2022 rule (see module doc).
+def flat_share(std: np.ndarray, params: PatchParameters = PatchParameters()) -> float:
+    """Share (0..1) of an image's grid patches below ``std_high`` in every channel.
+
+    ``std`` is the N×3 deviation of :func:`patch_statistics`. It measures the image's content,
+    not its camera: a flat field gives about 1 (dresden-nikon flats: at least 0.998), scenes
+    less (dresden naturals 0.17-0.73, VISION naturals 0.03-0.22). A network records it for its
+    reference files, so that an answer for a file unlike all of them can say so.
+    """
+    return float(np.all(std < params.std_high, axis=1).mean()) if len(std) else 0.0
+
+
+def choose_patch_positions(
+    positions: np.ndarray, std: np.ndarray, clipped: np.ndarray, params: PatchParameters = PatchParameters()
+) -> np.ndarray:
+    """The ESWA 2022 choice among the grid patches described by :func:`patch_statistics`.
 
     Homogeneous, unsaturated patches come first (evenly subsampled to ``max_patches``); when
     fewer qualify, the unsaturated patches of lowest (largest-channel) deviation fill up, then
-    the saturated ones. Returns an int64 array N×2, N ≤ max_patches (0 only for an image smaller
-    than one patch).
+    the saturated ones. Returns an int64 array N×2 of top-left (row, col), N ≤ max_patches.
     """
-    positions, std, clipped = patch_statistics(pixels, params)
     if len(positions) == 0:
         return positions
     saturated = clipped > params.max_clipped_fraction
@@ -146,6 +157,12 @@ def select_patch_positions(pixels: np.ndarray, params: PatchParameters = PatchPa
         order = np.lexsort((std[rest].max(axis=1), saturated[rest]))
         chosen = np.concatenate([chosen, rest[order[:missing]]])
     return positions[np.sort(chosen)]
+
+
+def select_patch_positions(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> np.ndarray:
+    """Top-left (row, col) of an image's homogeneous patches (:func:`choose_patch_positions`);
+    empty only for an image smaller than one patch."""
+    return choose_patch_positions(*patch_statistics(pixels, params), params)
 
 
 # The "KB" high-pass of the spatial rich models (Fridrich & Kodovský 2012): it sums to zero, so
@@ -188,10 +205,17 @@ def extract_patches(
 
 def homogeneous_patches(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> np.ndarray:
     """The network input for one image: its homogeneous patches, float32 N×3×S×S (ESWA 2022)."""
-    return extract_patches(
-        pixels, select_patch_positions(pixels, params), params.size,
+    return patches_and_flat_share(pixels, params)[0]
+
+
+def patches_and_flat_share(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> tuple[np.ndarray, float]:
+    """:func:`homogeneous_patches` and :func:`flat_share` of one image, from one pass of statistics."""
+    positions, std, clipped = patch_statistics(pixels, params)
+    patches = extract_patches(
+        pixels, choose_patch_positions(positions, std, clipped, params), params.size,
         highpass=params.highpass, normalise_contrast=params.normalise_contrast,
     )
+    return patches, flat_share(std, params)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from sensorprint.learn.inference import (
     TrainedClassifier,
     combine_unit_logits,
     input_shape,
-    units_from_frames,
+    units_and_flat_share,
 )
 from sensorprint.learn.networks import build_network, project_constrained_layers
 from sensorprint.learn.patches import FrameParameters, PatchParameters
@@ -355,10 +355,15 @@ def train_classifier(
     # Load every file once, keep only its units (float16 halves the memory; the units are small
     # numbers around zero for patches and in [0,1] for frames, well inside float16's precision).
     file_units: dict[int, np.ndarray] = {}
+    flat_shares: dict[int, float] = {}
     for index in sorted(train_ids + val_ids):
         sample = samples[index]
-        units = units_from_frames(sample.load(), config.kind, config.patch, config.frame, max_units=config.max_units_per_file)
+        units, share = units_and_flat_share(
+            sample.load(), config.kind, config.patch, config.frame, max_units=config.max_units_per_file
+        )
         file_units[index] = units.astype(np.float16)
+        if share is not None:
+            flat_shares[index] = share
         done += 1
         if progress is not None:
             progress(done, total_steps)
@@ -454,8 +459,14 @@ def train_classifier(
         "files_per_class": {c: sum(1 for s in samples if s.label == c) for c in classes},
         "media": [
             {"sha256": s.sha256, "label": s.label, "kind": s.kind, "split": split_of[i], "units": int(len(file_units[i]))}
+            | ({"flat_share": round(flat_shares[i], 4)} if i in flat_shares else {})
             for i, s in enumerate(samples)
         ],
+        # What the reference files look like (see learn.inference.content_caveat).
+        "reference_flat_share": (
+            {"min": min(flat_shares.values()), "median": float(np.median(list(flat_shares.values())))}
+            if flat_shares else None
+        ),
         "config": config.to_dict(),
         "seed": config.seed,
         "device": str(device),

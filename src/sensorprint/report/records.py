@@ -198,6 +198,7 @@ def _cnn_entry(rows: list[ResultRow]) -> dict[str, Any]:
         "unknown_threshold": details.get("unknown_threshold"),
         "model_id": details.get("model_id"),
         "frames": details.get("frames"),
+        "caveat": details.get("content_caveat"),
         "run_id": rows[0].run_id if rows else None,
     }
     if len(matched) > 1:  # a network answers one class; several 'match' rows are a recording error
@@ -258,6 +259,8 @@ def fuse_verdict(record: Mapping[str, Any], device_models: Mapping[str, str | No
         prnu_text += " [not compared with: " + ", ".join(record["not_compared"]) + "]"
     if cnn_device and cnn_device.get("network_stale"):
         cnn_text += f" [camera-device network is stale: {cnn_device['network_stale']}]"
+    if cnn_device and cnn_device.get("caveat"):
+        cnn_text += f" [{cnn_device['caveat']}]"
     model_text = ""
     model_disagrees = False
     cnn_model = cnn.get("model")
@@ -267,6 +270,8 @@ def fuse_verdict(record: Mapping[str, Any], device_models: Mapping[str, str | No
             f" ({_fmt_prob(cnn_model['probability'])})" if model_label != "unknown" else "")
         if cnn_model.get("network_stale"):
             model_text += f" [camera-model network is stale: {cnn_model['network_stale']}]"
+        if cnn_model.get("caveat") and not (cnn_device and cnn_device.get("caveat")):
+            model_text += f" [{cnn_model['caveat']}]"
         if prnu_answer not in (None, "no match"):
             enrolled_model = device_models.get(prnu_answer)
             if enrolled_model and model_label != enrolled_model:

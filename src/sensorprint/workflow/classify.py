@@ -136,6 +136,10 @@ def prediction_rows(ref: NetworkRef, prediction, *, is_video: bool, frames: list
     }
     if is_video and frames:
         details["frames"] = [f.get("index") for f in frames]
+    if prediction.flat_share is not None:
+        details["flat_share"] = round(float(prediction.flat_share), 4)
+    if prediction.caveat:
+        details["content_caveat"] = prediction.caveat
     if reason:
         details["reason"] = reason
     if ref.stale_reason:

@@ -96,6 +96,8 @@ def cnn_answer(ref: NetworkRef, rows: list[dict], file: str) -> dict:
         text = f"unknown camera ({details.get('reason', '')}; {shown})"
     if details.get("network_stale"):
         text += f" [network stale: {details['network_stale']}]"
+    if details.get("content_caveat"):
+        text += f" [{details['content_caveat']}]"
     return {"file": file, "network": ref.title, "target_kind": ref.target_kind, "model_id": ref.model_id,
             "label": label, "probabilities": probabilities, "text": text, "details": details}
 
