@@ -4,9 +4,12 @@ Camera model (D200 / D70 / D70s) and device (6 units) accuracy on the 16 natural
 training time on this machine, inference patches per second. The model accuracy is also given
 with D70 and D70s counted as one model, as the ESWA 2022 authors' code does (their 18 Dresden
 models merge them: the D70s is a D70 with new firmware and body details, same sensor);
-``--merge-d70s`` trains on those two classes instead of three.
+``--merge-d70s`` trains on those two classes instead of three. ``--enrolled-unit 0`` trains the
+model network on unit 0's flats only and scores the naturals of unit 1, a camera the network
+never saw (the issue's "images from unenrolled units of an enrolled model").
 
     .venv/bin/python benchmarks/learn_dresden.py [--target model|device|both] [--patches 48] [--epochs 12]
+        [--merge-d70s] [--enrolled-unit 0|1] [--no-highpass] [--seed N] [--save DIR]
 """
 
 from __future__ import annotations
@@ -46,21 +49,24 @@ def merged(label: str) -> str:
     return label.replace("Nikon_D70s", "Nikon_D70")
 
 
-def samples(folder: Path, label_of) -> list[TrainingSample]:
+def samples(folder: Path, label_of, unit: int | None = None) -> list[TrainingSample]:
+    """The folder's files as training samples; only those of unit ``unit`` (0 or 1) when given."""
     out = []
     for path in sorted(folder.glob("*.JPG")):
+        if unit is not None and not device_of(path).endswith(f"_{unit}"):
+            continue
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         out.append(TrainingSample(label_of(path), sha, "image", lambda p=path: [read_rgb(p)]))
     return out
 
 
 def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixels: list[np.ndarray], merge: bool,
-        strangers: list[np.ndarray], save: str | None) -> None:
+        strangers: list[np.ndarray], save: str | None, unit: int | None = None) -> None:
     label_of = model_of if target == "model" else device_of
     if merge and target == "model":
         label_of = lambda path: merged(model_of(path))  # noqa: E731
     started = time.perf_counter()
-    classifier = train_classifier(samples(DATA / "flat", label_of), target=target, kind="patches", config=config, progress=report_progress)
+    classifier = train_classifier(samples(DATA / "flat", label_of, unit), target=target, kind="patches", config=config, progress=report_progress)
     train_seconds = time.perf_counter() - started
     record = classifier.record
     started = time.perf_counter()
@@ -91,6 +97,11 @@ def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixel
     print(f"natural images: top-class accuracy {top_correct}/{len(truth)} = {top_correct/len(truth):.3f}; "
           f"majority vote {vote_correct}/{len(truth)}; after open-set rule {decided_correct} correct, {unknown} unknown")
     print(f"camera model with D70 = D70s (the authors' protocol): {model_correct}/{len(truth)} = {model_correct/len(truth):.3f}")
+    if unit is not None:
+        others = [i for i, n in enumerate(naturals) if not device_of(n).endswith(f"_{unit}")]
+        print(f"naturals of the units NOT enrolled (trained on unit {unit}'s flats only): "
+              f"{sum(answers[i] == truth[i] for i in others)}/{len(others)} right model, "
+              f"{sum(merged_answers[i] == merged_truth[i] for i in others)}/{len(others)} with D70 = D70s")
     # The classes are unbalanced (2 D200, 14 D70/D70s): a constant answer scores 14/16 on the line above.
     print(f"balanced accuracy (mean of the per-class recalls): {balanced_accuracy(truth, answers):.3f}; "
           f"with D70 = D70s {balanced_accuracy(merged_truth, merged_answers):.3f}")
@@ -131,6 +142,8 @@ def main() -> None:
     parser.add_argument("--save", default=None, help="save the trained networks under this folder")
     parser.add_argument("--merge-d70s", action="store_true", help="train the model network on D200 vs D70(+D70s)")
     parser.add_argument("--no-highpass", action="store_true", help="the papers' mean-subtracted patches")
+    parser.add_argument("--enrolled-unit", type=int, choices=[0, 1], default=None,
+                        help="train the model network on this unit's flats only; score the other unit's naturals")
     args = parser.parse_args()
     config = TrainingConfig.fast("patches")
     if args.patches:
@@ -147,8 +160,10 @@ def main() -> None:
     naturals = sorted((DATA / "natural").glob("*.JPG"))
     natural_pixels = [read_rgb(p) for p in naturals]
     strangers = [read_rgb(p) for p in sorted(UNENROLLED.glob("*.jpg"))]
+    if args.enrolled_unit is not None and args.target != "model":
+        parser.error("--enrolled-unit needs --target model (a device network cannot know an unenrolled unit)")
     for target in (["model", "device"] if args.target == "both" else [args.target]):
-        run(target, config, naturals, natural_pixels, args.merge_d70s, strangers, args.save)
+        run(target, config, naturals, natural_pixels, args.merge_d70s, strangers, args.save, args.enrolled_unit)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ def test_scan_classifies_every_file_beside_prnu(world):
     assert "7 scanned now" in world["outputs"]["scan"]  # two of them for the networks only
     assert "camera-device network 1: 7 files classified now" in world["outputs"]["scan"]
     assert "camera-model network 2: 7 files classified now" in world["outputs"]["scan"]
+    caveats: dict[int, int] = {}
     with Case.open(world["case"], read_only=True) as case:
         networks = {m.target: m for m in case.models()}
         for medium in case.list_media(role="evidence"):
@@ -128,11 +129,19 @@ def test_scan_classifies_every_file_beside_prnu(world):
                     assert details["evidence"] >= details["unknown_threshold"]
                 else:
                     assert details["evidence"] < details["unknown_threshold"] or details["units"] == 0
+                # the content caveat follows the recorded rule: less flat than every reference file
+                if network.record["kind"] == "patches":
+                    outside = details["flat_share"] < network.record["reference_flat_share"]["min"]
+                    assert ("content_caveat" in details) == outside
+                    caveats[network.id] = caveats.get(network.id, 0) + outside
                 if medium.kind == "video":
                     assert len(details["frames"]) >= 1 and details["units"] >= 1
                     # classified after its PRNU scan: the frame weights PRNU recorded are kept
                     assert medium.details["frames"] and all("weight" in f for f in medium.details["frames"])
                     assert details["frames"] == [f["index"] for f in medium.details["frames"]]
+    for network_id, n in caveats.items():
+        said = f"{n} less flat than every reference file" in world["outputs"]["scan"]
+        assert said == (n > 0), (network_id, n)
 
 
 def test_stored_probabilities_reproduce_from_the_saved_network(world):

@@ -55,9 +55,10 @@ class ScanSummary:
             f"{self.skipped} already done, {self.matched} matched an enrolled device, {self.errors} unreadable"
         ]
         for title, answers in sorted(self.classified.items()):
-            n_files = sum(answers.values())
-            unknown = answers.get("unknown", 0)
-            text.append(f"{title}: {n_files} files classified now, {unknown} answered unknown camera")
+            n_files = answers.get("unknown", 0) + answers.get("classified", 0)
+            unknown, caveat = answers.get("unknown", 0), answers.get("caveat", 0)
+            text.append(f"{title}: {n_files} files classified now, {unknown} answered unknown camera"
+                        + (f"; {caveat} less flat than every reference file (their answers say so)" if caveat else ""))
         text += [f"  note: {line}" for line in self.network_lines]
         text += [f"  error: {line}" for line in self.error_lines]
         return text
@@ -65,6 +66,7 @@ class ScanSummary:
     def count(self, results: list[dict]) -> None:
         """Count each network's answer for one file (one per network: its match, or unknown)."""
         answers: dict[str, str] = {}
+        caveats: set[str] = set()
         for row in results:
             if row.get("method") != "cnn":
                 continue
@@ -73,10 +75,12 @@ class ScanSummary:
                 answers[title] = row["target"]
             else:
                 answers.setdefault(title, "unknown")
+            if row["details"].get("content_caveat"):
+                caveats.add(title)
         for title, answer in answers.items():
             counts = self.classified.setdefault(title, {})
-            key = "unknown" if answer == "unknown" else "classified"
-            counts[key] = counts.get(key, 0) + 1
+            for key in ["unknown" if answer == "unknown" else "classified"] + (["caveat"] if title in caveats else []):
+                counts[key] = counts.get(key, 0) + 1
 
 
 def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
