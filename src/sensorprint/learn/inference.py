@@ -165,7 +165,7 @@ def content_caveat(share: float | None, record: dict) -> str | None:
     The network's validation accuracy and its "unknown" threshold were measured on held-out
     reference files; on content unlike all of them they are not known. Measured on dresden-nikon
     with a network trained on flat fields: 15/16 scenes right on D200 vs D70, but a threshold
-    calibrated on held-out flats called up to 13/16 of them "unknown", and only 1-2 of 9 scenes
+    calibrated on held-out flats called up to 13/16 of them "unknown", and only 0-4 of 9 scenes
     from phones the network never saw (benchmarks/learn_dresden.py).
     """
     references = record.get("reference_flat_share") or {}

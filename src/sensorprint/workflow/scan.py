@@ -79,8 +79,10 @@ class ScanSummary:
                 caveats.add(title)
         for title, answer in answers.items():
             counts = self.classified.setdefault(title, {})
-            for key in ["unknown" if answer == "unknown" else "classified"] + (["caveat"] if title in caveats else []):
-                counts[key] = counts.get(key, 0) + 1
+            key = "unknown" if answer == "unknown" else "classified"
+            counts[key] = counts.get(key, 0) + 1
+            if title in caveats:
+                counts["caveat"] = counts.get("caveat", 0) + 1
 
 
 def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
