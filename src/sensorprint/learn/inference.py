@@ -172,8 +172,8 @@ def content_caveat(share: float | None, record: dict) -> str | None:
     least = references.get("min")
     if share is None or least is None or share >= least:
         return None
-    return (f"the file's flat area ({100 * share:.0f}%) is smaller than every reference file's "
-            f"(at least {100 * least:.0f}%): the network's accuracy and unknown-camera threshold "
+    return (f"the file's flat area ({100 * share:.1f}%) is smaller than every reference file's "
+            f"(at least {100 * least:.1f}%): the network's accuracy and unknown-camera threshold "
             "were validated on flatter media only")
 
 
