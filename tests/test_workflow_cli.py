@@ -46,10 +46,10 @@ def world(tmp_path_factory) -> dict:
     bad = root / "seized" / "bad"
     bad.mkdir(parents=True)
     (bad / "empty.jpg").write_bytes(b"")
-    (bad / "notes.jpg").write_text("not a picture at all\n")
+    (bad / "notes [draft].jpg").write_text("not a picture at all\n")  # brackets: not rich markup
     whole = (root / "seized" / "dcim" / f"{cameras[0].name}_0.jpg").read_bytes()
     (bad / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
-    for name in ("empty.jpg", "notes.jpg", "truncated.jpg"):
+    for name in ("empty.jpg", "notes [draft].jpg", "truncated.jpg"):
         truth[name] = None
     return {"root": root, "cameras": cameras, "truth": truth}
 
@@ -80,9 +80,11 @@ def test_every_file_gets_the_right_answer(world, scanned):
 
 def test_bad_files_get_one_line_errors_and_the_scan_goes_on(scanned):
     errors = {Path(r["path"]).name: r for r in _files(scanned["records"]) if r["status"] == "error"}
-    assert set(errors) == {"empty.jpg", "notes.jpg", "truncated.jpg"}
+    assert set(errors) == {"empty.jpg", "notes [draft].jpg", "truncated.jpg"}
     for record in errors.values():
         assert record["error"] and "\n" not in record["error"] and "Traceback" not in record["error"]
+    # the command line says every file's name as it is (rich markup would drop "[draft]")
+    assert "notes [draft].jpg: not an image or a video" in scanned["output"]
 
 
 def test_results_carry_hash_pce_pfa_and_transform(world, scanned):
@@ -137,9 +139,9 @@ def test_verify_against_an_enrolled_device(world, scanned):
 
 
 def test_bad_usage_is_one_line_not_a_traceback(tmp_path):
-    result = runner.invoke(app, ["scan", str(tmp_path / "nowhere"), str(tmp_path)])
+    result = runner.invoke(app, ["scan", str(tmp_path / "nowhere [seized]"), str(tmp_path)])
     assert result.exit_code == 2
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "nowhere [seized]" in result.output
 
 
 def _committed(case: Path, mode: str = "ro") -> int:

@@ -22,6 +22,7 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -36,7 +37,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# No markup on what the workflow says: file names, device names and notes may hold "[...]",
+# which rich would otherwise take for style tags and silently drop.
+out = Console(soft_wrap=True, markup=False, highlight=False)
 
 CaseArg = typer.Argument(..., help="The case directory (made by `sensorprint init`).", show_default=False)
 WorkersOpt = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per core; 1 = no pool).")
@@ -88,7 +91,7 @@ def _force_progress() -> bool:
 
 
 def _fail(error: SensorprintError) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -121,7 +124,7 @@ def init(case: Path = CaseArg) -> None:
 
     with user_errors():
         Case.create(case).close()
-    out.print(f"created case [bold]{case}[/]")
+    out.print(f"created case {case}")
 
 
 @app.command()
@@ -145,7 +148,7 @@ def enroll(
             workers=workers, scheduler=scheduler, progress=progress,
         )
     for line in summary.lines():
-        out.print(line, highlight=False)
+        out.print(line)
 
 
 @app.command()
@@ -168,7 +171,7 @@ def scan(
         options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy, all_orientations))
         summary = scan_media(opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress)
     for line in summary.lines():
-        out.print(line, highlight=False)
+        out.print(line)
 
 
 @app.command()
@@ -237,7 +240,7 @@ def train(
                 opened, target=target, epochs=epochs, seed=seed, units_per_file=units_per_file, progress=progress
             )
     for line in summary.lines():
-        out.print(line, highlight=False)
+        out.print(line)
 
 
 @app.command()
@@ -251,7 +254,7 @@ def demo(
     with user_errors(), progress_bars() as progress:
         summary = run_demo(output, workers=workers, progress=progress)
     for line in summary.lines():
-        out.print(line, highlight=False)
+        out.print(line)
 
 
 @app.command()
