@@ -257,3 +257,12 @@ def test_reference_videos_are_read_through_media_and_checked_against_their_hash(
     changed = ReferenceFile("A", "A", str(video), "0" * 64, "video")
     with pytest.raises(CaseError, match="changed since it was enrolled"):
         load_reference(changed, "frames")
+
+
+def test_train_summary_warns_when_every_reference_is_flat():
+    from sensorprint.workflow.train import TrainSummary
+
+    flat = TrainSummary(run_id=1, target="model", least_flat_share=0.998).lines()
+    assert "every reference file is at least 99.8% flat" in flat[-1]
+    for share in (0.3, None):  # scenes among the references, or a frame network: nothing to say
+        assert not any("flat" in line for line in TrainSummary(run_id=1, target="model", least_flat_share=share).lines())

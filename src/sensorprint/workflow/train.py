@@ -28,11 +28,14 @@ from sensorprint.errors import CaseError, MediaError, SensorprintError
 from sensorprint.media import read_frames, read_image, sha256_file
 from sensorprint.store import Case
 from sensorprint.store.records import Device, MediumRecord
+from sensorprint.workflow.classify import TARGET_NAMES
 from sensorprint.workflow.progress import Progress, no_progress
 
 Target = Literal["device", "model"]
 
-TARGET_NAMES = {"device": "camera-device", "model": "camera-model"}
+# Above this least flat share the references are flat fields (dresden flats: 0.998 and more;
+# VISION's "flat" skies and walls: 0.09 and more), and the summary warns about scenes.
+FLAT_REFERENCES = 0.9
 
 # Frames read from each reference video: the frame network sees each as one unit (the fast
 # CPU configuration uses at most 20 per file); the patch network pools the homogeneous
@@ -62,6 +65,7 @@ class TrainSummary:
     seconds: float = 0.0
     cpu_seconds: float | None = None  # CPU time of the training (all threads), as learn records it
     results_dropped: bool = False
+    least_flat_share: float | None = None  # of the reference files (patch networks), see learn.content_caveat
 
     def lines(self) -> list[str]:
         name = TARGET_NAMES[self.target]
@@ -79,7 +83,10 @@ class TrainSummary:
             f"(mean top-class logit); inference with {self.backend}",
             f"  saved in {self.path}; run `sensorprint scan` to classify the evidence with it"
             + (" (earlier CNN results of this target were dropped)" if self.results_dropped else ""),
-        ]
+        ] + ([
+            f"  every reference file is at least {100 * self.least_flat_share:.1f}% flat: answers for less flat files "
+            "(scenes) will say that the accuracy and threshold above were measured on flatter media only"
+        ] if self.least_flat_share is not None and self.least_flat_share >= FLAT_REFERENCES else [])
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,7 @@ def train(
         summary.seconds = seconds
         summary.cpu_seconds = record.get("training_cpu_seconds")
         summary.results_dropped = had_results
+        summary.least_flat_share = (record.get("reference_flat_share") or {}).get("min")
         status = "completed"
     except SensorprintError as error:
         status, failure = "failed", str(error)
