@@ -8,8 +8,7 @@ model trace could hide, to tell "the network failed" from "the data carry no suc
    per unit the mean wavelet noise residual of its 10 flats, before the zero-mean and Wiener
    steps that PRNU matching uses to remove exactly these artefacts; its 8×8-periodic part (JPEG
    blocks, CFA) and its row and column profiles (read-out), correlated between the four
-   D70/D70s units. A
-   model trace would make same-model pairs correlate more than D70-D70s pairs.
+   D70/D70s units. A model trace would make same-model pairs correlate more than D70-D70s pairs.
 2. Colour processing: per image the correlations between the colour channels of the KB
    high-pass residual (Fridrich & Kodovský 2012) on its homogeneous patches, the input the
    network sees. A nearest-class-mean rule fitted on the flats is then applied to the scenes.
