@@ -125,22 +125,16 @@ def combine_unit_logits(unit_logits: np.ndarray, classes: Sequence[str], thresho
     )
 
 
-def units_from_frames(
+def units_and_flat_share(
     frames: Sequence[np.ndarray], kind: InputKind, patch: PatchParameters, frame: FrameParameters, *, max_units: int | None = None
-) -> np.ndarray:
-    """The network inputs (float32 N×3×h×w) of one file given as a list of H×W×3 arrays in 0..255.
+) -> tuple[np.ndarray, float | None]:
+    """The network inputs (float32 N×3×h×w) of one file given as a list of H×W×3 arrays in 0..255,
+    and, for patches, the file's flat share (mean over its frames; None for frames).
 
     "patches": the homogeneous patches of every frame, then evenly thinned to ``max_units``
     (default: ``patch.max_patches``) so a video weighs no more than an image; "frames": each
     frame landscape-rotated and centre-cropped (thinned evenly to ``max_units`` if given).
     """
-    return units_and_flat_share(frames, kind, patch, frame, max_units=max_units)[0]
-
-
-def units_and_flat_share(
-    frames: Sequence[np.ndarray], kind: InputKind, patch: PatchParameters, frame: FrameParameters, *, max_units: int | None = None
-) -> tuple[np.ndarray, float | None]:
-    """:func:`units_from_frames` and, for patches, the file's flat share (mean over its frames)."""
     if len(frames) == 0:
         return np.zeros((0, 3, 1, 1), dtype=np.float32), None
     share = None
@@ -244,7 +238,7 @@ class TrainedClassifier:
 
     def units(self, frames: Sequence[np.ndarray], *, max_units: int | None = None) -> np.ndarray:
         """The network inputs of one file (list of H×W×3 arrays in 0..255)."""
-        return units_from_frames(frames, self.kind, self.patch_parameters, self.frame_parameters, max_units=max_units)
+        return self._file_units(frames, max_units=max_units)[0]
 
     # -- public predictions ---------------------------------------------------------------
     def predict_image(self, pixels: np.ndarray) -> Prediction:
@@ -296,8 +290,8 @@ class TrainedClassifier:
         units, share = self._file_units([np.asarray(f, dtype=np.float32) for f in frames])
         return self._prediction(self.unit_logits(units), share)
 
-    def _file_units(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, float | None]:
-        return units_and_flat_share(frames, self.kind, self.patch_parameters, self.frame_parameters)
+    def _file_units(self, frames: Sequence[np.ndarray], *, max_units: int | None = None) -> tuple[np.ndarray, float | None]:
+        return units_and_flat_share(frames, self.kind, self.patch_parameters, self.frame_parameters, max_units=max_units)
 
     def _prediction(self, unit_logits: np.ndarray, share: float | None) -> Prediction:
         prediction = combine_unit_logits(unit_logits, self.classes, self.threshold, self._unit_name)
