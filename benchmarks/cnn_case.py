@@ -54,7 +54,9 @@ def dresden_corpus(data: Path) -> tuple[dict[str, list[Path]], list[Path]]:
     return dict(flats), sorted((root / "natural").iterdir())
 
 
-def simulated_video_corpus(folder: Path, n_reference: int = 4, n_query: int = 2) -> tuple[dict[str, list[Path]], list[Path]]:
+def simulated_video_corpus(
+    folder: Path, n_reference: int = 4, n_query: int = 2
+) -> tuple[dict[str, list[Path]], list[Path]]:
     """8 simulated cameras' videos (recorded into ``folder`` once, reused after): references, queries."""
     from sensorprint.simulate import make_cameras
 
@@ -85,11 +87,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", choices=["dresden", "simulated-video"], default="dresden")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--videos", type=Path, default=Path(tempfile.gettempdir()) / "sp_cnn_case_videos_5s",
-                        help="where the simulated videos are recorded (reused when present)")
+    parser.add_argument(
+        "--videos",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "sp_cnn_case_videos_5s",
+        help="where the simulated videos are recorded (reused when present)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the method's)")
-    parser.add_argument("--units-per-file", type=int, default=None, help="patches per reference file (default: the method's)")
+    parser.add_argument(
+        "--units-per-file", type=int, default=None, help="patches per reference file (default: the method's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None, help="write the case here instead of a temporary folder")
     args = parser.parse_args()
@@ -112,8 +120,14 @@ def main() -> None:
         for target in ("model", "device"):
             t0 = time.perf_counter()
             c0 = time.process_time()  # CPU seconds of every thread of this process: less sensitive to other load
-            summaries[target] = train(case, target=target, epochs=args.epochs, units_per_file=args.units_per_file,
-                                      seed=args.seed, progress=report_progress)
+            summaries[target] = train(
+                case,
+                target=target,
+                epochs=args.epochs,
+                units_per_file=args.units_per_file,
+                seed=args.seed,
+                progress=report_progress,
+            )
             seconds[target] = time.perf_counter() - t0
             cpu_seconds[target] = time.process_time() - c0
         trained = time.perf_counter()
@@ -122,7 +136,9 @@ def main() -> None:
         records = report_records(case)
         case.close()
 
-    print(f"{args.corpus} through the workflow, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"{args.corpus} through the workflow, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+    )
     for target in ("model", "device"):
         for line in summaries[target].lines():
             print(line)
@@ -143,19 +159,27 @@ def main() -> None:
         counts["device_decided"] += cnn_device["label"] == truth_device
         counts["device_unknown"] += cnn_device["label"] == "unknown"
         agreement[record["agreement"]] += 1
-        print(f"{path.name:26s} {truth_device:14s} {record['best_device'] or 'no match':14s} "
-              f"{cnn_model['label'] + ' ' + format(cnn_model['top_probability'], '.2f'):22s} "
-              f"{cnn_device['label'] + ' ' + format(cnn_device['top_probability'], '.2f'):24s} {record['verdict']}")
+        print(
+            f"{path.name:26s} {truth_device:14s} {record['best_device'] or 'no match':14s} "
+            f"{cnn_model['label'] + ' ' + format(cnn_model['top_probability'], '.2f'):22s} "
+            f"{cnn_device['label'] + ' ' + format(cnn_device['top_probability'], '.2f'):24s} {record['verdict']}"
+        )
     n = len(records)
     print(f"\nPRNU device accuracy: {share(counts['prnu'], n)}")
-    print(f"CNN camera-model accuracy: top class {share(counts['model_top'], n)}; after the unknown-camera rule "
-          f"{share(counts['model_decided'], n)} right, {counts['model_unknown']} unknown (goal >= 95%)")
-    print(f"CNN camera-device accuracy: top class {share(counts['device_top'], n)}; after the unknown-camera rule "
-          f"{share(counts['device_decided'], n)} right, {counts['device_unknown']} unknown")
+    print(
+        f"CNN camera-model accuracy: top class {share(counts['model_top'], n)}; after the unknown-camera rule "
+        f"{share(counts['model_decided'], n)} right, {counts['model_unknown']} unknown (goal >= 95%)"
+    )
+    print(
+        f"CNN camera-device accuracy: top class {share(counts['device_top'], n)}; after the unknown-camera rule "
+        f"{share(counts['device_decided'], n)} right, {counts['device_unknown']} unknown"
+    )
     print("fused verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(agreement.items())))
-    print(f"time: enroll {enrolled - started:.0f} s{' (reused)' if reuse else ''}, train model {seconds['model']:.0f} s "
-          f"({cpu_seconds['model']:.0f} CPU s), train device {seconds['device']:.0f} s ({cpu_seconds['device']:.0f} CPU s), "
-          f"scan {scanned - trained:.0f} s (with {args.workers} workers)")
+    print(
+        f"time: enroll {enrolled - started:.0f} s{' (reused)' if reuse else ''}, train model {seconds['model']:.0f} s "
+        f"({cpu_seconds['model']:.0f} CPU s), train device {seconds['device']:.0f} s ({cpu_seconds['device']:.0f} CPU s), "
+        f"scan {scanned - trained:.0f} s (with {args.workers} workers)"
+    )
 
 
 if __name__ == "__main__":

@@ -68,20 +68,29 @@ def main() -> None:
         wrong_pce += [score for device, score in scores.items() if device != truth]
         query_size = sorted((record["width"], record["height"]))
         wrong_same_size += [
-            entry["pce"] for device, entry in record["devices"].items()
+            entry["pce"]
+            for device, entry in record["devices"].items()
             if device != truth and sorted(entry["details"].get("fingerprint_shape", [])) == query_size
         ]
-        print(f"{name:32s} truth {truth:16s} best {record['best_device'] or '-':16s} "
-              + " ".join(f"{d}={s:.0f}" for d, s in sorted(scores.items())))
+        print(
+            f"{name:32s} truth {truth:16s} best {record['best_device'] or '-':16s} "
+            + " ".join(f"{d}={s:.0f}" for d, s in sorted(scores.items()))
+        )
     wrong_decisions = sum(p >= 60 for p in wrong_pce) + sum(p < 60 for p in true_pce)
-    print(f"\n{args.set}: {len(records)} queries, top-1 {100 * correct / len(records):.1f}%, "
-          f"wrong decisions at PCE 60: {wrong_decisions}")
-    print(f"smallest true-pair PCE {min(true_pce):.1f}; largest wrong-pair PCE, same-size pairs (the reference's "
-          f"protocol) {max(wrong_same_size):.1f}, separation {min(true_pce) / max(max(wrong_same_size), 1e-9):.2f}; "
-          f"all pairs incl. crop searches {max(wrong_pce):.1f}, separation {min(true_pce) / max(max(wrong_pce), 1e-9):.2f}")
-    print(f"time: enroll {enrolled - started:.1f} s, scan {finished - enrolled:.1f} s, "
-          f"total {finished - started:.1f} s wall with {args.workers} workers; {cpu_total:.1f} CPU-s "
-          f"(all processes); load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"\n{args.set}: {len(records)} queries, top-1 {100 * correct / len(records):.1f}%, "
+        f"wrong decisions at PCE 60: {wrong_decisions}"
+    )
+    print(
+        f"smallest true-pair PCE {min(true_pce):.1f}; largest wrong-pair PCE, same-size pairs (the reference's "
+        f"protocol) {max(wrong_same_size):.1f}, separation {min(true_pce) / max(max(wrong_same_size), 1e-9):.2f}; "
+        f"all pairs incl. crop searches {max(wrong_pce):.1f}, separation {min(true_pce) / max(max(wrong_pce), 1e-9):.2f}"
+    )
+    print(
+        f"time: enroll {enrolled - started:.1f} s, scan {finished - enrolled:.1f} s, "
+        f"total {finished - started:.1f} s wall with {args.workers} workers; {cpu_total:.1f} CPU-s "
+        f"(all processes); load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

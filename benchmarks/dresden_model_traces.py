@@ -59,8 +59,10 @@ def shared_noise() -> None:
     for a, b in itertools.combinations(UNITS, 2):
         ra, rb = mean_residual[a], mean_residual[b]
         kind = "same model" if a.rsplit("_", 1)[0] == b.rsplit("_", 1)[0] else "D70 vs D70s"
-        print(f"   {a[6:]:>8} {b[6:]:>8} {kind:11} {ncc(periodic_part(ra), periodic_part(rb)):12.4f} "
-              f"{ncc(ra.mean(0), rb.mean(0)):8.4f} {ncc(ra.mean(1), rb.mean(1)):8.4f} {ncc(ra, rb):8.4f}")
+        print(
+            f"   {a[6:]:>8} {b[6:]:>8} {kind:11} {ncc(periodic_part(ra), periodic_part(rb)):12.4f} "
+            f"{ncc(ra.mean(0), rb.mean(0)):8.4f} {ncc(ra.mean(1), rb.mean(1)):8.4f} {ncc(ra, rb):8.4f}"
+        )
 
 
 def colour_statistics(pixels: np.ndarray, params: PatchParameters, max_patches: int = 40) -> np.ndarray:

@@ -15,8 +15,8 @@ never saw (the issue's "images from unenrolled units of an enrolled model").
 from __future__ import annotations
 
 import argparse
-import sys
 import hashlib
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -60,13 +60,23 @@ def samples(folder: Path, label_of, unit: int | None = None) -> list[TrainingSam
     return out
 
 
-def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixels: list[np.ndarray], merge: bool,
-        strangers: list[np.ndarray], save: str | None, unit: int | None = None) -> None:
+def run(
+    target: str,
+    config: TrainingConfig,
+    naturals: list[Path],
+    natural_pixels: list[np.ndarray],
+    merge: bool,
+    strangers: list[np.ndarray],
+    save: str | None,
+    unit: int | None = None,
+) -> None:
     label_of = model_of if target == "model" else device_of
     if merge and target == "model":
         label_of = lambda path: merged(model_of(path))  # noqa: E731
     started = time.perf_counter()
-    classifier = train_classifier(samples(DATA / "flat", label_of, unit), target=target, kind="patches", config=config, progress=report_progress)
+    classifier = train_classifier(
+        samples(DATA / "flat", label_of, unit), target=target, kind="patches", config=config, progress=report_progress
+    )
     train_seconds = time.perf_counter() - started
     record = classifier.record
     started = time.perf_counter()
@@ -88,36 +98,56 @@ def run(target: str, config: TrainingConfig, naturals: list[Path], natural_pixel
     merged_answers = [merged(a if target == "model" else a.rsplit("_", 1)[0]) for a in answers]
     model_correct = sum(a == t for a, t in zip(merged_answers, merged_truth))
     print(f"\n== target={target}  classes={len(classifier.classes)}  torch threads={torch.get_num_threads()}")
-    print(f"config: patches/image={config.patch.max_patches} size={config.patch.size} highpass={config.patch.highpass} "
-          f"normalise={config.patch.normalise_contrast} epochs<={config.epochs} "
-          f"batch={config.batch_size} lr={config.learning_rate} constrained={config.constrained}")
-    print(f"training: {train_seconds:.0f} s on the CPU, {record.get('training_cpu_seconds', float('nan')):.0f} CPU-s ({record['epochs_run']} epochs, best {record['best_epoch']}), "
-          f"validation file accuracy {record['validation']['file_accuracy']:.3f} on {record['validation']['files']} flats, "
-          f"open-set threshold {record['open_set']['threshold']:.3f}, backend {record['inference']['backend']}")
-    print(f"natural images: top-class accuracy {top_correct}/{len(truth)} = {top_correct/len(truth):.3f}; "
-          f"majority vote {vote_correct}/{len(truth)}; after open-set rule {decided_correct} correct, {unknown} unknown")
-    print(f"camera model with D70 = D70s (the authors' protocol): {model_correct}/{len(truth)} = {model_correct/len(truth):.3f}")
+    print(
+        f"config: patches/image={config.patch.max_patches} size={config.patch.size} highpass={config.patch.highpass} "
+        f"normalise={config.patch.normalise_contrast} epochs<={config.epochs} "
+        f"batch={config.batch_size} lr={config.learning_rate} constrained={config.constrained}"
+    )
+    print(
+        f"training: {train_seconds:.0f} s on the CPU, {record.get('training_cpu_seconds', float('nan')):.0f} CPU-s ({record['epochs_run']} epochs, best {record['best_epoch']}), "
+        f"validation file accuracy {record['validation']['file_accuracy']:.3f} on {record['validation']['files']} flats, "
+        f"open-set threshold {record['open_set']['threshold']:.3f}, backend {record['inference']['backend']}"
+    )
+    print(
+        f"natural images: top-class accuracy {top_correct}/{len(truth)} = {top_correct / len(truth):.3f}; "
+        f"majority vote {vote_correct}/{len(truth)}; after open-set rule {decided_correct} correct, {unknown} unknown"
+    )
+    print(
+        f"camera model with D70 = D70s (the authors' protocol): {model_correct}/{len(truth)} = {model_correct / len(truth):.3f}"
+    )
     if unit is not None:
         others = [i for i, n in enumerate(naturals) if not device_of(n).endswith(f"_{unit}")]
-        print(f"naturals of the units NOT enrolled (trained on unit {unit}'s flats only): "
-              f"{sum(answers[i] == truth[i] for i in others)}/{len(others)} right model, "
-              f"{sum(merged_answers[i] == merged_truth[i] for i in others)}/{len(others)} with D70 = D70s")
+        print(
+            f"naturals of the units NOT enrolled (trained on unit {unit}'s flats only): "
+            f"{sum(answers[i] == truth[i] for i in others)}/{len(others)} right model, "
+            f"{sum(merged_answers[i] == merged_truth[i] for i in others)}/{len(others)} with D70 = D70s"
+        )
     # The classes are unbalanced (2 D200, 14 D70/D70s): a constant answer scores 14/16 on the line above.
-    print(f"balanced accuracy (mean of the per-class recalls): {balanced_accuracy(truth, answers):.3f}; "
-          f"with D70 = D70s {balanced_accuracy(merged_truth, merged_answers):.3f}")
-    print(f"answers carrying the content caveat (file less flat than every reference flat): "
-          f"{sum(p.caveat is not None for p in predictions)}/{len(truth)} dresden naturals, "
-          f"{sum(p.caveat is not None for p in stranger_predictions)}/{len(strangers)} VISION naturals")
-    print(f"open set: {stranger_unknown}/{len(strangers)} natural images of unenrolled camera models (VISION phones) "
-          f"answered unknown; {unknown}/{len(truth)} dresden naturals answered unknown")
+    print(
+        f"balanced accuracy (mean of the per-class recalls): {balanced_accuracy(truth, answers):.3f}; "
+        f"with D70 = D70s {balanced_accuracy(merged_truth, merged_answers):.3f}"
+    )
+    print(
+        f"answers carrying the content caveat (file less flat than every reference flat): "
+        f"{sum(p.caveat is not None for p in predictions)}/{len(truth)} dresden naturals, "
+        f"{sum(p.caveat is not None for p in stranger_predictions)}/{len(strangers)} VISION naturals"
+    )
+    print(
+        f"open set: {stranger_unknown}/{len(strangers)} natural images of unenrolled camera models (VISION phones) "
+        f"answered unknown; {unknown}/{len(truth)} dresden naturals answered unknown"
+    )
     print("  open-set evidence: dresden naturals " + " ".join(f"{p.evidence:.2f}" for p in predictions))
     print("  open-set evidence: VISION naturals  " + " ".join(f"{p.evidence:.2f}" for p in stranger_predictions))
-    print(f"inference: {len(truth)} images, {n_patches} patches in {predict_seconds:.1f} s "
-          f"(incl. patch selection) = {n_patches/predict_seconds:.0f} patches/s")
+    print(
+        f"inference: {len(truth)} images, {n_patches} patches in {predict_seconds:.1f} s "
+        f"(incl. patch selection) = {n_patches / predict_seconds:.0f} patches/s"
+    )
     for path, prediction, t in zip(naturals, predictions, truth):
         mark = "ok " if prediction.top_label == t else "BAD"
-        print(f"  {mark} {path.name:28s} truth={t:14s} top={prediction.top_label:14s} score={prediction.score:.3f} "
-              f"label={prediction.label}")
+        print(
+            f"  {mark} {path.name:28s} truth={t:14s} top={prediction.top_label:14s} score={prediction.score:.3f} "
+            f"label={prediction.label}"
+        )
 
 
 def balanced_accuracy(truth: list[str], answers: list[str]) -> float:
@@ -142,8 +172,13 @@ def main() -> None:
     parser.add_argument("--save", default=None, help="save the trained networks under this folder")
     parser.add_argument("--merge-d70s", action="store_true", help="train the model network on D200 vs D70(+D70s)")
     parser.add_argument("--no-highpass", action="store_true", help="the papers' mean-subtracted patches")
-    parser.add_argument("--enrolled-unit", type=int, choices=[0, 1], default=None,
-                        help="train the model network on this unit's flats only; score the other unit's naturals")
+    parser.add_argument(
+        "--enrolled-unit",
+        type=int,
+        choices=[0, 1],
+        default=None,
+        help="train the model network on this unit's flats only; score the other unit's naturals",
+    )
     args = parser.parse_args()
     config = TrainingConfig.fast("patches")
     if args.patches:
@@ -162,7 +197,7 @@ def main() -> None:
     strangers = [read_rgb(p) for p in sorted(UNENROLLED.glob("*.jpg"))]
     if args.enrolled_unit is not None and args.target != "model":
         parser.error("--enrolled-unit needs --target model (a device network cannot know an unenrolled unit)")
-    for target in (["model", "device"] if args.target == "both" else [args.target]):
+    for target in ["model", "device"] if args.target == "both" else [args.target]:
         run(target, config, naturals, natural_pixels, args.merge_d70s, strangers, args.save, args.enrolled_unit)
 
 

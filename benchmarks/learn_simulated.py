@@ -68,12 +68,16 @@ def video_benchmark(cameras, args) -> None:
     size = (args.width, args.height)
     started = time.perf_counter()
     videos = record_all(cameras, Path(args.workdir), args.train_videos + args.test_videos, args.seconds, size)
-    print(f"simulated {sum(len(v) for v in videos.values())} videos of {args.seconds} s at {size[0]}×{size[1]} "
-          f"in {time.perf_counter() - started:.0f} s")
+    print(
+        f"simulated {sum(len(v) for v in videos.values())} videos of {args.seconds} s at {size[0]}×{size[1]} "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
     samples = []
     for name, paths in videos.items():
         for path in paths[: args.train_videos]:
-            samples.append(TrainingSample(name, path.stem, "video", lambda p=path: read_frames(p, count=args.train_frames)))
+            samples.append(
+                TrainingSample(name, path.stem, "video", lambda p=path: read_frames(p, count=args.train_frames))
+            )
     config = replace(TrainingConfig.fast("frames"), constrained=args.constrained, epochs=args.epochs)
     config = replace(config, frame=replace(config.frame, highpass=args.frame_highpass))
     started = time.perf_counter()
@@ -81,11 +85,13 @@ def video_benchmark(cameras, args) -> None:
     train_seconds = time.perf_counter() - started
     record = classifier.record
     print(f"\n== device-level video classification, {len(cameras)} cameras ({args.models} models × {args.units} units)")
-    print(f"training: {train_seconds:.0f} s on the CPU ({record.get('training_cpu_seconds', float('nan')):.0f} CPU-s), {len(samples)} videos × {args.train_frames} frames, crop "
-          f"{config.frame.crop_height}×{config.frame.crop_width}, constrained={config.constrained}, "
-          f"highpass={config.frame.highpass}, "
-          f"{record['epochs_run']} epochs (best {record['best_epoch']}), validation video accuracy "
-          f"{record['validation']['file_accuracy']:.3f}, backend {record['inference']['backend']}")
+    print(
+        f"training: {train_seconds:.0f} s on the CPU ({record.get('training_cpu_seconds', float('nan')):.0f} CPU-s), {len(samples)} videos × {args.train_frames} frames, crop "
+        f"{config.frame.crop_height}×{config.frame.crop_width}, constrained={config.constrained}, "
+        f"highpass={config.frame.highpass}, "
+        f"{record['epochs_run']} epochs (best {record['best_epoch']}), validation video accuracy "
+        f"{record['validation']['file_accuracy']:.3f}, backend {record['inference']['backend']}"
+    )
     test = [(name, path) for name, paths in videos.items() for path in paths[args.train_videos :]]
     correct = model_correct = decided_correct = unknown = 0
     decode_seconds = predict_seconds = 0.0
@@ -102,12 +108,16 @@ def video_benchmark(cameras, args) -> None:
         decided_correct += prediction.label == name
         unknown += prediction.label == "unknown"
     n = len(test)
-    print(f"test videos: {n}; device accuracy (5 frames, mean probability) {correct}/{n} = {correct/n:.3f}; "
-          f"model accuracy {model_correct}/{n} = {model_correct/n:.3f}; after open-set rule {decided_correct} correct, "
-          f"{unknown} unknown")
-    print(f"throughput at {size[0]}×{size[1]}: {n / (decode_seconds + predict_seconds):.2f} videos/s with decoding "
-          f"(decode {decode_seconds / n:.3f} s/video), {n / predict_seconds:.1f} videos/s network only "
-          f"(torch threads {torch.get_num_threads()})")
+    print(
+        f"test videos: {n}; device accuracy (5 frames, mean probability) {correct}/{n} = {correct / n:.3f}; "
+        f"model accuracy {model_correct}/{n} = {model_correct / n:.3f}; after open-set rule {decided_correct} correct, "
+        f"{unknown} unknown"
+    )
+    print(
+        f"throughput at {size[0]}×{size[1]}: {n / (decode_seconds + predict_seconds):.2f} videos/s with decoding "
+        f"(decode {decode_seconds / n:.3f} s/video), {n / predict_seconds:.1f} videos/s network only "
+        f"(torch threads {torch.get_num_threads()})"
+    )
 
 
 def image_benchmark(cameras, args) -> None:
@@ -122,21 +132,29 @@ def image_benchmark(cameras, args) -> None:
     samples = []
     for camera in enrolled:
         for k in range(args.train_images):
-            samples.append(TrainingSample(camera.name, f"{camera.name}-{k}", "image", lambda c=camera, s=k: [shot(c, s)]))
+            samples.append(
+                TrainingSample(camera.name, f"{camera.name}-{k}", "image", lambda c=camera, s=k: [shot(c, s)])
+            )
     target = args.image_target
     if target == "model":
         samples = [replace(s, label=s.label.rsplit("_", 1)[0]) for s in samples]
     started = time.perf_counter()
     config = TrainingConfig.fast("patches")
-    config = replace(config, epochs=args.image_epochs, patch=replace(config.patch, size=args.patch_size, max_patches=args.patches))
+    config = replace(
+        config, epochs=args.image_epochs, patch=replace(config.patch, size=args.patch_size, max_patches=args.patches)
+    )
     classifier = train_classifier(samples, target=target, kind="patches", config=config, progress=report_progress)
     train_seconds = time.perf_counter() - started
     record = classifier.record
-    print(f"\n== images, patch network, target={target}, {len(classifier.classes)} classes, "
-          f"{config.patch.max_patches} patches of {config.patch.size} px per image")
-    print(f"training: {train_seconds:.0f} s on the CPU ({record.get('training_cpu_seconds', float('nan')):.0f} CPU-s), {len(samples)} images, {record['epochs_run']} epochs "
-          f"(best {record['best_epoch']}), validation accuracy {record['validation']['file_accuracy']:.3f}, "
-          f"open-set threshold {record['open_set']['threshold']:.2f} (evidence), backend {record['inference']['backend']}")
+    print(
+        f"\n== images, patch network, target={target}, {len(classifier.classes)} classes, "
+        f"{config.patch.max_patches} patches of {config.patch.size} px per image"
+    )
+    print(
+        f"training: {train_seconds:.0f} s on the CPU ({record.get('training_cpu_seconds', float('nan')):.0f} CPU-s), {len(samples)} images, {record['epochs_run']} epochs "
+        f"(best {record['best_epoch']}), validation accuracy {record['validation']['file_accuracy']:.3f}, "
+        f"open-set threshold {record['open_set']['threshold']:.2f} (evidence), backend {record['inference']['backend']}"
+    )
 
     def label_of(camera):
         return camera.name if target == "device" else camera.model.name
@@ -152,19 +170,32 @@ def image_benchmark(cameras, args) -> None:
     network_rate = len(units) / (time.perf_counter() - t0)
     top = np.mean([p.top_label == t for (t, _), p in zip(tests, predictions)])
     wrong_unknown = np.mean([p.label == "unknown" for p in predictions])
-    print(f"enrolled cameras' test images: {len(tests)}, top-class accuracy {top:.3f}, answered unknown {wrong_unknown:.3f}")
-    print(f"patch throughput: {n_units / seconds:.0f} patches/s with selection ({tests[0][1].shape[1]}×{tests[0][1].shape[0]} "
-          f"images), {network_rate:.0f} patches/s network only")
-    for title, group in (("unenrolled unit of an enrolled model", strangers_same_model), ("camera of an unenrolled model", new_model)):
+    print(
+        f"enrolled cameras' test images: {len(tests)}, top-class accuracy {top:.3f}, answered unknown {wrong_unknown:.3f}"
+    )
+    print(
+        f"patch throughput: {n_units / seconds:.0f} patches/s with selection ({tests[0][1].shape[1]}×{tests[0][1].shape[0]} "
+        f"images), {network_rate:.0f} patches/s network only"
+    )
+    for title, group in (
+        ("unenrolled unit of an enrolled model", strangers_same_model),
+        ("camera of an unenrolled model", new_model),
+    ):
         if not group:
             continue
         images = [shot(c, 20_000 + k) for c in group for k in range(args.test_images)]
         answers = classifier.predict_images(images)
         share = np.mean([p.label == "unknown" for p in answers])
-        said_model = np.mean([p.label != "unknown" and p.top_label.split("_unit")[0] == c.model.name
-                              for c, p in zip([c for c in group for _ in range(args.test_images)], answers)])
-        print(f"open set, {title} ({len(images)} images): answered unknown {share:.3f}"
-              + (f"; answered a unit of its own model {said_model:.3f}" if target == "device" else ""))
+        said_model = np.mean(
+            [
+                p.label != "unknown" and p.top_label.split("_unit")[0] == c.model.name
+                for c, p in zip([c for c in group for _ in range(args.test_images)], answers)
+            ]
+        )
+        print(
+            f"open set, {title} ({len(images)} images): answered unknown {share:.3f}"
+            + (f"; answered a unit of its own model {said_model:.3f}" if target == "device" else "")
+        )
 
 
 def report_progress(done: int, total: int) -> None:

@@ -56,6 +56,7 @@ def centre_crop(image: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, 
 
 # ---- worker functions (module level: picklable) -------------------------------------------
 
+
 def enroll_device(paths: list[Path], crop: int | None = None) -> np.ndarray:
     acc = prnu.FingerprintAccumulator()
     for p in paths:
@@ -102,6 +103,7 @@ def scan_query(path: Path, crop_fraction: float | None = None, crop: int | None 
 
 
 # ---- evaluation --------------------------------------------------------------------------
+
 
 def auc(true_scores: list[float], wrong_scores: list[float]) -> float:
     """Area under the ROC curve (probability a true pair outscores a wrong one; ties count half)."""

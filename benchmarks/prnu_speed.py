@@ -29,7 +29,6 @@ import scipy.fft  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prnu_plain import plain_residual  # noqa: E402
-
 from sensorprint import prnu  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

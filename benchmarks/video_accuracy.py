@@ -69,8 +69,15 @@ def make_media(cache: Path, cams: list, queries: int, stabilised: int, workers: 
     jobs, truth = [], {"query": {}, "stabilised": {}}
     for camera in cams:
         for s, kind in enumerate(("wall", "sky")):
-            jobs.append(("video", camera, cache / "ref_video" / camera.name / f"ref{s}.mp4", s,
-                         dict(seconds=4, scene_kind=kind)))
+            jobs.append(
+                (
+                    "video",
+                    camera,
+                    cache / "ref_video" / camera.name / f"ref{s}.mp4",
+                    s,
+                    dict(seconds=4, scene_kind=kind),
+                )
+            )
         for i in range(20):
             jobs.append(("image", camera, cache / "ref_image" / camera.name / f"flat{i:02d}.jpg", i, {}))
         for q in range(queries):
@@ -110,16 +117,26 @@ def evaluate(case: Case, truth: dict[str, str], title: str, geometry=None) -> bo
         hints += bool((rows[device].details or {}).get("hint_used"))
         if geometry is not None and rows[device].transform:
             t = rows[device].transform
-            transforms_ok += abs(t["scale"] - geometry.scale) < 0.01 and abs(t["offset"][0] - round(geometry.window[1] * geometry.scale)) <= 2 and t["offset"][1] == 0
+            transforms_ok += (
+                abs(t["scale"] - geometry.scale) < 0.01
+                and abs(t["offset"][0] - round(geometry.window[1] * geometry.scale)) <= 2
+                and t["offset"][1] == 0
+            )
     rate = top1 / n if n else 0.0
-    print(f"{title}: top-1 {top1}/{n} = {100 * rate:.1f} %, false matches at PCE {THRESHOLD:g}: {false_matches}, "
-          f"true pairs >= threshold: {detected}/{n}, unreadable: {errors}")
+    print(
+        f"{title}: top-1 {top1}/{n} = {100 * rate:.1f} %, false matches at PCE {THRESHOLD:g}: {false_matches}, "
+        f"true pairs >= threshold: {detected}/{n}, unreadable: {errors}"
+    )
     if true_pce:
-        print(f"   true-pair PCE min {min(true_pce):.1f} median {statistics.median(true_pce):.1f}; "
-              f"wrong-pair PCE max {max(wrong_pce):.1f} (of {len(wrong_pce)})")
+        print(
+            f"   true-pair PCE min {min(true_pce):.1f} median {statistics.median(true_pce):.1f}; "
+            f"wrong-pair PCE max {max(wrong_pce):.1f} (of {len(wrong_pce)})"
+        )
     if geometry is not None:
-        print(f"   transform found = ground truth (scale {geometry.scale:.3f}, rows cropped from "
-              f"{round(geometry.window[1] * geometry.scale)}) for {transforms_ok}/{n}; remembered transform used for {hints}")
+        print(
+            f"   transform found = ground truth (scale {geometry.scale:.3f}, rows cropped from "
+            f"{round(geometry.window[1] * geometry.scale)}) for {transforms_ok}/{n}; remembered transform used for {hints}"
+        )
     return rate >= 0.95 and false_matches == 0
 
 
@@ -149,10 +166,12 @@ def hint_speedup(case: Case, truth: dict[str, str], options: ScanOptions) -> Non
         all_with.append(sum(sec1.values()))
         used += bool(rows1[device]["details"].get("hint_used"))
         same += rows0[device]["decision"] == rows1[device]["decision"] == "match"
-    print(f"   remembered transform ({len(hints)} stored): used for {used}/{len(one_each)} videos, same decision for {same}; "
-          f"matching the true device {statistics.mean(without):.3f} s -> {statistics.mean(with_hint):.3f} s CPU "
-          f"({statistics.mean(without) / max(statistics.mean(with_hint), 1e-9):.0f}x faster); all {len(devices)} devices "
-          f"{statistics.mean(all_without):.2f} s -> {statistics.mean(all_with):.2f} s per video")
+    print(
+        f"   remembered transform ({len(hints)} stored): used for {used}/{len(one_each)} videos, same decision for {same}; "
+        f"matching the true device {statistics.mean(without):.3f} s -> {statistics.mean(with_hint):.3f} s CPU "
+        f"({statistics.mean(without) / max(statistics.mean(with_hint), 1e-9):.0f}x faster); all {len(devices)} devices "
+        f"{statistics.mean(all_without):.2f} s -> {statistics.mean(all_with):.2f} s per video"
+    )
 
 
 def main() -> None:
@@ -179,8 +198,9 @@ def main() -> None:
             case = Case.create(work / f"case_{label}")
             t0 = time.time()
             for camera in cams:
-                enroll(case, camera.name, [args.cache / folder / camera.name], options=enroll_options,
-                       workers=args.workers)
+                enroll(
+                    case, camera.name, [args.cache / folder / camera.name], options=enroll_options, workers=args.workers
+                )
             print(f"\nenrolled from {label}s in {time.time() - t0:.0f} s")
             t0 = time.time()
             scan(case, [args.cache / "query"], options=options, workers=args.workers)

@@ -38,12 +38,12 @@ import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from sensorprint.simulate import make_cameras  # noqa: E402
-from sensorprint.store import Case  # noqa: E402
-from sensorprint.workflow import ScanOptions, SignalOptions, enroll, scan  # noqa: E402
 from sensorprint.media import probe, read_frames  # noqa: E402
 from sensorprint.media.video import read_video  # noqa: E402
 from sensorprint.prnu import to_gray  # noqa: E402
+from sensorprint.simulate import make_cameras  # noqa: E402
+from sensorprint.store import Case  # noqa: E402
+from sensorprint.workflow import ScanOptions, SignalOptions, enroll, scan  # noqa: E402
 from sensorprint.workflow.scan import enrolled_fingerprints, scan_file  # noqa: E402
 from sensorprint.workflow.signals import match_device, query_signal  # noqa: E402
 
@@ -56,8 +56,9 @@ def _record(job: tuple) -> str:
     camera, path, seconds, seed, scene_kind = job
     if not Path(path).exists():
         partial = Path(str(path) + ".partial.mp4")
-        camera.record_video(partial, seconds=seconds, fps=30, size=SIZE, bitrate=BITRATE, seed=seed,
-                            scene_kind=scene_kind)
+        camera.record_video(
+            partial, seconds=seconds, fps=30, size=SIZE, bitrate=BITRATE, seed=seed, scene_kind=scene_kind
+        )
         partial.replace(path)
     return str(path)
 
@@ -107,7 +108,9 @@ def _read_both_ways(path: str) -> tuple[float, float]:
     return twice, time.process_time() - started
 
 
-def worker_split(paths: list[str], devices: dict, options: SignalOptions, workers: int, worker=_scan_one) -> list[tuple]:
+def worker_split(
+    paths: list[str], devices: dict, options: SignalOptions, workers: int, worker=_scan_one
+) -> list[tuple]:
     with ProcessPoolExecutor(workers) as pool:
         # first call per worker loads and prepares the fingerprints: warm up on one file each
         list(pool.map(worker, [(p, devices, options) for p in paths[:workers]]))
@@ -130,8 +133,10 @@ def print_split(rows: list[tuple], truth: dict, workers: int, title: str) -> Non
     print(f"\n{title}")
     for step, values in steps.items():
         print(f"   {step:11s} {statistics.mean(values):.3f} s  ({100 * statistics.mean(values) / mean_total:4.1f} %)")
-    print(f"   -> {workers} unloaded cores: {workers / mean_total:.2f} videos/s; "
-          f"{correct}/{len(rows)} identified (top-1 and PCE >= 60)")
+    print(
+        f"   -> {workers} unloaded cores: {workers / mean_total:.2f} videos/s; "
+        f"{correct}/{len(rows)} identified (top-1 and PCE >= 60)"
+    )
 
 
 def main() -> None:
@@ -146,17 +151,26 @@ def main() -> None:
 
     t0 = time.time()
     cameras, truth = make_clips(args.cache, args.devices, args.queries_per_device, args.seconds, args.workers)
-    print(f"clips ready in {time.time() - t0:.0f} s ({len(truth)} queries of {args.seconds:g} s, "
-          f"{SIZE[0]}x{SIZE[1]}, {BITRATE / 1e6:g} Mbit/s, sensors {SENSOR['width']}x{SENSOR['height']})")
+    print(
+        f"clips ready in {time.time() - t0:.0f} s ({len(truth)} queries of {args.seconds:g} s, "
+        f"{SIZE[0]}x{SIZE[1]}, {BITRATE / 1e6:g} Mbit/s, sensors {SENSOR['width']}x{SENSOR['height']})"
+    )
 
     work = Path(tempfile.mkdtemp(prefix="sensorprint-vt-"))
     try:
         case = Case.create(work / "case")
         t0 = time.time()
         for camera in cameras:
-            enroll(case, camera.name, [args.cache / "reference" / f"{camera.name}_wall.mp4"],
-                   options=SignalOptions(frame_strategy="even", n_frames=40), workers=1)
-        print(f"enrolled {len(cameras)} devices from one 6 s reference clip of a wall each (40 frames) in {time.time() - t0:.0f} s")
+            enroll(
+                case,
+                camera.name,
+                [args.cache / "reference" / f"{camera.name}_wall.mp4"],
+                options=SignalOptions(frame_strategy="even", n_frames=40),
+                workers=1,
+            )
+        print(
+            f"enrolled {len(cameras)} devices from one 6 s reference clip of a wall each (40 frames) in {time.time() - t0:.0f} s"
+        )
 
         options = SignalOptions(frame_strategy="even_keyframes", n_frames=5)
         queries = sorted(truth)
@@ -165,34 +179,53 @@ def main() -> None:
         summary = scan(case, [args.cache / "queries"], options=ScanOptions(signal=options), workers=args.workers)
         wall = time.time() - t0
         load_after = os.getloadavg()
-        print(f"\n1. scan workflow, {args.workers} workers: {summary.scanned} videos in {wall:.2f} s wall = "
-              f"{summary.scanned / wall:.2f} videos/s (bar >= 5); load average before {load_before[0]:.1f}, "
-              f"after {load_after[0]:.1f} on {os.cpu_count()} cores; {summary.matched} matched, {summary.errors} errors")
+        print(
+            f"\n1. scan workflow, {args.workers} workers: {summary.scanned} videos in {wall:.2f} s wall = "
+            f"{summary.scanned / wall:.2f} videos/s (bar >= 5); load average before {load_before[0]:.1f}, "
+            f"after {load_after[0]:.1f} on {os.cpu_count()} cores; {summary.matched} matched, {summary.errors} errors"
+        )
 
         devices = enrolled_fingerprints(case)
         rows = worker_split(queries, devices, options, args.workers)
-        print_split(rows, truth, args.workers, f"2. per video, CPU seconds (process time), mean over {len(rows)} videos, "
-                                               f"5 frames, 10 devices (scan_file):")
+        print_split(
+            rows,
+            truth,
+            args.workers,
+            f"2. per video, CPU seconds (process time), mean over {len(rows)} videos, "
+            f"5 frames, 10 devices (scan_file):",
+        )
         rows = worker_split(queries, devices, options, args.workers, worker=_scan_one_uncleaned)
-        print_split(rows, truth, args.workers, "   the same, query aggregate not cleaned (query_signal(..., clean_video=False)):")
+        print_split(
+            rows,
+            truth,
+            args.workers,
+            "   the same, query aggregate not cleaned (query_signal(..., clean_video=False)):",
+        )
         with ProcessPoolExecutor(args.workers) as pool:
             reads = list(pool.map(_read_both_ways, queries))
         twice, once = statistics.mean(r[0] for r in reads), statistics.mean(r[1] for r in reads)
-        print(f"   reading a video (medium + 5 grey frames): probe then read_frames {twice:.3f} s, "
-              f"read_video {once:.3f} s ({twice / once:.2f}x)")
+        print(
+            f"   reading a video (medium + 5 grey frames): probe then read_frames {twice:.3f} s, "
+            f"read_video {once:.3f} s ({twice / once:.2f}x)"
+        )
         load_end = os.getloadavg()
         print(f"   load average at the end {load_end[0]:.1f} on {os.cpu_count()} cores")
 
         if not args.skip_denoisers:
             print("\n3. per-frame video denoiser (query side; reference always 4-level wavelet):")
             variants = {
-                "spatial 3x3 Wiener": SignalOptions(frame_strategy="even_keyframes", n_frames=5, video_denoiser="spatial"),
-                "spatial, aggregate not cleaned": SignalOptions(frame_strategy="even_keyframes", n_frames=5,
-                                                                  video_denoiser="spatial", video_clean=False),
-                "wavelet db4 1 level": SignalOptions(frame_strategy="even_keyframes", n_frames=5,
-                                                       video_denoiser="wavelet", video_levels=1),
-                "wavelet db4 4 levels": SignalOptions(frame_strategy="even_keyframes", n_frames=5,
-                                                        video_denoiser="wavelet", video_levels=4),
+                "spatial 3x3 Wiener": SignalOptions(
+                    frame_strategy="even_keyframes", n_frames=5, video_denoiser="spatial"
+                ),
+                "spatial, aggregate not cleaned": SignalOptions(
+                    frame_strategy="even_keyframes", n_frames=5, video_denoiser="spatial", video_clean=False
+                ),
+                "wavelet db4 1 level": SignalOptions(
+                    frame_strategy="even_keyframes", n_frames=5, video_denoiser="wavelet", video_levels=1
+                ),
+                "wavelet db4 4 levels": SignalOptions(
+                    frame_strategy="even_keyframes", n_frames=5, video_denoiser="wavelet", video_levels=4
+                ),
             }
             for name, variant in variants.items():
                 rows = worker_split(queries, devices, variant, args.workers)
@@ -203,9 +236,11 @@ def main() -> None:
                     true_pce.append(scores[truth[path]])
                     wrong_pce += [s for d, s in scores.items() if d != truth[path]]
                     top += max(scores, key=scores.get) == truth[path]
-                print(f"   {name:32s} residual {statistics.mean(residual_s):.3f} s/video  top-1 {top}/{len(rows)}  "
-                      f"true PCE min {min(true_pce):7.1f} median {statistics.median(true_pce):7.1f}  "
-                      f"wrong PCE max {max(wrong_pce):5.1f}")
+                print(
+                    f"   {name:32s} residual {statistics.mean(residual_s):.3f} s/video  top-1 {top}/{len(rows)}  "
+                    f"true PCE min {min(true_pce):7.1f} median {statistics.median(true_pce):7.1f}  "
+                    f"wrong PCE max {max(wrong_pce):5.1f}"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -53,7 +53,9 @@ def world(tmp_path_factory) -> dict:
     enrolled, late = cameras[:3], cameras[3]
     for camera in enrolled:
         for i in range(2):
-            path = root / "seized" / ("early" if camera is enrolled[1] and i == 0 else "rest") / f"{camera.name}_{i}.jpg"
+            path = (
+                root / "seized" / ("early" if camera is enrolled[1] and i == 0 else "rest") / f"{camera.name}_{i}.jpg"
+            )
             camera.save_jpeg(path, seed=500 + i)
             truth[path.name] = camera
     video = root / "seized" / "early" / "clip.mp4"
@@ -63,8 +65,17 @@ def world(tmp_path_factory) -> dict:
     case = root / "case"
     cli("init", case)
     for camera in enrolled:
-        cli("enroll", case, root / "refs" / camera.name, "--device", camera.name, "--model", camera.model.name,
-            "--workers", "1")
+        cli(
+            "enroll",
+            case,
+            root / "refs" / camera.name,
+            "--device",
+            camera.name,
+            "--model",
+            camera.model.name,
+            "--workers",
+            "1",
+        )
     outputs = {
         "early": cli("scan", case, root / "seized" / "early", "--workers", "1"),
         "device": cli("train", case, "--target", "device", *TRAIN),
@@ -73,8 +84,15 @@ def world(tmp_path_factory) -> dict:
     outputs["scan"] = cli("scan", case, root / "seized", "--workers", "2")
     report = root / "report.json"
     cli("report", case, "--format", "json", "--out", report)
-    return {"root": root, "case": case, "cameras": cameras, "late": late, "truth": truth, "outputs": outputs,
-            "report": json.loads(report.read_text())}
+    return {
+        "root": root,
+        "case": case,
+        "cameras": cameras,
+        "late": late,
+        "truth": truth,
+        "outputs": outputs,
+        "report": json.loads(report.read_text()),
+    }
 
 
 def test_train_registers_networks_with_their_record(world):
@@ -83,7 +101,10 @@ def test_train_registers_networks_with_their_record(world):
     with Case.open(world["case"], read_only=True) as case:
         references = {m.sha256 for m in case.list_media(role="reference", status="ok")}
         run_commands = [r.command for r in case.runs()]
-        for target, classes in (("device", sorted(c.name for c in world["cameras"][:3])), ("model", ["SimCam-A", "SimCam-B"])):
+        for target, classes in (
+            ("device", sorted(c.name for c in world["cameras"][:3])),
+            ("model", ["SimCam-A", "SimCam-B"]),
+        ):
             model = case.latest_model(target)
             assert model is not None and not model.stale
             assert model.classes == classes
@@ -159,7 +180,9 @@ def test_stored_probabilities_reproduce_from_the_saved_network(world):
             pixels = read_image(Path(medium.path)).pixels
             for target, classifier in classifiers.items():
                 prediction = classifier.predict_image(pixels)
-                stored = {r.target: r.score for r in case.results(medium_id=medium.id, method="cnn", target_kind=target)}
+                stored = {
+                    r.target: r.score for r in case.results(medium_id=medium.id, method="cnn", target_kind=target)
+                }
                 assert stored == pytest.approx(prediction.probabilities, abs=1e-4)
                 checked += 1
     assert checked >= 4
@@ -184,8 +207,9 @@ def test_json_report_has_cnn_block_and_fused_verdict(world):
             assert record["verdict"].startswith("DISAGREE")  # a disagreement is never hidden
     video = next(r for r in records if r["kind"] == "video")
     assert video["cnn"]["device"]["frames"]
-    assert any(m["target"] == "device" and m["summary"]["validation_accuracy"] is not None
-               for m in world["report"]["models"])
+    assert any(
+        m["target"] == "device" and m["summary"]["validation_accuracy"] is not None for m in world["report"]["models"]
+    )
 
 
 def test_html_report_shows_the_networks_and_their_answers(world, tmp_path):
@@ -216,8 +240,17 @@ def test_enrolling_a_device_marks_networks_stale_and_scan_says_so(world, tmp_pat
     case = tmp_path / "case"
     shutil.copytree(world["case"], case)
     late = world["late"]
-    cli("enroll", case, world["root"] / "refs" / late.name, "--device", late.name, "--model", late.model.name,
-        "--workers", "1")
+    cli(
+        "enroll",
+        case,
+        world["root"] / "refs" / late.name,
+        "--device",
+        late.name,
+        "--model",
+        late.model.name,
+        "--workers",
+        "1",
+    )
     with Case.open(case, read_only=True) as opened:
         assert all(m.stale and late.name in m.stale_reason for m in opened.models())
     output = cli("scan", case, world["root"] / "later", "--workers", "1")
@@ -237,8 +270,17 @@ def test_train_needs_two_classes_and_model_labels(tmp_path, world):
     output = cli_fails("train", case, "--target", "device")
     assert "error:" in output and "at least 2 devices" in output and "Traceback" not in output
     assert len(output.strip().splitlines()) == 1
-    cli("enroll", case, world["root"] / "refs" / second.name, "--device", second.name, "--model", second.model.name,
-        "--workers", "1")
+    cli(
+        "enroll",
+        case,
+        world["root"] / "refs" / second.name,
+        "--device",
+        second.name,
+        "--model",
+        second.model.name,
+        "--workers",
+        "1",
+    )
     output = cli_fails("train", case, "--target", "model")
     assert "without a camera model" in output and first.name in output and second.name not in output
 
@@ -265,4 +307,6 @@ def test_train_summary_warns_when_every_reference_is_flat():
     flat = TrainSummary(run_id=1, target="model", least_flat_share=0.998).lines()
     assert "every reference file is at least 99.8% flat" in flat[-1]
     for share in (0.3, None):  # scenes among the references, or a frame network: nothing to say
-        assert not any("flat" in line for line in TrainSummary(run_id=1, target="model", least_flat_share=share).lines())
+        assert not any(
+            "flat" in line for line in TrainSummary(run_id=1, target="model", least_flat_share=share).lines()
+        )

@@ -18,9 +18,10 @@ def test_scan_on_a_dask_cluster_gives_the_local_answers(tmp_path):
         for i in range(8):
             camera.save_jpeg(tmp_path / "refs" / camera.name / f"flat{i}.jpg", flat=True, seed=i)
         camera.save_jpeg(seized / f"{camera.name}.jpg", seed=50)
-    with Case.create(tmp_path / "case") as case, distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster:
+    with (
+        Case.create(tmp_path / "case") as case,
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+    ):
         for camera in cameras:
             enroll(case, camera.name, [tmp_path / "refs" / camera.name], scheduler=cluster.scheduler_address)
         summary = scan(case, [seized], scheduler=cluster.scheduler_address)
@@ -46,7 +47,9 @@ def test_scan_on_a_dask_cluster_classifies_with_the_case_network(tmp_path):
         for camera in cameras:
             enroll(case, camera.name, [tmp_path / "refs" / camera.name], workers=1)
         train(case, target="device", epochs=1, units_per_file=8)
-        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
             summary = scan(case, [seized], scheduler=cluster.scheduler_address)
         assert (summary.files, summary.scanned, summary.errors) == (2, 2, 0)
         network = case.latest_model("device")

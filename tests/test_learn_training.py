@@ -57,7 +57,11 @@ def _sample(camera: str, seed: int) -> TrainingSample:
 CONFIG = replace(
     TrainingConfig.fast("patches"),
     patch=PatchParameters(size=32, stride=16, max_patches=16),
-    epochs=4, patience=4, batch_size=32, learning_rate=0.01, validation_fraction=0.25,
+    epochs=4,
+    patience=4,
+    batch_size=32,
+    learning_rate=0.01,
+    validation_fraction=0.25,
 )
 
 
@@ -171,8 +175,13 @@ def test_open_set_answers_unknown_for_out_of_class_noise(trained):
 
 def test_video_from_frames_with_frame_network():
     config = replace(
-        TrainingConfig.fast("frames"), frame=FrameParameters(64, 64), width=0.5, epochs=2, patience=2,
-        batch_size=8, max_units_per_file=3,
+        TrainingConfig.fast("frames"),
+        frame=FrameParameters(64, 64),
+        width=0.5,
+        epochs=2,
+        patience=2,
+        batch_size=8,
+        max_units_per_file=3,
     )
     samples = []
     for i, c in enumerate(CLASSES[:2]):

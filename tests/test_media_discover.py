@@ -17,8 +17,17 @@ def make_tree(root: Path) -> None:
     (root / "a").mkdir()
     (root / ".Spotlight-V100").mkdir()
     (root / ".Spotlight-V100" / "index.db").write_bytes(b"x")
-    for name in ["z.jpg", "b/deep/2.mov", "b/1.png", "a/c.jpg", "a/.hidden_photo.jpg", "b/Thumbs.db", ".DS_Store",
-                 "a/._notes.jpg", "corrupt.bin"]:
+    for name in [
+        "z.jpg",
+        "b/deep/2.mov",
+        "b/1.png",
+        "a/c.jpg",
+        "a/.hidden_photo.jpg",
+        "b/Thumbs.db",
+        ".DS_Store",
+        "a/._notes.jpg",
+        "corrupt.bin",
+    ]:
         (root / name).write_bytes(b"content")
     (root / "a" / "._c.jpg").write_bytes(APPLEDOUBLE_MAGIC + b"\x00\x02\x00\x00")
     (root / "b" / "loop").symlink_to(root, target_is_directory=True)  # a symlink loop back to the top
@@ -32,8 +41,16 @@ def test_discover_sorted_no_loops_nothing_silent(tmp_path):
     skipped = []
     found = list(discover([tmp_path], skipped=lambda path, reason: skipped.append((path.name, reason))))
     relative = [str(p.relative_to(tmp_path)) for p in found]
-    assert relative == ["a/._notes.jpg", "a/.hidden_photo.jpg", "a/c.jpg", "b/1.png", "b/deep/2.mov",
-                        "corrupt.bin", "dangling.jpg", "z.jpg"]
+    assert relative == [
+        "a/._notes.jpg",
+        "a/.hidden_photo.jpg",
+        "a/c.jpg",
+        "b/1.png",
+        "b/deep/2.mov",
+        "corrupt.bin",
+        "dangling.jpg",
+        "z.jpg",
+    ]
     names = {name for name, _ in skipped}
     assert names == {".DS_Store", "Thumbs.db", "._c.jpg", ".Spotlight-V100", "pipe", "loop"}
     assert list(discover([tmp_path])) == found  # deterministic

@@ -10,7 +10,6 @@ from PIL import Image as PILImage
 
 from sensorprint.errors import MediaError
 from sensorprint.media import probe, read_frames, read_image
-
 from test_media_raw import write_dng
 from test_media_video import write_video
 
@@ -44,8 +43,8 @@ def damage(data: bytes, rng: np.random.Generator) -> bytes:
             data[rng.integers(0, len(data))] = rng.integers(0, 256)
         return bytes(data)
     start = rng.integers(0, len(data))  # overwrite a run
-    run = data[start:start + 200]
-    data[start:start + len(run)] = rng.bytes(len(run))
+    run = data[start : start + 200]
+    data[start : start + len(run)] = rng.bytes(len(run))
     return bytes(data)
 
 
@@ -56,11 +55,11 @@ def test_damaged_files_raise_only_media_error(seeds, tmp_path):
         suffix = list(seeds)[trial % len(seeds)]
         path = tmp_path / f"damaged{trial}{suffix}"
         path.write_bytes(damage(seeds[suffix], rng))
-        calls = [lambda: probe(path)]
+        calls = [lambda path=path: probe(path)]
         if suffix in (".mp4", ".mkv"):
-            calls.append(lambda: list(read_frames(path, strategy="random", n=3)))
+            calls.append(lambda path=path: list(read_frames(path, strategy="random", n=3)))
         else:
-            calls.append(lambda: read_image(path))
+            calls.append(lambda path=path: read_image(path))
         for call in calls:
             try:
                 call()

@@ -44,8 +44,18 @@ def write_tiff_rgb16(path: Path, array: np.ndarray) -> None:
     """A minimal uncompressed 16-bit RGB TIFF (Pillow cannot write one)."""
     height, width, _ = array.shape
     data = array.astype("<u2").tobytes()
-    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, None), (259, 3, 1, 1), (262, 3, 1, 2),
-               (273, 4, 1, None), (277, 3, 1, 3), (278, 4, 1, height), (279, 4, 1, len(data)), (284, 3, 1, 1)]
+    entries = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, None),
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (273, 4, 1, None),
+        (277, 3, 1, 3),
+        (278, 4, 1, height),
+        (279, 4, 1, len(data)),
+        (284, 3, 1, 1),
+    ]
     ifd_offset = 8
     ifd_size = 2 + 12 * len(entries) + 4
     bits_offset = ifd_offset + ifd_size
@@ -66,10 +76,14 @@ def write_tiff_rgb16(path: Path, array: np.ndarray) -> None:
 
 def png_header_only(path: Path, width: int, height: int) -> None:
     """A PNG whose header claims a huge size, with almost no data (a decompression-bomb stand-in)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def file_state(path: Path) -> tuple:

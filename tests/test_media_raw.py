@@ -14,8 +14,15 @@ from sensorprint.media import probe, read_image
 BLACK, WHITE = 64, 4095
 
 
-def write_dng(path: Path, mosaic: np.ndarray, *, orientation: int = 1, make: str = "TestMake",
-              model: str = "TestCam DNG", neutral: tuple[int, int, int] = (1, 1, 1)) -> Path:
+def write_dng(
+    path: Path,
+    mosaic: np.ndarray,
+    *,
+    orientation: int = 1,
+    make: str = "TestMake",
+    model: str = "TestCam DNG",
+    neutral: tuple[int, int, int] = (1, 1, 1),
+) -> Path:
     """A minimal uncompressed little-endian Bayer (RGGB) DNG."""
     height, width = mosaic.shape
     data = mosaic.astype("<u2").tobytes()
@@ -24,14 +31,34 @@ def write_dng(path: Path, mosaic: np.ndarray, *, orientation: int = 1, make: str
         return value.encode() + b"\x00"
 
     identity = [1, 0, 0, 0, 1, 0, 0, 0, 1]
-    tags = sorted([
-        (254, 4, [0]), (256, 4, [width]), (257, 4, [height]), (258, 3, [16]), (259, 3, [1]), (262, 3, [32803]),
-        (271, 2, text(make)), (272, 2, text(model)), (273, 4, [0]), (274, 3, [orientation]), (277, 3, [1]),
-        (278, 4, [height]), (279, 4, [len(data)]), (284, 3, [1]), (33421, 3, [2, 2]), (33422, 1, [0, 1, 1, 2]),
-        (50706, 1, [1, 4, 0, 0]), (50708, 2, text(model)), (50714, 4, [BLACK]), (50717, 4, [WHITE]),
-        (50721, 10, [v for c in identity for v in (c * 10000, 10000)]),
-        (50728, 5, [v for n in neutral for v in (n, 1)]), (50778, 3, [21]),
-    ], key=lambda tag: tag[0])
+    tags = sorted(
+        [
+            (254, 4, [0]),
+            (256, 4, [width]),
+            (257, 4, [height]),
+            (258, 3, [16]),
+            (259, 3, [1]),
+            (262, 3, [32803]),
+            (271, 2, text(make)),
+            (272, 2, text(model)),
+            (273, 4, [0]),
+            (274, 3, [orientation]),
+            (277, 3, [1]),
+            (278, 4, [height]),
+            (279, 4, [len(data)]),
+            (284, 3, [1]),
+            (33421, 3, [2, 2]),
+            (33422, 1, [0, 1, 1, 2]),
+            (50706, 1, [1, 4, 0, 0]),
+            (50708, 2, text(model)),
+            (50714, 4, [BLACK]),
+            (50717, 4, [WHITE]),
+            (50721, 10, [v for c in identity for v in (c * 10000, 10000)]),
+            (50728, 5, [v for n in neutral for v in (n, 1)]),
+            (50778, 3, [21]),
+        ],
+        key=lambda tag: tag[0],
+    )
     pack = {1: "B", 3: "H", 4: "I", 5: "I", 10: "i"}
     entries = []
     for tag, kind, values in tags:
@@ -48,7 +75,9 @@ def write_dng(path: Path, mosaic: np.ndarray, *, orientation: int = 1, make: str
     out = bytearray(b"II*\x00" + struct.pack("<IH", 8, len(entries)))
     for tag, kind, count, raw in entries:
         raw = struct.pack("<I", data_at) if tag == 273 else raw
-        out += struct.pack("<HHI", tag, kind, count) + (struct.pack("<I", where[tag]) if len(raw) > 4 else raw.ljust(4, b"\x00"))
+        out += struct.pack("<HHI", tag, kind, count) + (
+            struct.pack("<I", where[tag]) if len(raw) > 4 else raw.ljust(4, b"\x00")
+        )
     path.write_bytes(bytes(out) + struct.pack("<I", 0) + bytes(extra) + data)
     return path
 

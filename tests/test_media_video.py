@@ -22,9 +22,17 @@ def scene(i: int) -> np.ndarray:
     return np.stack([(xx + 3 * i) % 256, (yy + 2 * i) % 256, (xx * yy // 50 + i) % 256], axis=-1).astype(np.uint8)
 
 
-def write_video(path: Path, *, n: int = N_FRAMES, rotation_ccw: int | None = None, options: dict | None = None,
-                tags: dict | None = None, pts: list[int] | None = None, time_base: Fraction | None = None,
-                with_audio: bool = False) -> Path:
+def write_video(
+    path: Path,
+    *,
+    n: int = N_FRAMES,
+    rotation_ccw: int | None = None,
+    options: dict | None = None,
+    tags: dict | None = None,
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    with_audio: bool = False,
+) -> Path:
     """A short H.264 clip with a keyframe every GOP frames and B-frames (the phone-like case)."""
     container = av.open(str(path), "w", options=options or {})
     stream = container.add_stream("libx264", rate=30)
@@ -73,9 +81,16 @@ def write_silence(container, audio, blocks: int = 20) -> None:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("video") / "clip.mov"
-    return write_video(path, rotation_ccw=-90, options={"movflags": "use_metadata_tags"},
-                       tags={"com.apple.quicktime.make": "Apple", "com.apple.quicktime.model": "iPhone 12",
-                             "com.apple.quicktime.creationdate": "2024-01-02T03:04:05+0100"})
+    return write_video(
+        path,
+        rotation_ccw=-90,
+        options={"movflags": "use_metadata_tags"},
+        tags={
+            "com.apple.quicktime.make": "Apple",
+            "com.apple.quicktime.model": "iPhone 12",
+            "com.apple.quicktime.creationdate": "2024-01-02T03:04:05+0100",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +116,7 @@ def test_probe_video_metadata(clip):
     assert medium.sha256 == before[1] and medium.size_bytes == clip.stat().st_size
     assert (os.stat(clip).st_mtime_ns, hashlib.sha256(clip.read_bytes()).hexdigest()) == before
     import json
+
     assert json.loads(json.dumps(medium.to_dict()))["orientation"] == 6
 
 
@@ -248,7 +264,7 @@ def test_codec_ffmpeg_cannot_decode(tmp_path):
     data = write_video(tmp_path / "ok.mp4", n=12).read_bytes()
     entry = data.find(b"avc1", data.find(b"stsd"))
     patched = tmp_path / "unknown_codec.mp4"
-    patched.write_bytes(data[:entry] + b"qqqq" + data[entry + 4:])  # a sample-entry fourcc nobody knows
+    patched.write_bytes(data[:entry] + b"qqqq" + data[entry + 4 :])  # a sample-entry fourcc nobody knows
     assert_one_line_media_error(lambda: probe(patched), "codec")
     assert_one_line_media_error(lambda: list(read_frames(patched)), "codec")
 

@@ -14,6 +14,7 @@ from sensorprint.prnu import (
     DEFAULT_PCE_THRESHOLD,
     Transform,
     cross_correlation,
+    denoise,
     false_alarm_probability,
     log10_false_alarm_probability,
     match,
@@ -23,7 +24,6 @@ from sensorprint.prnu import (
     resize,
     unorient,
 )
-from sensorprint.prnu import denoise
 from sensorprint.prnu.denoise import local_energy_min
 from sensorprint.prnu.matching import _aligned_score, whiten_spectrum
 
@@ -114,7 +114,9 @@ def test_local_energy_min_equals_uniform_filters(shape, monkeypatch):
 
 def test_wiener_noise_is_the_wiener_complement():
     x = noise((300, 200), 11, 6.0)
-    local = np.min([ndimage.uniform_filter(np.square(x.astype(np.float64)), s, mode="constant") for s in (3, 5, 7, 9)], axis=0)
+    local = np.min(
+        [ndimage.uniform_filter(np.square(x.astype(np.float64)), s, mode="constant") for s in (3, 5, 7, 9)], axis=0
+    )
     ref = x * 9.0 / (np.maximum(local - 9.0, 0.0) + 9.0)
     assert np.allclose(denoise.wiener_noise(x, 9.0), ref, rtol=1e-5, atol=1e-6)
 
@@ -182,8 +184,10 @@ def test_wrong_camera_stays_below_threshold():
     assert r.n_positions == 4  # same size: zero shift at 0°, 180° and their mirrors only
 
 
-@pytest.mark.parametrize("rotation,flip,found", [(0, False, True), (90, False, True), (270, False, True),
-                                                 (180, False, False), (0, True, False)])
+@pytest.mark.parametrize(
+    "rotation,flip,found",
+    [(0, False, True), (90, False, True), (270, False, True), (180, False, False), (0, True, False)],
+)
 def test_by_default_only_the_orientations_of_a_camera_are_searched(rotation, flip, found):
     # a camera stores its pixels as read out, or turned to portrait; 180° and mirrors need orientations="all"
     k = camera_k()
@@ -197,7 +201,7 @@ def test_by_default_only_the_orientations_of_a_camera_are_searched(rotation, fli
 def test_crop_offset_is_found_exactly():
     k = camera_k()
     w, inten = query_from(k, 23)
-    r = match(w[37:37 + 150, 101:101 + 200], inten[37:37 + 150, 101:101 + 200], k)
+    r = match(w[37 : 37 + 150, 101 : 101 + 200], inten[37 : 37 + 150, 101 : 101 + 200], k)
     assert r.transform.offset == (37, 101)
     assert r.transform.rotation == 0 and not r.transform.flip
     assert r.stage == "crop" and r.pce > 500

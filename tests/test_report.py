@@ -25,28 +25,54 @@ from sensorprint.report import (
 from sensorprint.store import Case, ResultRow
 
 EVIL = '<script>alert("x")</script>'
-FRAMES = [{"index": 0, "time_s": 0.0, "keyframe": True, "weight": 0.9},
-          {"index": 12, "time_s": 0.4, "keyframe": False, "weight": 0.0},
-          {"index": 48, "time_s": 1.6, "keyframe": False, "weight": 0.75}]
+FRAMES = [
+    {"index": 0, "time_s": 0.0, "keyframe": True, "weight": 0.9},
+    {"index": 12, "time_s": 0.4, "keyframe": False, "weight": 0.0},
+    {"index": 48, "time_s": 1.6, "keyframe": False, "weight": 0.75},
+]
 SHA = {name: f"{i:02x}" * 32 for i, name in enumerate(["ref1", "ref2", "ref3", "q1", "q2", "q3", "q4", "q5", "bad"])}
 
 
 def _medium(path, sha, **extra):
-    fields = dict(path=path, sha256=sha, size_bytes=1000, mtime_ns=1, kind="image", width=64, height=48,
-                  orientation=1, metadata={})
+    fields = dict(
+        path=path,
+        sha256=sha,
+        size_bytes=1000,
+        mtime_ns=1,
+        kind="image",
+        width=64,
+        height=48,
+        orientation=1,
+        metadata={},
+    )
     fields.update(extra)
     return fields
 
 
 def _prnu(target, pce, threshold=60.0, **extra):
-    return ResultRow("prnu", target, pce, "match" if pce >= threshold else "no match", ncc=0.01,
-                     p_fa=float(norm.sf(math.sqrt(max(pce, 0.0)))), **extra)
+    return ResultRow(
+        "prnu",
+        target,
+        pce,
+        "match" if pce >= threshold else "no match",
+        ncc=0.01,
+        p_fa=float(norm.sf(math.sqrt(max(pce, 0.0)))),
+        **extra,
+    )
 
 
 def _cnn(probabilities, label, kind="device", **details):
-    return [ResultRow("cnn", name, p, "match" if name == label else ("unknown" if label is None else "no match"),
-                      target_kind=kind, details={"model_id": 1, "unknown_threshold": 0.5, **details})
-            for name, p in probabilities.items()]
+    return [
+        ResultRow(
+            "cnn",
+            name,
+            p,
+            "match" if name == label else ("unknown" if label is None else "no match"),
+            target_kind=kind,
+            details={"model_id": 1, "unknown_threshold": 0.5, **details},
+        )
+        for name, p in probabilities.items()
+    ]
 
 
 CAVEAT = "the file's flat area (18.0%) is smaller than every reference file's (at least 99.8%)"
@@ -61,41 +87,98 @@ def fake_case(tmp_path):
     for (name, model), ref in zip(devices.items(), ["ref1", "ref2", "ref3"]):
         device = case.add_device(name, model=model)
         case.add_medium(role="reference", device_id=device.id, **_medium(f"/ref/{ref}.jpg", SHA[ref]))
-        case.save_fingerprint(device.id, np.ones((48, 64), np.float32), n_media=1, quality=0.8,
-                              media_hashes=[SHA[ref]], source="image", parameters={"sigma": 3})
-    case.save_model("device", "models/device.pt", list(devices), {
-        "validation": {"file_accuracy": 0.91, "files": 6},
-        "open_set": {"threshold": 0.5, "rule": "0.05 quantile of the held-out true-class scores"},
-        "seed": 7, "epochs_run": 12, "config": {"network": "mobilenetv3_small"}})
+        case.save_fingerprint(
+            device.id,
+            np.ones((48, 64), np.float32),
+            n_media=1,
+            quality=0.8,
+            media_hashes=[SHA[ref]],
+            source="image",
+            parameters={"sigma": 3},
+        )
+    case.save_model(
+        "device",
+        "models/device.pt",
+        list(devices),
+        {
+            "validation": {"file_accuracy": 0.91, "files": 6},
+            "open_set": {"threshold": 0.5, "rule": "0.05 quantile of the held-out true-class scores"},
+            "seed": 7,
+            "epochs_run": 12,
+            "config": {"network": "mobilenetv3_small"},
+        },
+    )
     case.save_model("model", "models/model.pt", ["Nikon D70", "Evil $cam$"], {"validation_accuracy": 0.99})
     # q1: PRNU and CNN agree on D1; D2 also above the threshold (same model): must be shown.
-    case.record_results(_medium("/ev/q1.jpg", SHA["q1"]), [
-        _prnu("D1", 812.4, transform={"rotation": 90}), _prnu("D2", 75.0), _prnu(EVIL, 2.0),
-        *_cnn({"D1": 0.93, "D2": 0.05, EVIL: 0.02}, "D1"),
-        *_cnn({"Nikon D70": 0.97, "Evil $cam$": 0.03}, "Nikon D70", kind="model"),
-    ], run_id=run)
+    case.record_results(
+        _medium("/ev/q1.jpg", SHA["q1"]),
+        [
+            _prnu("D1", 812.4, transform={"rotation": 90}),
+            _prnu("D2", 75.0),
+            _prnu(EVIL, 2.0),
+            *_cnn({"D1": 0.93, "D2": 0.05, EVIL: 0.02}, "D1"),
+            *_cnn({"Nikon D70": 0.97, "Evil $cam$": 0.03}, "Nikon D70", kind="model"),
+        ],
+        run_id=run,
+    )
     # q2 (a video): PRNU says D2, CNN says D1: a disagreement that must lead the verdict.
-    case.record_results(_medium("/ev/q2.mp4", SHA["q2"], kind="video",
-                                details={"frames": FRAMES}), [
-        _prnu("D1", 4.0), _prnu("D2", 140.0, transform={"scale": 0.5, "offset": [10, 20]},
-                               details={"n_positions": 12, "fingerprint_id": 2}), _prnu(EVIL, -3.0),
-        *_cnn({"D1": 0.81, "D2": 0.15, EVIL: 0.04}, "D1"),
-    ], run_id=run)
+    case.record_results(
+        _medium("/ev/q2.mp4", SHA["q2"], kind="video", details={"frames": FRAMES}),
+        [
+            _prnu("D1", 4.0),
+            _prnu(
+                "D2",
+                140.0,
+                transform={"scale": 0.5, "offset": [10, 20]},
+                details={"n_positions": 12, "fingerprint_id": 2},
+            ),
+            _prnu(EVIL, -3.0),
+            *_cnn({"D1": 0.81, "D2": 0.15, EVIL: 0.04}, "D1"),
+        ],
+        run_id=run,
+    )
     # q3: nothing matches, CNN answers "unknown": they agree there is no enrolled source.
-    case.record_results(_medium("/ev/q3.jpg", SHA["q3"]), [
-        _prnu("D1", 3.0), _prnu("D2", 1.0), _prnu(EVIL, 0.5), *_cnn({"D1": 0.4, "D2": 0.35, EVIL: 0.25}, None),
-    ], run_id=run)
+    case.record_results(
+        _medium("/ev/q3.jpg", SHA["q3"]),
+        [
+            _prnu("D1", 3.0),
+            _prnu("D2", 1.0),
+            _prnu(EVIL, 0.5),
+            *_cnn({"D1": 0.4, "D2": 0.35, EVIL: 0.25}, None),
+        ],
+        run_id=run,
+    )
     # q4: PRNU only, the hostile device matches; the file name is a spreadsheet formula.
-    case.record_results(_medium("=HYPERLINK(\"http://x\")", SHA["q4"]), [
-        _prnu("D1", 2.0), _prnu("D2", 3.0), _prnu(EVIL, 65.0),
-    ], run_id=run)
+    case.record_results(
+        _medium('=HYPERLINK("http://x")', SHA["q4"]),
+        [
+            _prnu("D1", 2.0),
+            _prnu("D2", 3.0),
+            _prnu(EVIL, 65.0),
+        ],
+        run_id=run,
+    )
     # q5: PRNU match, CNN unknown: still a disagreement; the file is unlike the network's references.
-    case.record_results(_medium("/ev/q5.jpg", SHA["q5"]), [
-        _prnu("D1", 300.0), _prnu("D2", 2.0), _prnu(EVIL, 1.0),
-        *_cnn({"D1": 0.45, "D2": 0.3, EVIL: 0.25}, None, content_caveat=CAVEAT),
-    ], run_id=run)
-    case.record_results(_medium("/ev/bad.jpg", SHA["bad"], status="error",
-                                error="truncated JPEG (ends after 512 bytes); re-acquire the file"), [], run_id=run)
+    case.record_results(
+        _medium("/ev/q5.jpg", SHA["q5"]),
+        [
+            _prnu("D1", 300.0),
+            _prnu("D2", 2.0),
+            _prnu(EVIL, 1.0),
+            *_cnn({"D1": 0.45, "D2": 0.3, EVIL: 0.25}, None, content_caveat=CAVEAT),
+        ],
+        run_id=run,
+    )
+    case.record_results(
+        _medium(
+            "/ev/bad.jpg",
+            SHA["bad"],
+            status="error",
+            error="truncated JPEG (ends after 512 bytes); re-acquire the file",
+        ),
+        [],
+        run_id=run,
+    )
     case.finish_run(run, "ok", {"files": 6, "errors": 1})
     yield case
     case.close()
@@ -119,9 +202,14 @@ def test_records_best_device_verdicts_and_disagreements(fake_case):
     assert q2["agreement"] == "disagree" and q2["verdict"].startswith("DISAGREE: PRNU: D2 (PCE 140)")
     assert "CNN: D1 (0.81)" in q2["verdict"]
     assert q2["frames"] == FRAMES
-    assert q2["frames_text"] == ("#0 (0.000 s, keyframe, weight 0.90), #12 (0.400 s, not used: dark, saturated or "
-                                 "duplicate), #48 (1.600 s, weight 0.75)")
-    assert q2["devices"]["D2"]["transform_text"] == "scaled \u00d70.5, cropped at row 10, column 20 of the scaled fingerprint"
+    assert q2["frames_text"] == (
+        "#0 (0.000 s, keyframe, weight 0.90), #12 (0.400 s, not used: dark, saturated or "
+        "duplicate), #48 (1.600 s, weight 0.75)"
+    )
+    assert (
+        q2["devices"]["D2"]["transform_text"]
+        == "scaled \u00d70.5, cropped at row 10, column 20 of the scaled fingerprint"
+    )
     assert q3["best_device"] is None and q3["agreement"] == "agree"
     assert q3["cnn"]["device"]["label"] == "unknown" and q3["cnn"]["device"]["top"] == "D1"
     assert q3["verdict"].startswith("PRNU: no match (highest D1, PCE 3.0); CNN: unknown camera")
@@ -151,8 +239,13 @@ def test_json_report(fake_case, tmp_path):
     assert data["format"] == "sensorprint-report" and data["case"] == str(fake_case.root)
     assert data["threshold"]["pce"] == 60.0
     assert data["threshold"]["p_fa_per_position"] == pytest.approx(norm.sf(math.sqrt(60.0)), rel=1e-9)
-    assert data["summary"] == {"files": 6, "errors": 1, "matched": 4, "several_devices_above_threshold": 1,
-                               "disagreements": 2}
+    assert data["summary"] == {
+        "files": 6,
+        "errors": 1,
+        "matched": 4,
+        "several_devices_above_threshold": 1,
+        "disagreements": 2,
+    }
     devices = {d["name"]: d for d in data["devices"]}
     assert set(devices) == {"D1", "D2", EVIL}
     assert devices["D1"]["reference_media"][0]["sha256"] == SHA["ref1"]
@@ -166,7 +259,10 @@ def test_json_report(fake_case, tmp_path):
     assert next(m for m in data["models"] if m["target"] == "model")["summary"]["validation_accuracy"] == 0.99
     assert data["audit"]["counts"]["results recorded"] == 6 and data["audit"]["counts"]["device added"] == 3
     assert [e["details"]["device"] for e in data["audit"]["events"] if e["action"] == "fingerprint saved"] == [
-        "D1", "D2", EVIL]
+        "D1",
+        "D2",
+        EVIL,
+    ]
     records = _by_path(data["records"])
     q2 = records["/ev/q2.mp4"]
     for key in ("path", "sha256", "kind", "status", "error", "best_device", "devices", "frames", "cnn", "verdict"):
@@ -194,7 +290,7 @@ def test_csv_report(fake_case, tmp_path):
     (bad,) = [r for r in rows if r["path"] == "/ev/bad.jpg"]
     assert bad["status"] == "error" and bad["error"].startswith("truncated JPEG") and bad["device"] == ""
     # A file name that a spreadsheet would run as a formula is neutralised.
-    assert any(r["path"] == "'=HYPERLINK(\"http://x\")" for r in rows)
+    assert any(r["path"] == '\'=HYPERLINK("http://x")' for r in rows)
     assert not any(r["path"].startswith("=") for r in rows)
     assert next(r for r in q2 if r["device"] == EVIL)["pce"] == "-3.0"  # numbers are left alone
 
@@ -244,8 +340,15 @@ def test_html_report_is_one_escaped_self_contained_file(fake_case, tmp_path):
     assert base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n")
     # The summary table and the evidence.
     assert parser.tags.count("table") >= 4
-    for heading in ("Enrolled devices", "Summary", "Files that could not be read", "Evidence for each match",
-                    "Runs", "CNN networks", "Audit log"):
+    for heading in (
+        "Enrolled devices",
+        "Summary",
+        "Files that could not be read",
+        "Evidence for each match",
+        "Runs",
+        "CNN networks",
+        "Audit log",
+    ):
         assert heading in text
     for sha in SHA.values():
         assert sha in text
@@ -284,16 +387,27 @@ def test_threshold_false_alarm_matches_the_normal_tail():
     assert 4e-15 < false_alarm_per_position(60.0) < 6e-15
 
 
-@pytest.mark.parametrize("transform, text", [
-    (None, "aligned (no rotation, mirror, scale or crop)"),
-    ({"rotation": 0, "flip": False, "scale": 1.0, "offset": [0, 0]}, "aligned (no rotation, mirror, scale or crop)"),
-    ({"rot90": 3}, "rotated 270\u00b0 counter-clockwise"),
-    ({"rotation": 90, "flip": True}, "mirrored left-right, rotated 90\u00b0 counter-clockwise"),
-    ({"offset": [109, 204], "flip": False, "scale": 1.0, "rotation": 0}, "cropped at row 109, column 204 of the fingerprint"),
-    ({"crop_offset": {"y": 5, "x": 7}, "scale": 0.625},
-     "scaled \u00d70.625, cropped at row 5, column 7 of the scaled fingerprint"),
-    ({"scale": 0.5, "interp": "bilinear"}, "scaled \u00d70.5, interp=bilinear"),
-])
+@pytest.mark.parametrize(
+    "transform, text",
+    [
+        (None, "aligned (no rotation, mirror, scale or crop)"),
+        (
+            {"rotation": 0, "flip": False, "scale": 1.0, "offset": [0, 0]},
+            "aligned (no rotation, mirror, scale or crop)",
+        ),
+        ({"rot90": 3}, "rotated 270\u00b0 counter-clockwise"),
+        ({"rotation": 90, "flip": True}, "mirrored left-right, rotated 90\u00b0 counter-clockwise"),
+        (
+            {"offset": [109, 204], "flip": False, "scale": 1.0, "rotation": 0},
+            "cropped at row 109, column 204 of the fingerprint",
+        ),
+        (
+            {"crop_offset": {"y": 5, "x": 7}, "scale": 0.625},
+            "scaled \u00d70.625, cropped at row 5, column 7 of the scaled fingerprint",
+        ),
+        ({"scale": 0.5, "interp": "bilinear"}, "scaled \u00d70.5, interp=bilinear"),
+    ],
+)
 def test_describe_transform(transform, text):
     assert describe_transform(transform) == text
 
@@ -305,8 +419,15 @@ def test_report_data_reads_one_snapshot(fake_case):
 
 def test_devices_not_compared_and_stale_networks_are_said(fake_case):
     late = fake_case.add_device("D4", model="Nikon D200")
-    fake_case.save_fingerprint(late.id, np.ones((48, 64), np.float32), n_media=1, quality=0.5,
-                               media_hashes=["ee" * 32], source="image", parameters={})
+    fake_case.save_fingerprint(
+        late.id,
+        np.ones((48, 64), np.float32),
+        n_media=1,
+        quality=0.5,
+        media_hashes=["ee" * 32],
+        source="image",
+        parameters={},
+    )
     fake_case.add_device("D5")  # no fingerprint (nothing readable): cannot be compared, not listed
     fake_case.mark_models_stale("device D4 enrolled")
     records = _by_path(report_records(fake_case, threshold=60.0))

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from sensorprint.simulate.isp import cfa_channel_map
 from sensorprint.simulate import (
     SCENE_KINDS,
     Camera,
@@ -21,6 +20,7 @@ from sensorprint.simulate import (
     video_geometry,
     write_demo_case,
 )
+from sensorprint.simulate.isp import cfa_channel_map
 
 W, H = 512, 384
 
@@ -99,6 +99,7 @@ def test_twins_share_the_model_pattern_and_other_models_do_not(cameras):
     model_part = a0.prnu() - a0.prnu(include_model_pattern=False)
     assert np.allclose(model_part, a0.model.model_pattern(), atol=1e-6)
     assert np.allclose(a1.prnu() - a1.prnu(include_model_pattern=False), model_part, atol=1e-6)
+
     def high(k: np.ndarray) -> np.ndarray:
         return k - ndimage.uniform_filter(k, 9)
 
@@ -133,8 +134,17 @@ def test_flat_shot_carries_the_prnu(cameras):
 
 
 def test_noise_and_saturation_behave_physically():
-    model = CameraModel(name="Test", width=64, height=64, seed=1, prnu_strength=0.0, prnu_lowfreq_strength=0.0,
-                        row_column_strength=0.0, periodic_strength=0.0, dark_std_e=0.0)
+    model = CameraModel(
+        name="Test",
+        width=64,
+        height=64,
+        seed=1,
+        prnu_strength=0.0,
+        prnu_lowfreq_strength=0.0,
+        row_column_strength=0.0,
+        periodic_strength=0.0,
+        dark_std_e=0.0,
+    )
     cam = Camera(model=model, unit=0, seed=2)
     dark = np.full((64, 64, 3), 0.05, np.float32)
     bright = np.full((64, 64, 3), 0.5, np.float32)
@@ -209,8 +219,14 @@ def video_camera() -> Camera:
 
 def test_video_decodes_to_requested_size_fps_and_frames(video_camera, tmp_path):
     calls: list[tuple[int, int]] = []
-    path = video_camera.record_video(tmp_path / "clip.mp4", seconds=1.2, fps=10, size=(320, 180), bitrate=1_000_000,
-                                     progress=lambda d, t: calls.append((d, t)))
+    path = video_camera.record_video(
+        tmp_path / "clip.mp4",
+        seconds=1.2,
+        fps=10,
+        size=(320, 180),
+        bitrate=1_000_000,
+        progress=lambda d, t: calls.append((d, t)),
+    )
     assert calls[-1] == (12, 12)
     info, frames, keys = _decode(path)
     assert info["codec"] == "h264"
@@ -250,8 +266,16 @@ def test_stabilise_misaligns_the_prnu_from_frame_to_frame(video_camera, tmp_path
 
 
 def test_motion_moves_the_scene_but_not_the_sensor(video_camera, tmp_path):
-    path = video_camera.record_video(tmp_path / "pan.mp4", seconds=2.0, fps=15, size=(320, 180),
-                                     bitrate=3_000_000, motion=True, scene_kind="photo", seed=4)
+    path = video_camera.record_video(
+        tmp_path / "pan.mp4",
+        seconds=2.0,
+        fps=15,
+        size=(320, 180),
+        bitrate=3_000_000,
+        motion=True,
+        scene_kind="photo",
+        seed=4,
+    )
     frames = _decode(path)[1]
     assert np.abs(frames[0] - frames[-1]).mean() > 2.0  # the scene moved
 
@@ -260,8 +284,11 @@ def test_motion_moves_the_scene_but_not_the_sensor(video_camera, tmp_path):
 
 
 def _digest_tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_write_demo_case_writes_the_promised_files_and_truth(tmp_path):

@@ -24,8 +24,9 @@ def _jpeg_roundtrip(camera, *, seed: int, flat: bool = False, kind: str | None =
     s = scene(kind, W, H, seed) if kind else None
     image = camera.shoot(s, flat=flat, seed=seed)
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=camera.model.jpeg_quality,
-                                subsampling=camera.model.jpeg_subsampling)
+    Image.fromarray(image).save(
+        buf, format="JPEG", quality=camera.model.jpeg_quality, subsampling=camera.model.jpeg_subsampling
+    )
     buf.seek(0)
     return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32)
 
@@ -34,8 +35,7 @@ def _jpeg_roundtrip(camera, *, seed: int, flat: bool = False, kind: str | None =
 def pce_table():
     cams = make_cameras(2, 2, width=W, height=H, seed=11)[:3]  # A0, A1 (twins), B0
     fingerprints = {
-        c.name: prnu.estimate_fingerprint(_jpeg_roundtrip(c, seed=100 + i, flat=True) for i in range(8)).k
-        for c in cams
+        c.name: prnu.estimate_fingerprint(_jpeg_roundtrip(c, seed=100 + i, flat=True) for i in range(8)).k for c in cams
     }
     table = []
     for c in cams:

@@ -21,15 +21,34 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def _medium(path: str, sha: str = "ab" * 32, **extra):
-    fields = dict(path=path, sha256=sha, size_bytes=1234, mtime_ns=1_700_000_000_000_000_000, kind="image",
-                  width=640, height=480, orientation=1, metadata={"Make": "Nikon", "Model": "D70"})
+    fields = dict(
+        path=path,
+        sha256=sha,
+        size_bytes=1234,
+        mtime_ns=1_700_000_000_000_000_000,
+        kind="image",
+        width=640,
+        height=480,
+        orientation=1,
+        metadata={"Make": "Nikon", "Model": "D70"},
+    )
     fields.update(extra)
     return fields
 
 
 def _prnu_rows(targets, pce=812.0):
-    return [ResultRow("prnu", t, pce, "match" if pce >= 60 else "no match", ncc=0.02, p_fa=1e-40,
-                      transform={"rotation": 0, "scale": 1.0}) for t in targets]
+    return [
+        ResultRow(
+            "prnu",
+            t,
+            pce,
+            "match" if pce >= 60 else "no match",
+            ncc=0.02,
+            p_fa=1e-40,
+            transform={"rotation": 0, "scale": 1.0},
+        )
+        for t in targets
+    ]
 
 
 # ---------------------------------------------------------------------- round trip
@@ -43,18 +62,28 @@ def test_round_trip_of_every_table(tmp_path):
         d1 = case.add_device("D1", model="Nikon D70", notes="seized 2026-11-01")
         d2 = case.add_device("D2")
         ref = case.add_medium(role="reference", device_id=d1.id, run_id=run, **_medium("/ref/1.jpg"))
-        fp = case.save_fingerprint(d1.id, k.astype(np.float64), n_media=1, quality=0.73,
-                                   media_hashes=["ab" * 32], source="image", parameters={"wiener": True},
-                                   run_id=run)
+        fp = case.save_fingerprint(
+            d1.id,
+            k.astype(np.float64),
+            n_media=1,
+            quality=0.73,
+            media_hashes=["ab" * 32],
+            source="image",
+            parameters={"wiener": True},
+            run_id=run,
+        )
         case.set_hint(d1.id, "1920x1080", {"scale": 0.5, "offset": [12, 40]})
         model_file = case.models_dir / "device-1.onnx"
         model_file.write_bytes(b"net")
         model = case.save_model("device", model_file, ["D1", "D2"], {"validation_accuracy": 0.9, "seed": 1})
         medium_id = case.record_results(
             _medium("/ev/q.jpg", details={"frames": [0, 5]}),
-            _prnu_rows(["D1"]) + [ResultRow("prnu", "D2", 3.5, "no match", p_fa=0.3)]
-            + [ResultRow("cnn", "D1", 0.93, "match", details={"model_id": model.id}),
-               ResultRow("cnn", "D2", 0.07, "no match", details={"model_id": model.id})],
+            _prnu_rows(["D1"])
+            + [ResultRow("prnu", "D2", 3.5, "no match", p_fa=0.3)]
+            + [
+                ResultRow("cnn", "D1", 0.93, "match", details={"model_id": model.id}),
+                ResultRow("cnn", "D2", 0.07, "no match", details={"model_id": model.id}),
+            ],
             run_id=run,
         )
         case.finish_run(run, "ok", {"files": 1})
@@ -78,7 +107,11 @@ def test_round_trip_of_every_table(tmp_path):
         assert case.get_hint(d1.id, "1280x720") is None
         results = case.results(medium_id)
         assert [(r.method, r.target, r.decision) for r in results] == [
-            ("cnn", "D1", "match"), ("cnn", "D2", "no match"), ("prnu", "D1", "match"), ("prnu", "D2", "no match")]
+            ("cnn", "D1", "match"),
+            ("cnn", "D2", "no match"),
+            ("prnu", "D1", "match"),
+            ("prnu", "D2", "no match"),
+        ]
         assert results[2].score == 812.0 and results[2].transform == {"rotation": 0, "scale": 1.0}
         assert case.done_targets(medium_id, "prnu") == {"D1", "D2"}
         assert case.done_targets(medium_id, "cnn", "model") == set()
@@ -90,12 +123,30 @@ def test_round_trip_of_every_table(tmp_path):
         assert run_record.parameters == {"device": "D1", "sigma": 3.0, "paths": ["/a"]}
         assert run_record.tool_version and run_record.finished >= run_record.started
         actions = [a.action for a in case.audit_log()]
-        for expected in ("case created", "run started", "device added", "medium recorded", "fingerprint saved",
-                         "transform hint set", "model saved", "results recorded", "run finished"):
+        for expected in (
+            "case created",
+            "run started",
+            "device added",
+            "medium recorded",
+            "fingerprint saved",
+            "transform hint set",
+            "model saved",
+            "results recorded",
+            "run finished",
+        ):
             assert expected in actions
         assert case.unreferenced_arrays() == []
-        assert case.counts() == {"devices": 2, "fingerprints": 1, "reference_media": 1, "evidence_media": 1,
-                                 "evidence_errors": 0, "results": 4, "matches": 2, "models": 1, "runs": 1}
+        assert case.counts() == {
+            "devices": 2,
+            "fingerprints": 1,
+            "reference_media": 1,
+            "evidence_media": 1,
+            "evidence_errors": 0,
+            "results": 4,
+            "matches": 2,
+            "models": 1,
+            "runs": 1,
+        }
 
 
 def test_record_results_replaces_and_never_doubles(tmp_path):
@@ -130,33 +181,46 @@ def test_new_fingerprint_replaces_old_file_and_invalidates_prnu_results(tmp_path
     with Case.create(tmp_path / "c") as case:
         device = case.add_device("D1")
         other = case.add_device("D2")
-        first = case.save_fingerprint(device.id, np.zeros((8, 8)), n_media=1, quality=None, media_hashes=[],
-                                      source="image", parameters={})
+        first = case.save_fingerprint(
+            device.id, np.zeros((8, 8)), n_media=1, quality=None, media_hashes=[], source="image", parameters={}
+        )
         medium_id = case.record_results(_medium("/ev/a.jpg"), _prnu_rows(["D1", "D2"]))
-        second = case.save_fingerprint(device.id, np.ones((8, 8)), n_media=2, quality=1.0, media_hashes=["x", "y"],
-                                       source="mixed", parameters={})
+        second = case.save_fingerprint(
+            device.id, np.ones((8, 8)), n_media=2, quality=1.0, media_hashes=["x", "y"], source="mixed", parameters={}
+        )
         assert not first.path.exists() and second.path.exists()
         assert len(case.fingerprints(device.id)) == 1 and second.load()[0, 0] == 1.0
         assert case.done_targets(medium_id, "prnu") == {"D2"}  # D1 must be computed again
-        case.save_fingerprint(device.id, np.ones((4, 8)), n_media=1, quality=1.0, media_hashes=["z"],
-                              source="video", parameters={})  # another resolution: kept beside
+        case.save_fingerprint(
+            device.id, np.ones((4, 8)), n_media=1, quality=1.0, media_hashes=["z"], source="video", parameters={}
+        )  # another resolution: kept beside
         assert sorted(f.shape for f in case.fingerprints(device.id)) == [(4, 8), (8, 8)]
         assert case.fingerprints(other.id) == []
         assert case.unreferenced_arrays() == []
         with pytest.raises(ValueError):
-            case.save_fingerprint(device.id, np.full((4, 4), np.nan), n_media=1, quality=None, media_hashes=[],
-                                  source="image", parameters={})
+            case.save_fingerprint(
+                device.id,
+                np.full((4, 4), np.nan),
+                n_media=1,
+                quality=None,
+                media_hashes=[],
+                source="image",
+                parameters={},
+            )
         with pytest.raises(CaseError):
-            case.save_fingerprint(999, np.ones((4, 4)), n_media=1, quality=None, media_hashes=[],
-                                  source="image", parameters={})
+            case.save_fingerprint(
+                999, np.ones((4, 4)), n_media=1, quality=None, media_hashes=[], source="image", parameters={}
+            )
 
 
 def test_models_stale_and_new_model_invalidates_cnn_results(tmp_path):
     with Case.create(tmp_path / "c") as case:
         first = case.save_model("device", "models/a.pt", ["D1"], {})
         case.save_model("model", "models/m.pt", ["D70"], {})
-        medium_id = case.record_results(_medium("/ev/a.jpg"), [
-            ResultRow("cnn", "D1", 0.9, "match"), ResultRow("cnn", "D70", 0.8, "match", target_kind="model")])
+        medium_id = case.record_results(
+            _medium("/ev/a.jpg"),
+            [ResultRow("cnn", "D1", 0.9, "match"), ResultRow("cnn", "D70", 0.8, "match", target_kind="model")],
+        )
         assert case.mark_models_stale("device D2 enrolled", target="device") == 1
         assert case.latest_model("device").stale and case.latest_model("device").stale_reason == "device D2 enrolled"
         assert not case.latest_model("model").stale
@@ -350,8 +414,10 @@ def _spawn_writer(tmp_path: Path, root: Path, stop_file: int, stop_row: int, n_f
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.Popen([sys.executable, str(script), str(root), str(tmp_path / "marker"), str(stop_file),
-                             str(stop_row), str(n_files)], env=env)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(root), str(tmp_path / "marker"), str(stop_file), str(stop_row), str(n_files)],
+        env=env,
+    )
 
 
 def _check_all_or_nothing(root: Path) -> int:
@@ -391,7 +457,8 @@ def test_sigkill_inside_record_results_loses_nothing_committed(tmp_path):
         assert sum(a.action == "results recorded" for a in case.audit_log()) == 7
         assert case.find_medium("evidence", "/ev/00007.jpg") is None
         assert case.done_targets(case.find_medium("evidence", "/ev/00006.jpg").id, "prnu") == {
-            f"D{j}" for j in range(ROWS_PER_FILE)}
+            f"D{j}" for j in range(ROWS_PER_FILE)
+        }
     # Resume: record everything again; nothing doubles.
     (tmp_path / "marker").unlink()
     child = _spawn_writer(tmp_path, root, stop_file=-1, stop_row=-1, n_files=10)
@@ -426,10 +493,17 @@ def test_sigkill_at_a_random_moment_while_a_reader_watches(tmp_path):
 def test_result_rows_as_dicts_and_hints_by_device_name(tmp_path):
     with Case.create(tmp_path / "c") as case:
         device = case.add_device("D1")
-        row = {"method": "prnu", "target_kind": "device", "target": "D1", "score": np.float32(75.5),
-               "ncc": 0.01, "p_fa": 1e-12, "decision": "match",
-               "transform": {"rotation": 0, "flip": False, "scale": 0.5, "offset": [3, 4]},
-               "details": {"size_key": "1920x1080", "n_positions": np.int64(1)}}
+        row = {
+            "method": "prnu",
+            "target_kind": "device",
+            "target": "D1",
+            "score": np.float32(75.5),
+            "ncc": 0.01,
+            "p_fa": 1e-12,
+            "decision": "match",
+            "transform": {"rotation": 0, "flip": False, "scale": 0.5, "offset": [3, 4]},
+            "details": {"size_key": "1920x1080", "n_positions": np.int64(1)},
+        }
         medium_id = case.record_results(_medium("/ev/v.mp4"), [row])
         (stored,) = case.results(medium_id)
         assert stored.score == pytest.approx(75.5) and stored.details == {"size_key": "1920x1080", "n_positions": 1}
@@ -444,8 +518,9 @@ def test_result_rows_as_dicts_and_hints_by_device_name(tmp_path):
 def test_tampered_fingerprint_and_a_locked_case_are_user_errors(tmp_path):
     with Case.create(tmp_path / "c") as case:
         device = case.add_device("D1")
-        record = case.save_fingerprint(device.id, np.ones((16, 16)), n_media=1, quality=None, media_hashes=[],
-                                       source="image", parameters={})
+        record = case.save_fingerprint(
+            device.id, np.ones((16, 16)), n_media=1, quality=None, media_hashes=[], source="image", parameters={}
+        )
         assert case.verify_arrays() == []
         data = bytearray(record.path.read_bytes())
         data[-1] ^= 0xFF
@@ -497,8 +572,15 @@ def test_sigkill_while_replacing_a_fingerprint_keeps_the_old_one_whole(tmp_path)
     root = tmp_path / "c"
     with Case.create(root) as case:
         device = case.add_device("D1")
-        old = case.save_fingerprint(device.id, np.ones((32, 32)), n_media=1, quality=0.5, media_hashes=["a"],
-                                    source="image", parameters={"version": 1})
+        old = case.save_fingerprint(
+            device.id,
+            np.ones((32, 32)),
+            n_media=1,
+            quality=0.5,
+            media_hashes=["a"],
+            source="image",
+            parameters={"version": 1},
+        )
         medium_id = case.record_results(_medium("/ev/a.jpg"), _prnu_rows(["D1"]))
     script = tmp_path / "fp_writer.py"
     script.write_text(_FINGERPRINT_WRITER)

@@ -9,16 +9,17 @@ import av
 import numpy as np
 import pytest
 from scipy import ndimage
-from conftest import assert_one_line_media_error
-from test_media_video import GOP, N_FRAMES, write_audio_only, write_video
 
 import sensorprint.media.video as video
+from conftest import assert_one_line_media_error
 from sensorprint.media import probe, read_frames
 from sensorprint.media.video import _to_luma, read_video
 from sensorprint.prnu import to_gray
 from sensorprint.prnu.video_fast import box_mean, spatial_wiener_noise
 from sensorprint.workflow import SignalOptions
-from sensorprint.workflow.signals import FileFacts, query_signal, video_query_residual
+from sensorprint.workflow.files import FileFacts
+from sensorprint.workflow.signals import query_signal, video_query_residual
+from test_media_video import GOP, N_FRAMES, write_audio_only, write_video
 
 STRATEGIES = ["even_keyframes", "even", "random", "keyframes", "all"]
 
@@ -103,12 +104,22 @@ def _yuv_frame(fmt: str, y: int, chroma: int, width: int = 64, height: int = 64)
     return frame
 
 
-@pytest.mark.parametrize("fmt, y, chroma, expected", [
-    ("yuv420p", 16, 128, 0.0), ("yuv420p", 235, 128, 255.0), ("yuv420p", 128, 128, 112 * 255 / 219),
-    ("yuv420p", 5, 128, 0.0), ("yuv420p", 250, 128, 255.0),               # beyond the limited range: clipped
-    ("yuvj420p", 0, 128, 0.0), ("yuvj420p", 255, 128, 255.0), ("yuvj420p", 100, 128, 100.0),
-    ("yuv420p10le", 64, 512, 0.0), ("yuv420p10le", 940, 512, 255.0), ("yuv420p10le", 502, 512, 438 * 255 / 876),
-])
+@pytest.mark.parametrize(
+    "fmt, y, chroma, expected",
+    [
+        ("yuv420p", 16, 128, 0.0),
+        ("yuv420p", 235, 128, 255.0),
+        ("yuv420p", 128, 128, 112 * 255 / 219),
+        ("yuv420p", 5, 128, 0.0),
+        ("yuv420p", 250, 128, 255.0),  # beyond the limited range: clipped
+        ("yuvj420p", 0, 128, 0.0),
+        ("yuvj420p", 255, 128, 255.0),
+        ("yuvj420p", 100, 128, 100.0),
+        ("yuv420p10le", 64, 512, 0.0),
+        ("yuv420p10le", 940, 512, 255.0),
+        ("yuv420p10le", 502, 512, 438 * 255 / 876),
+    ],
+)
 def test_luma_maps_the_y_plane_to_grey_levels(fmt, y, chroma, expected):
     luma = _to_luma(_yuv_frame(fmt, y, chroma))
     assert luma.shape == (64, 64) and luma.dtype == np.float32

@@ -108,8 +108,14 @@ def world(tmp_path_factory) -> dict:
     write_bad_videos(seized / "bad", b1_clip)
     # a later video of the image-enrolled camera: must be found through the transform remembered
     b0.record_video(later / "B0_later.mp4", seconds=3, seed=70, **VIDEO)
-    return {"root": root, "refs": refs, "seized": seized, "later": later, "truth": truth,
-            "cameras": {c.name: c for c in (a0, a1, b0, b1)}}
+    return {
+        "root": root,
+        "refs": refs,
+        "seized": seized,
+        "later": later,
+        "truth": truth,
+        "cameras": {c.name: c for c in (a0, a1, b0, b1)},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +125,14 @@ def scanned(world) -> dict:
     outputs = {}
     for name in world["cameras"]:
         outputs[name] = cli("enroll", case, world["refs"] / name, "--device", name, "--frames", "30", "--workers", "1")
-    scan_output = cli("scan", case, world["seized"], "--workers", "2", "--frames", str(FRAMES), "--frame-strategy", "even")
+    scan_output = cli(
+        "scan", case, world["seized"], "--workers", "2", "--frames", str(FRAMES), "--frame-strategy", "even"
+    )
     report = world["root"] / "report.json"
     cli("report", case, "--format", "json", "--out", report)
     records = json.loads(report.read_text())
     records = records["records"]
-    return {"case": case, "enroll": outputs, "scan": scan_output,
-            "records": {Path(r["path"]).name: r for r in records}}
+    return {"case": case, "enroll": outputs, "scan": scan_output, "records": {Path(r["path"]).name: r for r in records}}
 
 
 def test_enroll_from_videos_images_or_both(world, scanned):

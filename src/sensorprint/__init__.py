@@ -1,6 +1,7 @@
 """sensorprint: camera ballistics from sensor noise (PRNU) and learned noise classifiers."""
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("sensorprint")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -104,7 +104,7 @@ def user_errors() -> Iterator[None]:
         _fail(error)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: what was committed is kept; run the same command again to resume[/]")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
 
 
 def _signal_options(frames: int, frame_strategy: str, all_orientations: bool = False):
@@ -130,13 +130,19 @@ def init(case: Path = CaseArg) -> None:
 @app.command()
 def enroll(
     case: Path = CaseArg,
-    paths: List[Path] = typer.Argument(..., help="Reference images and videos taken with the device (files or folders)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Reference images and videos taken with the device (files or folders)."
+    ),
     device: str = typer.Option(..., "--device", "-d", help="Name of the seized device, e.g. 'Phone of J. Doe'."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Its make and model, e.g. 'Apple iPhone 12'."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Its make and model, e.g. 'Apple iPhone 12'."),
     frames: int = typer.Option(30, "--frames", help="Frames used per reference video.", min=1),
-    frame_strategy: str = typer.Option("even", "--frame-strategy", help="Which reference video frames: even (N evenly spaced), even_keyframes, keyframes, random, all."),
-    workers: Optional[int] = WorkersOpt,
-    scheduler: Optional[str] = SchedulerOpt,
+    frame_strategy: str = typer.Option(
+        "even",
+        "--frame-strategy",
+        help="Which reference video frames: even (N evenly spaced), even_keyframes, keyframes, random, all.",
+    ),
+    workers: int | None = WorkersOpt,
+    scheduler: str | None = SchedulerOpt,
 ) -> None:
     """Enroll a device: estimate its sensor fingerprint from reference media taken with it."""
     from sensorprint.store import Case
@@ -144,8 +150,14 @@ def enroll(
 
     with user_errors(), Case.open(case) as opened, progress_bars() as progress:
         summary = enroll_device(
-            opened, device, paths, model=model, options=_signal_options(frames, frame_strategy),
-            workers=workers, scheduler=scheduler, progress=progress,
+            opened,
+            device,
+            paths,
+            model=model,
+            options=_signal_options(frames, frame_strategy),
+            workers=workers,
+            scheduler=scheduler,
+            progress=progress,
         )
     for line in summary.lines():
         out.print(line)
@@ -154,9 +166,9 @@ def enroll(
 @app.command()
 def scan(
     case: Path = CaseArg,
-    paths: List[Path] = typer.Argument(..., help="Seized storage: files or folders, searched recursively."),
-    workers: Optional[int] = WorkersOpt,
-    scheduler: Optional[str] = SchedulerOpt,
+    paths: list[Path] = typer.Argument(..., help="Seized storage: files or folders, searched recursively."),
+    workers: int | None = WorkersOpt,
+    scheduler: str | None = SchedulerOpt,
     threshold: float = ThresholdOpt,
     frames: int = FramesOpt,
     frame_strategy: str = StrategyOpt,
@@ -178,7 +190,7 @@ def scan(
 def verify(
     a: Path = typer.Argument(..., help="A query image or video."),
     b: str = typer.Argument(..., help="Another image or video, or the name of a device enrolled in --case."),
-    case: Optional[Path] = typer.Option(None, "--case", help="Case whose enrolled device B names."),
+    case: Path | None = typer.Option(None, "--case", help="Case whose enrolled device B names."),
     threshold: float = ThresholdOpt,
     frames: int = FramesOpt,
     frame_strategy: str = StrategyOpt,
@@ -202,7 +214,7 @@ def verify(
 def report(
     case: Path = CaseArg,
     fmt: str = typer.Option("html", "--format", "-f", help="html (for the file), json or csv."),
-    output: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write it (default: in the case)."),
+    output: Path | None = typer.Option(None, "--out", "-o", help="Where to write it (default: in the case)."),
     threshold: float = ThresholdOpt,
 ) -> None:
     """Write the case report: every file, its best device, and the evidence for each decision."""
@@ -222,10 +234,13 @@ def report(
 def train(
     case: Path = CaseArg,
     target: str = typer.Option("device", "--target", help="What the network tells apart: device or model."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (default: the method's)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs (default: the method's)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and media give the same network."),
-    units_per_file: Optional[int] = typer.Option(
-        None, "--units-per-file", help="Patches (or frames) per reference file (default: the method's; fewer = faster).", min=1
+    units_per_file: int | None = typer.Option(
+        None,
+        "--units-per-file",
+        help="Patches (or frames) per reference file (default: the method's; fewer = faster).",
+        min=1,
     ),
 ) -> None:
     """Train the CNN of the founding papers on the enrolled devices' reference media."""
@@ -246,7 +261,7 @@ def train(
 @app.command()
 def demo(
     output: Path = typer.Option(Path("demo-case"), "--out", "-o", help="Folder for the simulated data and case."),
-    workers: Optional[int] = WorkersOpt,
+    workers: int | None = WorkersOpt,
 ) -> None:
     """Simulate a small case (cameras, references, evidence with bad files), identify, report."""
     from sensorprint.workflow import run_demo

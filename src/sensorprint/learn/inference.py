@@ -106,7 +106,9 @@ def combine_unit_logits(unit_logits: np.ndarray, classes: Sequence[str], thresho
     """
     n_units = int(unit_logits.shape[0])
     if n_units == 0:
-        return Prediction({c: 0.0 for c in classes}, None, 0.0, 0, {c: 0 for c in classes}, None, float(threshold), unit, 0.0)
+        return Prediction(
+            {c: 0.0 for c in classes}, None, 0.0, 0, {c: 0 for c in classes}, None, float(threshold), unit, 0.0
+        )
     probabilities = softmax(unit_logits)
     mean = probabilities.astype(np.float64).mean(axis=0)
     counts = np.bincount(probabilities.argmax(axis=1), minlength=len(classes))
@@ -126,7 +128,12 @@ def combine_unit_logits(unit_logits: np.ndarray, classes: Sequence[str], thresho
 
 
 def units_and_flat_share(
-    frames: Sequence[np.ndarray], kind: InputKind, patch: PatchParameters, frame: FrameParameters, *, max_units: int | None = None
+    frames: Sequence[np.ndarray],
+    kind: InputKind,
+    patch: PatchParameters,
+    frame: FrameParameters,
+    *,
+    max_units: int | None = None,
 ) -> tuple[np.ndarray, float | None]:
     """The network inputs (float32 N×3×h×w) of one file given as a list of H×W×3 arrays in 0..255,
     and, for patches, the file's flat share (mean over its frames; None for frames).
@@ -166,9 +173,11 @@ def content_caveat(share: float | None, record: dict) -> str | None:
     least = references.get("min")
     if share is None or least is None or share >= least:
         return None
-    return (f"the file's flat area ({100 * share:.1f}%) is smaller than every reference file's "
-            f"(at least {100 * least:.1f}%): the network's accuracy and unknown-camera threshold "
-            "were validated on flatter media only")
+    return (
+        f"the file's flat area ({100 * share:.1f}%) is smaller than every reference file's "
+        f"(at least {100 * least:.1f}%): the network's accuracy and unknown-camera threshold "
+        "were validated on flatter media only"
+    )
 
 
 def file_sha256(path: Path) -> str:
@@ -262,7 +271,11 @@ class TrainedClassifier:
             if not pending:
                 return
             sizes = [len(u) for u in pending]
-            logits = self.unit_logits(np.concatenate(pending)) if sum(sizes) else np.zeros((0, len(self.classes)), np.float32)
+            logits = (
+                self.unit_logits(np.concatenate(pending))
+                if sum(sizes)
+                else np.zeros((0, len(self.classes)), np.float32)
+            )
             for chunk, share in zip(np.split(logits, np.cumsum(sizes)[:-1]), pending_shares):
                 predictions.append(self._prediction(chunk, share))
             pending.clear()
@@ -290,8 +303,12 @@ class TrainedClassifier:
         units, share = self._file_units([np.asarray(f, dtype=np.float32) for f in frames])
         return self._prediction(self.unit_logits(units), share)
 
-    def _file_units(self, frames: Sequence[np.ndarray], *, max_units: int | None = None) -> tuple[np.ndarray, float | None]:
-        return units_and_flat_share(frames, self.kind, self.patch_parameters, self.frame_parameters, max_units=max_units)
+    def _file_units(
+        self, frames: Sequence[np.ndarray], *, max_units: int | None = None
+    ) -> tuple[np.ndarray, float | None]:
+        return units_and_flat_share(
+            frames, self.kind, self.patch_parameters, self.frame_parameters, max_units=max_units
+        )
 
     def _prediction(self, unit_logits: np.ndarray, share: float | None) -> Prediction:
         prediction = combine_unit_logits(unit_logits, self.classes, self.threshold, self._unit_name)
@@ -340,12 +357,17 @@ def network_from_record(record: dict) -> nn.Module:
     """An untrained network with the architecture the record describes."""
     config = record["config"]
     return build_network(
-        config["network"], len(record["classes"]), patch_size=config["patch"]["size"],
-        constrained=config["constrained"], width=config.get("width", 1.0),
+        config["network"],
+        len(record["classes"]),
+        patch_size=config["patch"]["size"],
+        constrained=config["constrained"],
+        width=config.get("width", 1.0),
     )
 
 
-def load_classifier(directory: Path | str, *, backend: Backend = "auto", device: str | None = None) -> TrainedClassifier:
+def load_classifier(
+    directory: Path | str, *, backend: Backend = "auto", device: str | None = None
+) -> TrainedClassifier:
     """Load a classifier saved by :meth:`TrainedClassifier.save`; checks the files' hashes.
 
     backend : "auto" uses what the record chose at training time (the faster one measured then),
@@ -360,7 +382,9 @@ def load_classifier(directory: Path | str, *, backend: Backend = "auto", device:
     except json.JSONDecodeError as error:
         raise ModelError(f"the training record {record_path} is damaged ({error}); retrain the network") from error
     if record.get("format") != RECORD_FORMAT:
-        raise ModelError(f"the network in {directory} has record format {record.get('format')}, expected {RECORD_FORMAT}; retrain it")
+        raise ModelError(
+            f"the network in {directory} has record format {record.get('format')}, expected {RECORD_FORMAT}; retrain it"
+        )
     if record.get("weights_sha256") != file_sha256(weights):
         raise ModelError(f"the weights in {weights} do not match their training record; retrain the network")
     network = network_from_record(record)

@@ -26,13 +26,24 @@ def export_onnx(network: nn.Module, input_shape: tuple[int, int, int], path: Pat
     path = Path(path)
     try:
         torch.onnx.export(
-            network, (example,), str(path), input_names=["input"], output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
+            network,
+            (example,),
+            str(path),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
         )
     except Exception:  # noqa: BLE001 - any failure of the legacy exporter: try the other one
         torch.onnx.export(
-            network, (example,), str(path), input_names=["input"], output_names=["logits"],
-            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}}, dynamo=True,
+            network,
+            (example,),
+            str(path),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
+            dynamo=True,
         )
     return path
 

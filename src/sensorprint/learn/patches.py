@@ -94,7 +94,9 @@ def _window_sums(values: np.ndarray, size: int, stride: int) -> np.ndarray:
     return integral[r0 + span, c0 + span] - integral[r0, c0 + span] - integral[r0 + span, c0] + integral[r0, c0]
 
 
-def patch_statistics(pixels: np.ndarray, params: PatchParameters = PatchParameters()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def patch_statistics(
+    pixels: np.ndarray, params: PatchParameters = PatchParameters()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-channel standard deviation (pixels in [0,1]) and clipped share of every grid patch.
 
     Returns (top-left positions N×2 as (row, col), std N×3, clipped fraction N).
@@ -212,8 +214,11 @@ def patches_and_flat_share(pixels: np.ndarray, params: PatchParameters = PatchPa
     """:func:`homogeneous_patches` and :func:`flat_share` of one image, from one pass of statistics."""
     positions, std, clipped = patch_statistics(pixels, params)
     patches = extract_patches(
-        pixels, choose_patch_positions(positions, std, clipped, params), params.size,
-        highpass=params.highpass, normalise_contrast=params.normalise_contrast,
+        pixels,
+        choose_patch_positions(positions, std, clipped, params),
+        params.size,
+        highpass=params.highpass,
+        normalise_contrast=params.normalise_contrast,
     )
     return patches, flat_share(std, params)
 

@@ -43,7 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -133,27 +133,48 @@ class TrainingConfig:
         return "mislnet" if self.kind == "patches" else "mobilenetv3_small"
 
     @classmethod
-    def paper(cls, kind: InputKind) -> "TrainingConfig":
+    def paper(cls, kind: InputKind) -> TrainingConfig:
         """The founding papers' training settings (meant for a GPU); the patch input stays the
         project's high-pass residual (see the module doc)."""
         if kind == "patches":
             return cls(kind="patches")
         return cls(
-            kind="frames", epochs=20, patience=20, batch_size=32, learning_rate=0.1, momentum=0.95,
-            weight_decay=0.0, schedule="cosine", warmup_epochs=3, max_units_per_file=50,
+            kind="frames",
+            epochs=20,
+            patience=20,
+            batch_size=32,
+            learning_rate=0.1,
+            momentum=0.95,
+            weight_decay=0.0,
+            schedule="cosine",
+            warmup_epochs=3,
+            max_units_per_file=50,
         )
 
     @classmethod
-    def fast(cls, kind: InputKind) -> "TrainingConfig":
+    def fast(cls, kind: InputKind) -> TrainingConfig:
         """Settings that train ~10 classes in minutes on 2 CPU cores (see the module doc)."""
         if kind == "patches":
             return cls(
-                kind="patches", patch=PatchParameters(max_patches=48), epochs=12, patience=4, batch_size=64,
-                learning_rate=0.01, units_per_class_per_epoch=None,
+                kind="patches",
+                patch=PatchParameters(max_patches=48),
+                epochs=12,
+                patience=4,
+                batch_size=64,
+                learning_rate=0.01,
+                units_per_class_per_epoch=None,
             )
         return cls(
-            kind="frames", frame=FrameParameters(240, 400), epochs=12, patience=4, batch_size=16,
-            learning_rate=0.02, momentum=0.9, weight_decay=0.0, schedule="cosine", warmup_epochs=1,
+            kind="frames",
+            frame=FrameParameters(240, 400),
+            epochs=12,
+            patience=4,
+            batch_size=16,
+            learning_rate=0.02,
+            momentum=0.9,
+            weight_decay=0.0,
+            schedule="cosine",
+            warmup_epochs=1,
             max_units_per_file=20,
         )
 
@@ -293,7 +314,12 @@ def _prime_batch_norm(network: nn.Module, units: np.ndarray, device: torch.devic
 
 
 def _evaluate(
-    network: nn.Module, units: list[np.ndarray], labels: list[int], classes: list[str], device: torch.device, batch_size: int
+    network: nn.Module,
+    units: list[np.ndarray],
+    labels: list[int],
+    classes: list[str],
+    device: torch.device,
+    batch_size: int,
 ) -> tuple[float, float, float, list[float], list[int]]:
     """File accuracy, unit accuracy, mean unit log-loss, true-class file evidence, file predictions."""
     network.eval()
@@ -341,8 +367,10 @@ def train_classifier(
     started, started_cpu = time.perf_counter(), time.process_time()
     samples = _check_samples(samples)
     if kind is None:
-        kind = config.kind if config is not None else (
-            "frames" if sum(s.kind == "video" for s in samples) * 2 > len(samples) else "patches"
+        kind = (
+            config.kind
+            if config is not None
+            else ("frames" if sum(s.kind == "video" for s in samples) * 2 > len(samples) else "patches")
         )
     config = replace(config, kind=kind) if config is not None else default_config(kind)
     device = _resolve_device(config.device)
@@ -369,7 +397,9 @@ def train_classifier(
             progress(done, total_steps)
     empty = sorted(samples[i].sha256[:12] for i, u in file_units.items() if len(u) == 0)
     if empty:
-        raise ModelError(f"{len(empty)} reference file(s) gave no usable {config.kind} (too small?): {', '.join(empty)}; remove them")
+        raise ModelError(
+            f"{len(empty)} reference file(s) gave no usable {config.kind} (too small?): {', '.join(empty)}; remove them"
+        )
 
     train_units = np.concatenate([file_units[i] for i in train_ids])
     train_labels = np.concatenate([np.full(len(file_units[i]), class_index[samples[i].label]) for i in train_ids])
@@ -396,9 +426,7 @@ def train_classifier(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
         # Balanced epoch: the same number of units from every class, shuffled together.
-        chosen = np.concatenate([
-            rng.choice(members, size=draw, replace=draw > len(members)) for members in per_class
-        ])
+        chosen = np.concatenate([rng.choice(members, size=draw, replace=draw > len(members)) for members in per_class])
         rng.shuffle(chosen)
         network.train()
         loss_sum, seen = 0.0, 0
@@ -420,10 +448,16 @@ def train_classifier(
             loss_sum += float(loss.detach()) * len(batch_ids)
             seen += len(batch_ids)
         file_acc, unit_acc, val_loss, _, _ = _evaluate(network, val_units, val_labels, classes, device, 256)
-        history.append({
-            "epoch": epoch + 1, "learning_rate": learning_rate, "train_loss": loss_sum / max(1, seen),
-            "validation_file_accuracy": file_acc, "validation_unit_accuracy": unit_acc, "validation_loss": val_loss,
-        })
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "learning_rate": learning_rate,
+                "train_loss": loss_sum / max(1, seen),
+                "validation_file_accuracy": file_acc,
+                "validation_unit_accuracy": unit_acc,
+                "validation_loss": val_loss,
+            }
+        )
         key = (file_acc, -val_loss)
         if best_key is None or key > best_key:
             best_key, best_epoch, stale = key, epoch + 1, 0
@@ -438,10 +472,12 @@ def train_classifier(
     network.load_state_dict(best_state)
     network.eval()
 
-    file_acc, unit_acc, val_loss, true_scores, predicted = _evaluate(network, val_units, val_labels, classes, device, 256)
+    file_acc, unit_acc, val_loss, true_scores, predicted = _evaluate(
+        network, val_units, val_labels, classes, device, 256
+    )
     threshold = calibrate_threshold(true_scores, config.open_set_quantile)
     per_class_accuracy = {
-        c: float(np.mean([p == class_index[c] for p, l in zip(predicted, val_labels) if l == class_index[c]]))
+        c: float(np.mean([p == class_index[c] for p, label in zip(predicted, val_labels) if label == class_index[c]]))
         for c in classes
     }
     split_of = {i: "train" for i in train_ids} | {i: "validation" for i in val_ids}
@@ -452,20 +488,27 @@ def train_classifier(
         "tool": "sensorprint",
         "tool_version": __version__,
         "method": "Bennabhaktula et al. 2022 (ESWA patches / SN CS frames)",
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": target,
         "kind": config.kind,
         "classes": classes,
         "files_per_class": {c: sum(1 for s in samples if s.label == c) for c in classes},
         "media": [
-            {"sha256": s.sha256, "label": s.label, "kind": s.kind, "split": split_of[i], "units": int(len(file_units[i]))}
+            {
+                "sha256": s.sha256,
+                "label": s.label,
+                "kind": s.kind,
+                "split": split_of[i],
+                "units": int(len(file_units[i])),
+            }
             | ({"flat_share": round(flat_shares[i], 4)} if i in flat_shares else {})
             for i, s in enumerate(samples)
         ],
         # What the reference files look like (see learn.inference.content_caveat).
         "reference_flat_share": (
             {"min": min(flat_shares.values()), "median": float(np.median(list(flat_shares.values())))}
-            if flat_shares else None
+            if flat_shares
+            else None
         ),
         "config": config.to_dict(),
         "seed": config.seed,
@@ -475,13 +518,18 @@ def train_classifier(
         "best_epoch": best_epoch,
         "history": history,
         "validation": {
-            "files": len(val_ids), "file_accuracy": file_acc, "unit_accuracy": unit_acc, "loss": val_loss,
+            "files": len(val_ids),
+            "file_accuracy": file_acc,
+            "unit_accuracy": unit_acc,
+            "loss": val_loss,
             "per_class_file_accuracy": per_class_accuracy,
         },
         "open_set": {
             "score": "evidence: mean logit of the top class over the file's units (MaxLogit, Hendrycks et al. 2022)",
             "rule": f"min(empirical {config.open_set_quantile:g} quantile, lower normal prediction bound at {config.open_set_quantile:g}) of the held-out validation files' true-class evidence",
-            "quantile": config.open_set_quantile, "threshold": threshold, "n_scores": len(true_scores),
+            "quantile": config.open_set_quantile,
+            "threshold": threshold,
+            "n_scores": len(true_scores),
             "true_class_evidence": [float(s) for s in true_scores],
         },
         "training_seconds": 0.0,
@@ -521,7 +569,9 @@ def _choose_backend(classifier: TrainedClassifier) -> None:
     usable = difference < 1e-4
     backend = faster if usable else "torch"
     classifier.record["inference"] = {
-        "backend": backend, "seconds_per_unit": timings, "max_softmax_difference": difference,
+        "backend": backend,
+        "seconds_per_unit": timings,
+        "max_softmax_difference": difference,
         "reason": "faster on this CPU" if usable else "ONNX output differs from torch; torch kept",
     }
     classifier.backend = backend

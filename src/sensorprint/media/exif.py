@@ -9,14 +9,32 @@ TAG_ORIENTATION = 0x0112
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 
 # IFD0 tags kept, by the name they get in Medium.metadata.
-IFD0_TAGS = {0x010F: "make", 0x0110: "model", 0x0131: "software", 0x0132: "datetime_modified",
-             0x013B: "artist", 0x010E: "image_description"}
+IFD0_TAGS = {
+    0x010F: "make",
+    0x0110: "model",
+    0x0131: "software",
+    0x0132: "datetime_modified",
+    0x013B: "artist",
+    0x010E: "image_description",
+}
 # Exif sub-IFD tags kept.
-EXIF_TAGS = {0x9003: "datetime_original", 0x9004: "datetime_digitized", 0x9011: "offset_time_original",
-             0x9291: "subsec_time_original", 0xA431: "body_serial_number", 0xA430: "camera_owner_name",
-             0xA433: "lens_make", 0xA434: "lens_model", 0xA420: "image_unique_id",
-             0x829A: "exposure_time_s", 0x829D: "f_number", 0x8827: "iso", 0x920A: "focal_length_mm",
-             0xA002: "exif_pixel_width", 0xA003: "exif_pixel_height"}
+EXIF_TAGS = {
+    0x9003: "datetime_original",
+    0x9004: "datetime_digitized",
+    0x9011: "offset_time_original",
+    0x9291: "subsec_time_original",
+    0xA431: "body_serial_number",
+    0xA430: "camera_owner_name",
+    0xA433: "lens_make",
+    0xA434: "lens_model",
+    0xA420: "image_unique_id",
+    0x829A: "exposure_time_s",
+    0x829D: "f_number",
+    0x8827: "iso",
+    0x920A: "focal_length_mm",
+    0xA002: "exif_pixel_width",
+    0xA003: "exif_pixel_height",
+}
 
 
 def json_safe(value: Any) -> Any:

@@ -14,8 +14,32 @@ from pathlib import Path
 HEAD_BYTES = 4096
 
 RAW_EXTENSIONS = frozenset(
-    {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf",
-     ".pef", ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".mos", ".mrw", ".erf", ".kdc", ".dcr", ".rwl"}
+    {
+        ".dng",
+        ".nef",
+        ".nrw",
+        ".cr2",
+        ".cr3",
+        ".crw",
+        ".arw",
+        ".srf",
+        ".sr2",
+        ".orf",
+        ".rw2",
+        ".raf",
+        ".pef",
+        ".srw",
+        ".x3f",
+        ".3fr",
+        ".fff",
+        ".iiq",
+        ".mos",
+        ".mrw",
+        ".erf",
+        ".kdc",
+        ".dcr",
+        ".rwl",
+    }
 )
 
 # Extensions an examiner expects for each detected container (to flag mismatches).
@@ -40,8 +64,23 @@ EXPECTED_EXTENSIONS = {
 }
 
 # ISO base media brands (ftyp) of still images; every other brand is treated as video.
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"mif2",
-                         b"msf1", b"avif", b"avis", b"avci", b"avcs"})
+HEIF_BRANDS = frozenset(
+    {
+        b"heic",
+        b"heix",
+        b"heim",
+        b"heis",
+        b"hevc",
+        b"hevx",
+        b"mif1",
+        b"mif2",
+        b"msf1",
+        b"avif",
+        b"avis",
+        b"avci",
+        b"avcs",
+    }
+)
 # HEIF sequences (hevc, msf1, avis) are decoded as their primary still image by libheif.
 CANON_RAW_BRANDS = frozenset({b"crx "})
 
@@ -50,8 +89,8 @@ CANON_RAW_BRANDS = frozenset({b"crx "})
 class Sniffed:
     """The verdict on a file's leading bytes."""
 
-    kind: str        # "image" | "video" | "unknown"
-    container: str   # key of EXPECTED_EXTENSIONS, or "unknown"
+    kind: str  # "image" | "video" | "unknown"
+    container: str  # key of EXPECTED_EXTENSIONS, or "unknown"
 
     @property
     def is_raw(self) -> bool:
@@ -63,7 +102,7 @@ def _ftyp_brands(head: bytes) -> tuple[bytes, set[bytes]]:
     size = struct.unpack(">I", head[0:4])[0]
     major = head[8:12]
     end = min(size, len(head)) if size >= 16 else min(len(head), 64)
-    compatible = {head[offset:offset + 4] for offset in range(16, end - 3, 4)}
+    compatible = {head[offset : offset + 4] for offset in range(16, end - 3, 4)}
     return major, compatible
 
 
@@ -72,11 +111,11 @@ def _tiff_ifd0_tags(head: bytes) -> set[int]:
     endian = "<" if head[:2] == b"II" else ">"
     try:
         (offset,) = struct.unpack(endian + "I", head[4:8])
-        (count,) = struct.unpack(endian + "H", head[offset:offset + 2])
+        (count,) = struct.unpack(endian + "H", head[offset : offset + 2])
         tags = set()
         for entry in range(min(count, 512)):
             start = offset + 2 + 12 * entry
-            (tag,) = struct.unpack(endian + "H", head[start:start + 2])
+            (tag,) = struct.unpack(endian + "H", head[start : start + 2])
             tags.add(tag)
         return tags
     except (struct.error, IndexError):
@@ -105,14 +144,21 @@ def sniff(head: bytes, path: Path | None = None) -> Sniffed:
         if suffix in RAW_EXTENSIONS or TAG_DNG_VERSION in tags or {TAG_MAKE, TAG_SUBIFDS} <= tags:
             return Sniffed("image", "raw")
         return Sniffed("image", "tiff")
-    if head[:4] in (b"IIRO", b"IIRS", b"IIU\x00", b"MMOR") or head.startswith(b"FUJIFILMCCD-RAW") \
-            or head.startswith(b"FOVb") or head.startswith(b"\x00MRM") or head[6:14] == b"HEAPCCDR":
+    if (
+        head[:4] in (b"IIRO", b"IIRS", b"IIU\x00", b"MMOR")
+        or head.startswith(b"FUJIFILMCCD-RAW")
+        or head.startswith(b"FOVb")
+        or head.startswith(b"\x00MRM")
+        or head[6:14] == b"HEAPCCDR"
+    ):
         return Sniffed("image", "raw")  # ORF, RW2, RAF, X3F, MRW, CRW
     if len(head) >= 12 and head[4:8] == b"ftyp":
         major, compatible = _ftyp_brands(head)
         if major in CANON_RAW_BRANDS:
             return Sniffed("image", "raw")  # Canon CR3
-        if major in HEIF_BRANDS or (major not in {b"isom", b"mp41", b"mp42", b"qt  "} and compatible & {b"mif1", b"heic", b"avif"}):
+        if major in HEIF_BRANDS or (
+            major not in {b"isom", b"mp41", b"mp42", b"qt  "} and compatible & {b"mif1", b"heic", b"avif"}
+        ):
             return Sniffed("image", "heif")
         if major in (b"jp2 ", b"jpx "):
             return Sniffed("image", "jpeg2000")

@@ -24,5 +24,7 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
             while block := handle.read(chunk):
                 digest.update(block)
     except OSError as error:
-        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
+        raise MediaError(
+            f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable"
+        ) from error
     return digest.hexdigest()

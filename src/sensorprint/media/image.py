@@ -60,7 +60,9 @@ def _read_bytes(path: Path) -> bytes:
     except IsADirectoryError as error:
         raise MediaError(f"{path}: is a folder, not a file; pass the files in it or use discover()") from error
     except OSError as error:
-        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
+        raise MediaError(
+            f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable"
+        ) from error
     if not data:
         raise MediaError(f"{path}: empty file (0 bytes)")
     return data
@@ -111,7 +113,9 @@ def _decode_16bit_colour(data: bytes, path: Path, width: int, height: int) -> np
         frame = next(container.decode(video=0))
         rgb = frame.to_ndarray(format="rgb48le")
     if rgb.shape[:2] != (height, width):
-        raise MediaError(f"{path}: 16-bit decoder returned {rgb.shape[1]}x{rgb.shape[0]} px instead of {width}x{height}")
+        raise MediaError(
+            f"{path}: 16-bit decoder returned {rgb.shape[1]}x{rgb.shape[0]} px instead of {width}x{height}"
+        )
     return rgb.astype(np.float32) * _SCALE_16BIT
 
 
@@ -123,8 +127,9 @@ def _heif_transformations(image: PILImage.Image) -> tuple | None:
         return None
 
 
-def _heif_orientation_and_undo(image: PILImage.Image, transformations: tuple | None, rgb: np.ndarray,
-                               metadata: dict) -> tuple[np.ndarray, int]:
+def _heif_orientation_and_undo(
+    image: PILImage.Image, transformations: tuple | None, rgb: np.ndarray, metadata: dict
+) -> tuple[np.ndarray, int]:
     """Undo the rotation/mirror that libheif applied on decoding, back to the coded (sensor) orientation.
 
     HEIF stores rotation as `irot`/`imir` properties that libheif always applies, and
@@ -151,8 +156,13 @@ def _heif_orientation_and_undo(image: PILImage.Image, transformations: tuple | N
 
 # EXIF orientation -> the transform from stored pixels to the upright view.
 _EXIF_TO_DISPLAY = {
-    1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: np.rot90(a, 2), 4: lambda a: a[::-1],
-    5: lambda a: np.rot90(a[:, ::-1], 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a[:, ::-1], -1),
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: np.rot90(a, 2),
+    4: lambda a: a[::-1],
+    5: lambda a: np.rot90(a[:, ::-1], 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a[:, ::-1], -1),
     8: lambda a: np.rot90(a, 1),
 }
 
@@ -177,7 +187,9 @@ def _pillow_pixels(image: PILImage.Image, data: bytes, path: Path, metadata: dic
     """float32 H×W×3 in 0..255 from a loaded Pillow image; notes every conversion in `metadata`."""
     mode, bits = image.mode, metadata["bit_depth"]
     if mode in QUANTISED_MODES:
-        raise MediaError(f"{path}: {QUANTISED_MODES[mode]} image; colour quantisation destroys the sensor noise, use the original camera file")
+        raise MediaError(
+            f"{path}: {QUANTISED_MODES[mode]} image; colour quantisation destroys the sensor noise, use the original camera file"
+        )
     if mode in ("RGB", "RGBA", "RGBX", "RGBa") and bits == 16:
         try:
             pixels = _decode_16bit_colour(data, path, image.width, image.height)
@@ -206,7 +218,9 @@ def _pillow_pixels(image: PILImage.Image, data: bytes, path: Path, metadata: dic
         metadata["converted_from"] = mode
         metadata["conversion"] = f"{mode} converted to RGB by Pillow (no colour management)"
         return np.asarray(image.convert("RGB"), dtype=np.float32)
-    raise MediaError(f"{path}: unsupported pixel mode {mode} ({bits} bits per sample); convert it to 8- or 16-bit RGB with a lossless tool")
+    raise MediaError(
+        f"{path}: unsupported pixel mode {mode} ({bits} bits per sample); convert it to 8- or 16-bit RGB with a lossless tool"
+    )
 
 
 def _describe_pillow(image: PILImage.Image, data: bytes, path: Path) -> tuple[dict, int]:
@@ -242,7 +256,9 @@ def _check_png_end(data: bytes, path: Path, metadata: dict) -> None:
 
 def _common_metadata(metadata: dict, sniffed: Sniffed, path: Path) -> dict:
     if extension_mismatch(sniffed.container, path):
-        metadata["extension_mismatch"] = f"content is {metadata.get('format') or sniffed.container}, extension is {path.suffix or '(none)'}"
+        metadata["extension_mismatch"] = (
+            f"content is {metadata.get('format') or sniffed.container}, extension is {path.suffix or '(none)'}"
+        )
     metadata.setdefault("datetime", None)
     metadata.setdefault("make", None)
     metadata.setdefault("model", None)
@@ -259,7 +275,9 @@ def _identify_unknown(path: Path, head: bytes) -> None:
         except PILImage.DecompressionBombError:
             return  # an image after all: the size check that follows names its pixel count
         except Exception as error:
-            raise MediaError(f"{path}: not an image or a video (unrecognised content starting with {head[:8].hex()}); check the file type") from error
+            raise MediaError(
+                f"{path}: not an image or a video (unrecognised content starting with {head[:8].hex()}); check the file type"
+            ) from error
 
 
 def _read(path: Path, *, max_pixels: int, decode: bool) -> tuple[Medium, np.ndarray | None]:
@@ -278,12 +296,18 @@ def _read(path: Path, *, max_pixels: int, decode: bool) -> tuple[Medium, np.ndar
             image = _open_pillow(data, path, max_pixels)
         except UnidentifiedImageError as error:
             if sniffed.kind == "unknown":
-                raise MediaError(f"{path}: not an image or a video (unrecognised content starting with {data[:8].hex()}); check the file type") from error
-            raise MediaError(f"{path}: corrupt {sniffed.container.upper()} header; the file cannot be opened as an image") from error
+                raise MediaError(
+                    f"{path}: not an image or a video (unrecognised content starting with {data[:8].hex()}); check the file type"
+                ) from error
+            raise MediaError(
+                f"{path}: corrupt {sniffed.container.upper()} header; the file cannot be opened as an image"
+            ) from error
         except MediaError:
             raise
         except Exception as error:
-            raise MediaError(f"{path}: truncated or corrupt {sniffed.container.upper()} file ({error}); obtain a complete copy") from error
+            raise MediaError(
+                f"{path}: truncated or corrupt {sniffed.container.upper()} file ({error}); obtain a complete copy"
+            ) from error
         metadata, orientation = _describe_pillow(image, data, path)
         width, height = image.width, image.height
         pixels = None
@@ -294,14 +318,20 @@ def _read(path: Path, *, max_pixels: int, decode: bool) -> tuple[Medium, np.ndar
             if orientation >= 5:  # Pillow reports the turned (display) size; the stored one is the other way round
                 width, height = height, width
         if image.mode in QUANTISED_MODES:  # refused already by probe: no decision can be made on it
-            raise MediaError(f"{path}: {QUANTISED_MODES[image.mode]} image; colour quantisation destroys the sensor noise, use the original camera file")
+            raise MediaError(
+                f"{path}: {QUANTISED_MODES[image.mode]} image; colour quantisation destroys the sensor noise, use the original camera file"
+            )
         if decode:
             if ImageFile.LOAD_TRUNCATED_IMAGES:  # a global someone set: truncated files would pass silently
-                raise MediaError(f"{path}: refusing to decode while PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True (truncation would go unnoticed)")
+                raise MediaError(
+                    f"{path}: refusing to decode while PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True (truncation would go unnoticed)"
+                )
             try:
                 image.load()
             except Exception as error:
-                raise MediaError(f"{path}: truncated or corrupt {image.format or sniffed.container} file ({error}); obtain a complete copy") from error
+                raise MediaError(
+                    f"{path}: truncated or corrupt {image.format or sniffed.container} file ({error}); obtain a complete copy"
+                ) from error
             if image.format == "PNG":
                 _check_png_end(data, path, metadata)
             pixels = _pillow_pixels(image, data, path, metadata)
@@ -310,8 +340,13 @@ def _read(path: Path, *, max_pixels: int, decode: bool) -> tuple[Medium, np.ndar
                 height, width = pixels.shape[:2]
         image.close()
     medium = Medium(
-        path=path, sha256=sha256_bytes(data), size_bytes=len(data), kind="image",
-        width=int(width), height=int(height), orientation=int(orientation),
+        path=path,
+        sha256=sha256_bytes(data),
+        size_bytes=len(data),
+        kind="image",
+        width=int(width),
+        height=int(height),
+        orientation=int(orientation),
         metadata=_common_metadata(metadata, sniffed, path),
     )
     return medium, pixels

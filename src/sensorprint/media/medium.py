@@ -58,7 +58,9 @@ def one_line(error: MediaError) -> MediaError:
 def check_size(path: Path, width: int, height: int, max_pixels: int | None = None) -> None:
     """Refuse pixel sizes too small for sensor noise, or beyond `max_pixels` (decompression bombs)."""
     if width < MIN_SIDE or height < MIN_SIDE:
-        raise MediaError(f"{path}: image too small ({width}x{height} px; at least {MIN_SIDE} px on each side are needed)")
+        raise MediaError(
+            f"{path}: image too small ({width}x{height} px; at least {MIN_SIDE} px on each side are needed)"
+        )
     if max_pixels is not None and width * height > max_pixels:
         raise MediaError(
             f"{path}: {width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,} "
@@ -105,7 +107,9 @@ def evidence_head(path: Path) -> bytes:
     try:
         head = read_head(path, HEAD_BYTES)
     except OSError as error:
-        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
+        raise MediaError(
+            f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable"
+        ) from error
     if not head:
         raise MediaError(f"{path}: empty file (0 bytes)")
     return head
@@ -118,7 +122,9 @@ def check_regular_file(path: Path) -> None:
     except FileNotFoundError as error:
         raise MediaError(f"{path}: file not found (or a broken link)") from error
     except OSError as error:
-        raise MediaError(f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable") from error
+        raise MediaError(
+            f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable"
+        ) from error
     if stat.S_ISDIR(mode):
         if not os.access(path, os.R_OK | os.X_OK):
             raise MediaError(f"{path}: folder cannot be listed (permission denied)")

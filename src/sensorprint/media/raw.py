@@ -34,8 +34,14 @@ from .exif import exif_metadata, json_safe
 LIBRAW_FLIP_TO_EXIF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
 
 POSTPROCESS_PARAMETERS = {
-    "gamma": [1, 1], "no_auto_bright": True, "output_bps": 16, "use_camera_wb": True,
-    "output_color": "raw", "user_flip": 0, "demosaic_algorithm": "AHD", "highlight_mode": "clip",
+    "gamma": [1, 1],
+    "no_auto_bright": True,
+    "output_bps": 16,
+    "use_camera_wb": True,
+    "output_color": "raw",
+    "user_flip": 0,
+    "demosaic_algorithm": "AHD",
+    "highlight_mode": "clip",
 }
 
 
@@ -94,7 +100,7 @@ def _tiff_data_end(data: bytes) -> int:
         size = sizes.get(kind, 1) * count
         if kind not in codes:
             return []
-        raw = field if size <= 4 else data[struct.unpack(endian + "I", field)[0]:][:size]
+        raw = field if size <= 4 else data[struct.unpack(endian + "I", field)[0] :][:size]
         return list(struct.unpack(endian + codes[kind] * count, raw[:size])) if len(raw) >= size else []
 
     end, pending, seen = 0, [struct.unpack(endian + "I", data[4:8])[0]], set()
@@ -103,26 +109,28 @@ def _tiff_data_end(data: bytes) -> int:
         if offset in seen or offset <= 0 or offset + 2 > len(data):
             continue
         seen.add(offset)
-        (count,) = struct.unpack(endian + "H", data[offset:offset + 2])
+        (count,) = struct.unpack(endian + "H", data[offset : offset + 2])
         tags = {}
         for entry in range(min(count, 1024)):
             start = offset + 2 + 12 * entry
             if start + 12 > len(data):
                 break
-            tag, kind, number = struct.unpack(endian + "HHI", data[start:start + 8])
+            tag, kind, number = struct.unpack(endian + "HHI", data[start : start + 8])
             if number < 1 << 20:
-                tags[tag] = values(kind, number, data[start + 8:start + 12])
+                tags[tag] = values(kind, number, data[start + 8 : start + 12])
         for offsets, counts in ((273, 279), (324, 325), (513, 514)):  # strips, tiles, JPEG thumbnails
             for place, length in zip(tags.get(offsets, []), tags.get(counts, [])):
                 end = max(end, place + length)
         pending.extend(tags.get(330, []))  # SubIFDs hold the full-size raw data
         next_at = offset + 2 + 12 * count
         if next_at + 4 <= len(data):
-            pending.append(struct.unpack(endian + "I", data[next_at:next_at + 4])[0])
+            pending.append(struct.unpack(endian + "I", data[next_at : next_at + 4])[0])
     return end
 
 
-def read_raw(data: bytes, path: Path, *, decode: bool, max_pixels: int | None) -> tuple[np.ndarray | None, int, int, int, dict]:
+def read_raw(
+    data: bytes, path: Path, *, decode: bool, max_pixels: int | None
+) -> tuple[np.ndarray | None, int, int, int, dict]:
     """(pixels or None, width, height, orientation, metadata) of a camera RAW file in memory.
 
     `decode=False` reads the headers only (for `probe`). Raises MediaError.
@@ -139,25 +147,31 @@ def read_raw(data: bytes, path: Path, *, decode: bool, max_pixels: int | None) -
         check_size(path, width, height, max_pixels)
         needed = _tiff_data_end(data)
         if needed > len(data):
-            raise MediaError(f"{path}: truncated camera RAW file ({len(data):,} bytes, its image data runs to {needed:,}); obtain a complete copy")
+            raise MediaError(
+                f"{path}: truncated camera RAW file ({len(data):,} bytes, its image data runs to {needed:,}); obtain a complete copy"
+            )
         libraw_said: list[str] = []
         if decode:
             with _captured_stderr(libraw_said):
                 raw.unpack()  # before any other property: rawpy unpacks implicitly, and a second unpack is refused
             if libraw_said[0]:  # e.g. "Unexpected end of file": LibRaw padded missing data instead of failing
-                raise MediaError(f"{path}: corrupt camera RAW file (LibRaw: {' '.join(libraw_said[0].split())[:200]}); obtain a complete copy")
+                raise MediaError(
+                    f"{path}: corrupt camera RAW file (LibRaw: {' '.join(libraw_said[0].split())[:200]}); obtain a complete copy"
+                )
         orientation = LIBRAW_FLIP_TO_EXIF.get(int(sizes.flip), 1)
         metadata, _ = _tiff_exif(data)
-        metadata.update({
-            "format": "RAW",
-            "mode": "RGB",
-            "bit_depth": 16,
-            "color_desc": raw.color_desc.decode("ascii", "replace"),
-            "raw_size": [int(sizes.raw_width), int(sizes.raw_height)],
-            "libraw_flip": int(sizes.flip),
-            "pixel_aspect": float(sizes.pixel_aspect),
-            "raw_processing": dict(POSTPROCESS_PARAMETERS),
-        })
+        metadata.update(
+            {
+                "format": "RAW",
+                "mode": "RGB",
+                "bit_depth": 16,
+                "color_desc": raw.color_desc.decode("ascii", "replace"),
+                "raw_size": [int(sizes.raw_width), int(sizes.raw_height)],
+                "libraw_flip": int(sizes.flip),
+                "pixel_aspect": float(sizes.pixel_aspect),
+                "raw_processing": dict(POSTPROCESS_PARAMETERS),
+            }
+        )
         pixels = None
         if decode:
             metadata["raw_type"] = str(raw.raw_type).rsplit(".", 1)[-1]
@@ -166,9 +180,14 @@ def read_raw(data: bytes, path: Path, *, decode: bool, max_pixels: int | None) -
             metadata["camera_whitebalance"] = json_safe(list(raw.camera_whitebalance))
             metadata["raw_pattern"] = json_safe(raw.raw_pattern.tolist()) if raw.raw_pattern is not None else None
             rgb16 = raw.postprocess(
-                gamma=(1, 1), no_auto_bright=True, output_bps=16, use_camera_wb=True,
-                output_color=rawpy.ColorSpace.raw, user_flip=0,
-                demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, highlight_mode=rawpy.HighlightMode.Clip,
+                gamma=(1, 1),
+                no_auto_bright=True,
+                output_bps=16,
+                use_camera_wb=True,
+                output_color=rawpy.ColorSpace.raw,
+                user_flip=0,
+                demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
+                highlight_mode=rawpy.HighlightMode.Clip,
             )
             pixels = rgb16.astype(np.float32) * np.float32(255.0 / 65535.0)
             height, width = pixels.shape[:2]

@@ -84,11 +84,11 @@ class Frame:
 class _FrameIndex:
     """The video stream's samples in presentation order (from demuxing, no decoding)."""
 
-    pts: list[int]              # sorted presentation timestamps (stream time base)
-    keyframe: list[bool]        # per entry of `pts`
-    dts: list[int]              # decoding timestamp per entry of `pts` (for seeking)
+    pts: list[int]  # sorted presentation timestamps (stream time base)
+    keyframe: list[bool]  # per entry of `pts`
+    dts: list[int]  # decoding timestamp per entry of `pts` (for seeking)
     time_base: Fraction
-    exact_pts: bool = True      # False when the container gave no presentation timestamps (AVI...)
+    exact_pts: bool = True  # False when the container gave no presentation timestamps (AVI...)
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -151,8 +151,13 @@ def _open_for_keyframes(path: Path, stack: contextlib.ExitStack):
     try:
         stream = next(s for s in container.streams.video if not _is_attached_picture(s))
         codec = stream.codec_context
-        fits = (container.format.name in _QUICK_FORMATS and codec is not None and codec.name in _QUICK_CODECS
-                and (codec.width or 0) > 0 and (codec.height or 0) > 0)
+        fits = (
+            container.format.name in _QUICK_FORMATS
+            and codec is not None
+            and codec.name in _QUICK_CODECS
+            and (codec.width or 0) > 0
+            and (codec.height or 0) > 0
+        )
     except Exception:  # no video stream, unknown codec...: the usual open says what is wrong
         fits = False
     if fits:
@@ -177,7 +182,9 @@ def _video_stream(container, path: Path):
     else:
         cause = None
     if codec is None or not getattr(codec, "name", None) or codec.name == "none":
-        raise MediaError(f"{path}: the video codec cannot be decoded by this FFmpeg build (unknown codec); convert losslessly or use another tool") from cause
+        raise MediaError(
+            f"{path}: the video codec cannot be decoded by this FFmpeg build (unknown codec); convert losslessly or use another tool"
+        ) from cause
     return stream
 
 
@@ -188,7 +195,9 @@ def _is_attached_picture(stream) -> bool:
         return False
 
 
-def _index_frames(container, stream, path: Path, *, decode_first: bool = False) -> tuple[_FrameIndex, object, Exception | None]:
+def _index_frames(
+    container, stream, path: Path, *, decode_first: bool = False
+) -> tuple[_FrameIndex, object, Exception | None]:
     """Demux (not decode) every packet of `stream`; raises MediaError for truncation or zero frames.
 
     decode_first: also send packets to the decoder until its first frame comes out (the
@@ -216,17 +225,23 @@ def _index_frames(container, stream, path: Path, *, decode_first: bool = False) 
             dts = packet.dts if packet.dts is not None else pts
             entries.append((pts, bool(packet.is_keyframe), dts))
     except Exception as error:
-        raise MediaError(f"{path}: truncated or corrupt video (demuxing failed after {len(entries)} frames: {error})") from error
+        raise MediaError(
+            f"{path}: truncated or corrupt video (demuxing failed after {len(entries)} frames: {error})"
+        ) from error
     if not entries:
         raise MediaError(f"{path}: the video stream holds no frames (zero-frame video)")
     declared = int(stream.frames or 0)
     if declared > len(entries):
-        raise MediaError(f"{path}: truncated video: the container lists {declared} frames but only {len(entries)} are present")
+        raise MediaError(
+            f"{path}: truncated video: the container lists {declared} frames but only {len(entries)} are present"
+        )
     entries.sort()
     if not any(key for _, key, _ in entries):
         entries[0] = (entries[0][0], True, entries[0][2])  # nothing flagged: decoding must start at the first sample
     index = _FrameIndex(
-        pts=[e[0] for e in entries], keyframe=[e[1] for e in entries], dts=[e[2] for e in entries],
+        pts=[e[0] for e in entries],
+        keyframe=[e[1] for e in entries],
+        dts=[e[2] for e in entries],
         time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 1),
         exact_pts=exact_pts and container.format.name not in _DECODE_ORDER_TIMESTAMPS,
     )
@@ -247,7 +262,11 @@ def _frame_rate_facts(index: _FrameIndex) -> dict:
     variable = bool(np.any(np.abs(ticks - median) > tolerance))
     return {
         "variable_frame_rate": variable,
-        "frame_interval_s": {"min": float(ticks.min()) * tick_s, "median": median * tick_s, "max": float(ticks.max()) * tick_s},
+        "frame_interval_s": {
+            "min": float(ticks.min()) * tick_s,
+            "median": median * tick_s,
+            "max": float(ticks.max()) * tick_s,
+        },
         "fps_measured": (1.0 / (median * tick_s)) if median > 0 else None,
     }
 
@@ -338,7 +357,9 @@ def _describe(path: Path, container, stream, index: _FrameIndex, first_frame) ->
 
 def _check_frame_size(path: Path, width: int, height: int) -> None:
     if width < MIN_SIDE or height < MIN_SIDE:
-        raise MediaError(f"{path}: video frames too small ({width}x{height} px; at least {MIN_SIDE} px on each side are needed)")
+        raise MediaError(
+            f"{path}: video frames too small ({width}x{height} px; at least {MIN_SIDE} px on each side are needed)"
+        )
 
 
 def probe_video(path: Path, *, loose: bool = False) -> Medium:
@@ -356,9 +377,17 @@ def probe_video(path: Path, *, loose: bool = False) -> Medium:
         reading.close()
 
 
-def read_video(path: Path, *, strategy: str = "even_keyframes", n: int = 5, seed: int = 0,
-               max_frames: int | None = None, threads: int = 0, channels: str = "rgb",
-               loose: bool = False) -> tuple[Medium, Iterator[Frame]]:
+def read_video(
+    path: Path,
+    *,
+    strategy: str = "even_keyframes",
+    n: int = 5,
+    seed: int = 0,
+    max_frames: int | None = None,
+    threads: int = 0,
+    channels: str = "rgb",
+    loose: bool = False,
+) -> tuple[Medium, Iterator[Frame]]:
     """A video's `Medium` and its frames, from one open of the file.
 
     The same Medium as `probe_video` and the same frames as `read_frames` (same arguments),
@@ -391,8 +420,12 @@ def _to_pixels(frame) -> np.ndarray:
     exact = interpolation.BILINEAR | interpolation.ACCURATE_RND | interpolation.BITEXACT
     full_range = getattr(frame, "color_range", None) == av.video.reformatter.ColorRange.JPEG
     high = _bit_depth(frame.format.name) > 8
-    converted = frame.reformat(format="rgb48le" if high else "rgb24", interpolation=exact,
-                               src_color_range="JPEG" if full_range else None, dst_color_range="JPEG")
+    converted = frame.reformat(
+        format="rgb48le" if high else "rgb24",
+        interpolation=exact,
+        src_color_range="JPEG" if full_range else None,
+        dst_color_range="JPEG",
+    )
     if high:
         return converted.to_ndarray().astype(np.float32) * np.float32(255.0 / 65535.0)
     return converted.to_ndarray().astype(np.float32)
@@ -410,7 +443,9 @@ def _to_luma(frame) -> np.ndarray:
     stored = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
     stored = stored[: frame.height, : frame.width]
     av = _av()
-    full_range = layout.group(1) == "yuvj" or getattr(frame, "color_range", None) == av.video.reformatter.ColorRange.JPEG
+    full_range = (
+        layout.group(1) == "yuvj" or getattr(frame, "color_range", None) == av.video.reformatter.ColorRange.JPEG
+    )
     unit = float(1 << (bits - 8))
     if full_range:
         offset, scale = 0.0, 255.0 / ((1 << bits) - 1)
@@ -444,8 +479,13 @@ def _frame_from(frame, index: _FrameIndex, fallback_position: int, channels: str
         position = fallback_position
     luma = _to_luma(frame) if channels in ("gray", "rgb+gray") else None
     pixels = luma if channels == "gray" else _to_pixels(frame)
-    return Frame(index=position, time_s=index.time_s(position), keyframe=bool(index.keyframe[position] or frame.key_frame),
-                 pixels=pixels, luma=luma)
+    return Frame(
+        index=position,
+        time_s=index.time_s(position),
+        keyframe=bool(index.keyframe[position] or frame.key_frame),
+        pixels=pixels,
+        luma=luma,
+    )
 
 
 def _decode_keyframes(container, stream, index: _FrameIndex) -> Iterator[tuple]:
@@ -462,8 +502,9 @@ def _decode_keyframes(container, stream, index: _FrameIndex) -> Iterator[tuple]:
             yield frame, fallback
 
 
-def _decode_all(container, stream, index: _FrameIndex, wanted: set[int] | None = None,
-                keyframes: bool = False) -> Iterator[tuple]:
+def _decode_all(
+    container, stream, index: _FrameIndex, wanted: set[int] | None = None, keyframes: bool = False
+) -> Iterator[tuple]:
     """Every frame in presentation order, or only the positions in `wanted` / only keyframes.
 
     Without presentation timestamps (AVI with B-frames) the decoder's output order is the
@@ -553,8 +594,9 @@ def _configure_decoder(stream, threads: int, keyframes_only: bool) -> None:
         stream.codec_context.skip_frame = "NONKEY"
 
 
-def _decode_keyframe_targets(path: Path, container, stream, index: _FrameIndex, targets: list[int],
-                             threads: int) -> Iterator[tuple]:
+def _decode_keyframe_targets(
+    path: Path, container, stream, index: _FrameIndex, targets: list[int], threads: int
+) -> Iterator[tuple]:
     """Each target keyframe decoded alone: seek, demux (not decode) up to its packet, decode it, drain.
 
     Draining right away gets the picture out without feeding the decoder the frames that
@@ -614,8 +656,16 @@ def _decode_targets(decoder: _TargetDecoder, targets: list[int]) -> Iterator[tup
         decoder.close()
 
 
-def read_frames(path: Path, *, strategy: str = "keyframes", n: int = 5, seed: int = 0,
-                max_frames: int | None = None, threads: int = 0, channels: str = "rgb") -> Iterator[Frame]:
+def read_frames(
+    path: Path,
+    *,
+    strategy: str = "keyframes",
+    n: int = 5,
+    seed: int = 0,
+    max_frames: int | None = None,
+    threads: int = 0,
+    channels: str = "rgb",
+) -> Iterator[Frame]:
     """Decoded frames of a video, chosen by `strategy`, in presentation order.
 
     - "keyframes": only keyframes are decoded (the frames between are never sent to the decoder);
@@ -647,8 +697,18 @@ def _check_arguments(strategy: str, n: int, max_frames: int | None, channels: st
         raise ValueError(f"unknown channels {channels!r}; choose one of {', '.join(CHANNELS)}")
 
 
-def _read(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, threads: int, channels: str,
-          *, describe: bool, loose: bool) -> Iterator:
+def _read(
+    path: Path,
+    strategy: str,
+    n: int,
+    seed: int,
+    max_frames: int | None,
+    threads: int,
+    channels: str,
+    *,
+    describe: bool,
+    loose: bool,
+) -> Iterator:
     """The reader behind probe_video, read_video and read_frames: yields the Medium first when
     `describe`, then the chosen frames. One open of the file (a second one only for the
     strategies that decode from the start: "keyframes", "all", and files without
@@ -664,7 +724,9 @@ def _read(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, 
             if loose and (container.format.name in _LOOSE_DEMUXERS or container.format.name.endswith("_pipe")):
                 raise MediaError(f"{path}: not an image or a video (unrecognised content); check the file type")
             stream = _video_stream(container, path)
-            _configure_decoder(stream, threads, keyframes_only=False)  # the thread count is fixed when the decoder opens
+            _configure_decoder(
+                stream, threads, keyframes_only=False
+            )  # the thread count is fixed when the decoder opens
             # the first frame is decoded in the indexing pass when it describes the video or is likely chosen
             decode_first = describe or (strategy in ("even", "even_keyframes") and max_frames != 0)
             index, first, decode_error = _index_frames(container, stream, path, decode_first=decode_first)
@@ -672,12 +734,22 @@ def _read(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, 
                 if first is None:
                     name = stream.codec_context.name
                     if decode_error is not None:
-                        raise MediaError(f"{path}: the video cannot be decoded ({name}: {decode_error})") from decode_error
+                        raise MediaError(
+                            f"{path}: the video cannot be decoded ({name}: {decode_error})"
+                        ) from decode_error
                     raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {name} decoder")
                 metadata, width, height, orientation = _describe(path, container, stream, index, first)
                 _check_frame_size(path, width, height)
-                yield Medium(path=path, sha256=sha256_file(path), size_bytes=path.stat().st_size, kind="video",
-                             width=width, height=height, orientation=orientation, metadata=metadata)
+                yield Medium(
+                    path=path,
+                    sha256=sha256_file(path),
+                    size_bytes=path.stat().st_size,
+                    kind="video",
+                    width=width,
+                    height=height,
+                    orientation=orientation,
+                    metadata=metadata,
+                )
                 if max_frames == 0:
                     return
             keyframes_only = strategy in ("keyframes", "even_keyframes") and index.exact_pts
@@ -698,7 +770,9 @@ def _read(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, 
                 if strategy == "even_keyframes":
                     rest = _decode_keyframe_targets(path, container, stream, index, targets, threads)
                 else:
-                    rest = _decode_targets(_TargetDecoder(path, container, stream, index, threads, keyframes_only), targets)
+                    rest = _decode_targets(
+                        _TargetDecoder(path, container, stream, index, threads, keyframes_only), targets
+                    )
                 raw_frames = itertools.chain([reused] if reused else [], rest)
             count = 0
             for raw, position in raw_frames:
@@ -710,7 +784,9 @@ def _read(path: Path, strategy: str, n: int, seed: int, max_frames: int | None, 
                 if max_frames is not None and count >= max_frames:
                     return
             if count == 0:
-                raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {stream.codec_context.name} decoder")
+                raise MediaError(
+                    f"{path}: the video cannot be decoded: no frame came out of the {stream.codec_context.name} decoder"
+                )
     except MediaError as error:
         raise one_line(error) from error.__cause__
     except GeneratorExit:

@@ -105,10 +105,12 @@ class FingerprintAccumulator:
             return 90
         est = self._estimate()
         # Correlation of W·I with the estimate so far, for both ways of turning (K itself is not symmetric).
-        scores = {rotation: float(np.sum(np.rot90(signal, rotation // 90) * est, dtype=np.float64)) for rotation in (90, 270)}
+        scores = {
+            rotation: float(np.sum(np.rot90(signal, rotation // 90) * est, dtype=np.float64)) for rotation in (90, 270)
+        }
         return max(scores, key=scores.__getitem__)
 
-    def merge(self, other: "FingerprintAccumulator") -> "FingerprintAccumulator":
+    def merge(self, other: FingerprintAccumulator) -> FingerprintAccumulator:
         """Add the partial sums of `other` (same sensor, same orientation) to this one; returns self."""
         if other.n_media == 0:
             return self
@@ -139,7 +141,7 @@ class FingerprintAccumulator:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, np.ndarray]) -> "FingerprintAccumulator":
+    def from_state(cls, state: dict[str, np.ndarray]) -> FingerprintAccumulator:
         """The accumulator whose `state()` this was."""
         if "num" not in state:
             return cls()
@@ -149,7 +151,7 @@ class FingerprintAccumulator:
         accumulator.n_media = int(state["n_media"])
         return accumulator
 
-    def __iadd__(self, other: "FingerprintAccumulator") -> "FingerprintAccumulator":
+    def __iadd__(self, other: FingerprintAccumulator) -> FingerprintAccumulator:
         return self.merge(other)
 
     def result(self) -> Fingerprint:

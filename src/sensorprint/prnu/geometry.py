@@ -43,7 +43,7 @@ class Transform:
         return {"rotation": self.rotation, "flip": self.flip, "scale": self.scale, "offset": list(self.offset)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Transform":
+    def from_dict(cls, d: dict) -> Transform:
         return cls(
             rotation=int(d.get("rotation", 0)),
             flip=bool(d.get("flip", False)),

@@ -229,7 +229,9 @@ class PreparedQuery:
         if key in self._spectra:
             self._spectra.move_to_end(key)
             return self._spectra[key]
-        spec = whiten_spectrum(scipy.fft.rfft2(np.ascontiguousarray(orient(self.q, rotation, flip)), s=shape), self.whitening)
+        spec = whiten_spectrum(
+            scipy.fft.rfft2(np.ascontiguousarray(orient(self.q, rotation, flip)), s=shape), self.whitening
+        )
         self._spectra[key] = spec
         while len(self._spectra) > self.max_spectra:
             self._spectra.popitem(last=False)

@@ -120,8 +120,9 @@ def unsaturated_intensity(gray: np.ndarray, level: float = SATURATION_LEVEL) -> 
     return np.where(g < np.float32(level), g, np.float32(0.0))
 
 
-def accumulate(numerator: np.ndarray, denominator: np.ndarray, gray: np.ndarray, noise: np.ndarray,
-               weight: float = 1.0) -> None:
+def accumulate(
+    numerator: np.ndarray, denominator: np.ndarray, gray: np.ndarray, noise: np.ndarray, weight: float = 1.0
+) -> None:
     """Add one frame to the sums Σ wWI (numerator) and Σ wI² (denominator), in place (float32)."""
     inten = unsaturated_intensity(gray)
     wt = np.float32(weight)

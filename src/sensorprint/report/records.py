@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sensorprint.store import Case, MediumRecord, ResultRow, tool_version
@@ -128,7 +128,9 @@ def describe_frames(frames: list[Any] | None) -> str:
             notes.append("keyframe")
         weight = frame.get("weight")
         if weight is not None:
-            notes.append("not used: dark, saturated or duplicate" if float(weight) <= 0 else f"weight {float(weight):.2f}")
+            notes.append(
+                "not used: dark, saturated or duplicate" if float(weight) <= 0 else f"weight {float(weight):.2f}"
+            )
         index = frame.get("index", "?")
         parts.append(f"#{index}" + (f" ({', '.join(notes)})" if notes else ""))
     return ", ".join(parts)
@@ -236,14 +238,16 @@ def fuse_verdict(record: Mapping[str, Any], device_models: Mapping[str, str | No
             prnu_text = f"PRNU: {prnu_answer} (PCE {_fmt_pce(record['best_pce'])})"
             others = [name for name in record["matches"] if name != prnu_answer]
             if others:
-                prnu_text += " [also above threshold: " + ", ".join(
-                    f"{n} (PCE {_fmt_pce(devices[n]['pce'])})" for n in others) + "]"
+                prnu_text += (
+                    " [also above threshold: "
+                    + ", ".join(f"{n} (PCE {_fmt_pce(devices[n]['pce'])})" for n in others)
+                    + "]"
+                )
         else:
             prnu_answer = "no match"
             scored = [(v["pce"], n) for n, v in devices.items() if v["pce"] is not None]
             highest = max(scored) if scored else None
-            prnu_text = "PRNU: no match" + (
-                f" (highest {highest[1]}, PCE {_fmt_pce(highest[0])})" if highest else "")
+            prnu_text = "PRNU: no match" + (f" (highest {highest[1]}, PCE {_fmt_pce(highest[0])})" if highest else "")
     cnn_device = cnn.get("device")
     cnn_answer: str | None = None
     cnn_text = "CNN: not run"
@@ -254,7 +258,8 @@ def fuse_verdict(record: Mapping[str, Any], device_models: Mapping[str, str | No
         else:
             cnn_answer = "no match"
             cnn_text = "CNN: unknown camera" + (
-                f" (top {cnn_device['top']}, {_fmt_prob(cnn_device['top_probability'])})" if cnn_device["top"] else "")
+                f" (top {cnn_device['top']}, {_fmt_prob(cnn_device['top_probability'])})" if cnn_device["top"] else ""
+            )
     if record.get("not_compared") and devices:
         prnu_text += " [not compared with: " + ", ".join(record["not_compared"]) + "]"
     if cnn_device and cnn_device.get("network_stale"):
@@ -267,7 +272,8 @@ def fuse_verdict(record: Mapping[str, Any], device_models: Mapping[str, str | No
     if cnn_model:
         model_label = cnn_model["label"]
         model_text = f"; CNN model: {model_label}" + (
-            f" ({_fmt_prob(cnn_model['probability'])})" if model_label != "unknown" else "")
+            f" ({_fmt_prob(cnn_model['probability'])})" if model_label != "unknown" else ""
+        )
         if cnn_model.get("network_stale"):
             model_text += f" [camera-model network is stale: {cnn_model['network_stale']}]"
         if cnn_model.get("caveat") and not (cnn_device and cnn_device.get("caveat")):
@@ -292,13 +298,20 @@ def fuse_verdict(record: Mapping[str, Any], device_models: Mapping[str, str | No
     return f"DISAGREE: {prnu_text}; {cnn_text}{model_text}", "disagree"
 
 
-def _medium_record(medium: MediumRecord, rows: list[ResultRow], threshold: float | None,
-                   device_models: Mapping[str, str | None], comparable: set[str] = frozenset(),  # type: ignore[assignment]
-                   stale_models: Mapping[int, str] | None = None) -> dict[str, Any]:
+def _medium_record(
+    medium: MediumRecord,
+    rows: list[ResultRow],
+    threshold: float | None,
+    device_models: Mapping[str, str | None],
+    comparable: set[str] = frozenset(),  # type: ignore[assignment]
+    stale_models: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
     prnu_rows = [r for r in rows if r.method == "prnu" and r.target_kind == "device"]
     devices = _prnu_entries(prnu_rows, threshold)
-    matches = sorted((name for name, v in devices.items() if v["decision"] == "match"),
-                     key=lambda name: -(devices[name]["pce"] or -math.inf))
+    matches = sorted(
+        (name for name, v in devices.items() if v["decision"] == "match"),
+        key=lambda name: -(devices[name]["pce"] or -math.inf),
+    )
     best = matches[0] if matches else None
     cnn: dict[str, Any] = {}
     for kind in ("device", "model"):
@@ -372,8 +385,9 @@ def report_records(case: Case, *, threshold: float | None = None) -> list[dict[s
         by_medium: dict[int, list[ResultRow]] = {}
         for row in case.results():
             by_medium.setdefault(row.medium_id, []).append(row)  # type: ignore[arg-type]
-    return [_medium_record(m, by_medium.get(m.id, []), threshold, device_models, comparable, stale_models)
-            for m in media]
+    return [
+        _medium_record(m, by_medium.get(m.id, []), threshold, device_models, comparable, stale_models) for m in media
+    ]
 
 
 def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
@@ -383,32 +397,67 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str
         devices = []
         for device in case.list_devices():
             references = case.list_media(role="reference", device_id=device.id)
-            devices.append({
-                "name": device.name,
-                "model": device.model,
-                "notes": device.notes,
-                "enrolled": device.created,
-                "n_reference_media": len(references),
-                "reference_media": [
-                    {"path": m.path, "sha256": m.sha256, "kind": m.kind, "width": m.width, "height": m.height,
-                     "status": m.status, "error": m.error}
-                    for m in references
-                ],
-                "fingerprints": [
-                    {"id": f.id, "height": f.height, "width": f.width, "n_media": f.n_media, "quality": f.quality,
-                     "source": f.source, "array_sha256": f.array_sha256, "media_hashes": f.media_hashes,
-                     "parameters": f.parameters, "created": f.created, "run_id": f.run_id}
-                    for f in case.fingerprints(device.id)
-                ],
-            })
+            devices.append(
+                {
+                    "name": device.name,
+                    "model": device.model,
+                    "notes": device.notes,
+                    "enrolled": device.created,
+                    "n_reference_media": len(references),
+                    "reference_media": [
+                        {
+                            "path": m.path,
+                            "sha256": m.sha256,
+                            "kind": m.kind,
+                            "width": m.width,
+                            "height": m.height,
+                            "status": m.status,
+                            "error": m.error,
+                        }
+                        for m in references
+                    ],
+                    "fingerprints": [
+                        {
+                            "id": f.id,
+                            "height": f.height,
+                            "width": f.width,
+                            "n_media": f.n_media,
+                            "quality": f.quality,
+                            "source": f.source,
+                            "array_sha256": f.array_sha256,
+                            "media_hashes": f.media_hashes,
+                            "parameters": f.parameters,
+                            "created": f.created,
+                            "run_id": f.run_id,
+                        }
+                        for f in case.fingerprints(device.id)
+                    ],
+                }
+            )
         models = [
-            {"id": m.id, "target": m.target, "classes": m.classes, "created": m.created, "stale": m.stale,
-             "stale_reason": m.stale_reason, "summary": summarise_model_record(m.record), "record": m.record}
+            {
+                "id": m.id,
+                "target": m.target,
+                "classes": m.classes,
+                "created": m.created,
+                "stale": m.stale,
+                "stale_reason": m.stale_reason,
+                "summary": summarise_model_record(m.record),
+                "record": m.record,
+            }
             for m in case.models()
         ]
         runs = [
-            {"id": r.id, "command": r.command, "parameters": r.parameters, "tool_version": r.tool_version,
-             "started": r.started, "finished": r.finished, "status": r.status, "summary": r.summary}
+            {
+                "id": r.id,
+                "command": r.command,
+                "parameters": r.parameters,
+                "tool_version": r.tool_version,
+                "started": r.started,
+                "finished": r.finished,
+                "status": r.status,
+                "summary": r.summary,
+            }
             for r in case.runs()
         ]
         schema_version = case.schema_version
@@ -420,7 +469,8 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str
     # change what results mean (devices, fingerprints, networks, dropped results, upgrades).
     audit_events = [
         {"time": e.time, "run_id": e.run_id, "action": e.action, "details": e.details}
-        for e in audit if e.action not in _BULK_AUDIT_ACTIONS
+        for e in audit
+        if e.action not in _BULK_AUDIT_ACTIONS
     ]
     summary = {
         "files": len(records),
@@ -429,22 +479,24 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str
         "several_devices_above_threshold": sum(len(r["matches"]) > 1 for r in records),
         "disagreements": sum(r["agreement"] == "disagree" for r in records),
     }
-    return finite_or_none({
-        "format": "sensorprint-report",
-        "format_version": REPORT_FORMAT_VERSION,
-        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "tool_version": tool_version(),
-        "case": str(case.root),
-        "schema_version": schema_version,
-        "threshold": {
-            "pce": float(threshold),
-            "p_fa_per_position": false_alarm_per_position(float(threshold)),
-            "meaning": threshold_meaning(float(threshold)),
-        },
-        "summary": summary,
-        "devices": devices,
-        "models": models,
-        "runs": runs,
-        "audit": {"counts": audit_counts, "events": audit_events},
-        "records": records,
-    })
+    return finite_or_none(
+        {
+            "format": "sensorprint-report",
+            "format_version": REPORT_FORMAT_VERSION,
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "tool_version": tool_version(),
+            "case": str(case.root),
+            "schema_version": schema_version,
+            "threshold": {
+                "pce": float(threshold),
+                "p_fa_per_position": false_alarm_per_position(float(threshold)),
+                "meaning": threshold_meaning(float(threshold)),
+            },
+            "summary": summary,
+            "devices": devices,
+            "models": models,
+            "runs": runs,
+            "audit": {"counts": audit_counts, "events": audit_events},
+            "records": records,
+        }
+    )

@@ -28,10 +28,30 @@ from sensorprint.store import Case
 FORMATS = ("html", "json", "csv")
 
 CSV_COLUMNS = (
-    "path", "sha256", "kind", "status", "error", "device", "device_model", "pce", "ncc", "p_fa", "decision",
-    "decision_at_scan", "transform", "reason", "best_device", "is_best", "frames", "cnn_device_label",
-    "cnn_device_probability", "cnn_this_device_probability", "cnn_model_label", "cnn_model_probability",
-    "verdict", "agreement",
+    "path",
+    "sha256",
+    "kind",
+    "status",
+    "error",
+    "device",
+    "device_model",
+    "pce",
+    "ncc",
+    "p_fa",
+    "decision",
+    "decision_at_scan",
+    "transform",
+    "reason",
+    "best_device",
+    "is_best",
+    "frames",
+    "cnn_device_label",
+    "cnn_device_probability",
+    "cnn_this_device_probability",
+    "cnn_model_label",
+    "cnn_model_probability",
+    "verdict",
+    "agreement",
 )
 
 # Spreadsheet programs run cells that start with these as formulas; evidence file names are
@@ -73,25 +93,40 @@ def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         cnn_device = record["cnn"].get("device") or {}
         cnn_model = record["cnn"].get("model") or {}
         base = {
-            "path": record["path"], "sha256": record["sha256"], "kind": record["kind"],
-            "status": record["status"], "error": record["error"], "best_device": record["best_device"],
+            "path": record["path"],
+            "sha256": record["sha256"],
+            "kind": record["kind"],
+            "status": record["status"],
+            "error": record["error"],
+            "best_device": record["best_device"],
             "frames": " ".join(str(i) for i in frame_indices(record["frames"])) or None,
-            "cnn_device_label": cnn_device.get("label"), "cnn_device_probability": cnn_device.get("probability"),
-            "cnn_model_label": cnn_model.get("label"), "cnn_model_probability": cnn_model.get("probability"),
-            "verdict": record["verdict"], "agreement": record["agreement"],
+            "cnn_device_label": cnn_device.get("label"),
+            "cnn_device_probability": cnn_device.get("probability"),
+            "cnn_model_label": cnn_model.get("label"),
+            "cnn_model_probability": cnn_model.get("probability"),
+            "verdict": record["verdict"],
+            "agreement": record["agreement"],
         }
         if not record["devices"]:
             rows.append(base)
             continue
         for name, entry in record["devices"].items():
-            rows.append({
-                **base, "device": name, "device_model": device_models.get(name), "pce": entry["pce"],
-                "ncc": entry["ncc"], "p_fa": entry["p_fa"], "decision": entry["decision"],
-                "decision_at_scan": entry.get("decision_at_scan"), "transform": entry["transform_text"],
-                "reason": entry.get("reason"),
-                "is_best": name == record["best_device"],
-                "cnn_this_device_probability": (cnn_device.get("probabilities") or {}).get(name),
-            })
+            rows.append(
+                {
+                    **base,
+                    "device": name,
+                    "device_model": device_models.get(name),
+                    "pce": entry["pce"],
+                    "ncc": entry["ncc"],
+                    "p_fa": entry["p_fa"],
+                    "decision": entry["decision"],
+                    "decision_at_scan": entry.get("decision_at_scan"),
+                    "transform": entry["transform_text"],
+                    "reason": entry.get("reason"),
+                    "is_best": name == record["best_device"],
+                    "cnn_this_device_probability": (cnn_device.get("probabilities") or {}).get(name),
+                }
+            )
     return rows
 
 
@@ -142,8 +177,14 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pce=_fmt_pce, p=_fmt_p, prob=_fmt_prob, tojson_pretty=_fmt_json,
-                       transform=describe_transform, frames=describe_frames)
+    env.filters.update(
+        pce=_fmt_pce,
+        p=_fmt_p,
+        prob=_fmt_prob,
+        tojson_pretty=_fmt_json,
+        transform=describe_transform,
+        frames=describe_frames,
+    )
     return env
 
 
@@ -153,18 +194,26 @@ def render_html(data: Mapping[str, Any]) -> str:
     png = pce_figure_png(data["records"], device_names, data["threshold"]["pce"])
     runs = {r["id"]: r for r in data["runs"]}
     fingerprints = {d["name"]: d["fingerprints"] for d in data["devices"]}
-    evidence = [r for r in data["records"]
-                if r["matches"] or r["agreement"] == "disagree"
-                or any(e.get("label") not in (None, "unknown") for e in r["cnn"].values())]
-    return _environment().get_template("report.html").render(
-        data=data,
-        css=_template_text("report.css"),
-        figure=base64.b64encode(png).decode("ascii") if png else None,
-        runs_by_id=runs,
-        fingerprints=fingerprints,
-        evidence=evidence,
-        errors=[r for r in data["records"] if r["status"] == "error"],
-        linked={r["id"] for r in evidence} | {r["id"] for r in data["records"] if r["status"] == "error"},
+    evidence = [
+        r
+        for r in data["records"]
+        if r["matches"]
+        or r["agreement"] == "disagree"
+        or any(e.get("label") not in (None, "unknown") for e in r["cnn"].values())
+    ]
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(
+            data=data,
+            css=_template_text("report.css"),
+            figure=base64.b64encode(png).decode("ascii") if png else None,
+            runs_by_id=runs,
+            fingerprints=fingerprints,
+            evidence=evidence,
+            errors=[r for r in data["records"] if r["status"] == "error"],
+            linked={r["id"] for r in evidence} | {r["id"] for r in data["records"] if r["status"] == "error"},
+        )
     )
 
 

@@ -129,8 +129,11 @@ def _unit_patterns(model: CameraModel, seed: int) -> tuple[np.ndarray, np.ndarra
     """(unit PRNU, dark signal) of one unit; read-only arrays, cached."""
     rng = np.random.default_rng([seed, 0x707275])  # "pru"
     k = sensor.unit_prnu(
-        model.height, model.width, rng,
-        strength=model.prnu_strength, lowfreq_strength=model.prnu_lowfreq_strength,
+        model.height,
+        model.width,
+        rng,
+        strength=model.prnu_strength,
+        lowfreq_strength=model.prnu_lowfreq_strength,
     )
     dark = sensor.dark_signal(model.height, model.width, rng, mean_e=model.dark_mean_e, std_e=model.dark_std_e)
     k.setflags(write=False)
@@ -220,8 +223,9 @@ class Camera:
         response = model.filter_response
         if response is None:
             response = np.eye(3, dtype=np.float32)
-        response = response * (np.asarray(model.channel_sensitivity, np.float32)[:, None]
-                               * np.float32(model.full_well_e * model.exposure))
+        response = response * (
+            np.asarray(model.channel_sensitivity, np.float32)[:, None] * np.float32(model.full_well_e * model.exposure)
+        )
         electrons = isp.mosaic(scene.astype(np.float32, copy=False), model.cfa, response)
         return sensor.expose(
             electrons,
@@ -387,5 +391,7 @@ def make_cameras(
             model = replace(model, **model_options)
         for u in range(units_per_model):
             unit_seed = int(np.random.SeedSequence([seed, model.seed % (2**31), u, 2]).generate_state(1)[0])
-            cameras.append(Camera(model=model, unit=u, seed=unit_seed, serial=f"{model.name[-1]}{u:03d}{unit_seed % 10**6:06d}"))
+            cameras.append(
+                Camera(model=model, unit=u, seed=unit_seed, serial=f"{model.name[-1]}{u:03d}{unit_seed % 10**6:06d}")
+            )
     return cameras

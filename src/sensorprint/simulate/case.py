@@ -9,16 +9,15 @@ an enrolled camera (same model) — and files that cannot be read.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 from .camera import Camera, make_cameras
 from .scenes import scene as make_scene
-
 
 _MIN_MEAN_RADIANCE = 0.15
 
@@ -70,15 +69,28 @@ def _plan(enrolled: list[Camera], unenrolled: list[Camera], n_flat: int, n_natur
     # Portraits: pixels turned (90 and 270) and one kept in sensor orientation with an EXIF tag.
     shots.append(_Shot(a0, f"{folders[a0]}/IMG_0900.jpg", orientation=90, scene_kind="texture"))
     shots.append(_Shot(b0, f"{folders[b0]}/IMG_0901.jpg", orientation=270, scene_kind="photo"))
-    shots.append(_Shot(a1, f"{folders[a1]}/portrait_exif_only.jpg", orientation=90, rotate_pixels=False,
-                       scene_kind="texture"))
+    shots.append(
+        _Shot(a1, f"{folders[a1]}/portrait_exif_only.jpg", orientation=90, rotate_pixels=False, scene_kind="texture")
+    )
     # Edited copies: crops at an arbitrary offset, and one downscaled image.
     # (Well-exposed, detailed scenes: a crop or a downscale keeps less of the PRNU, and the demo
     # should show these matches found, not lost to an unlucky dark scene.)
-    shots.append(_Shot(a0, "evidence/laptop/Pictures/edited/crop_a.jpg", crop=(w // 5, h // 7, (2 * w) // 3, (2 * h) // 3),
-                       scene_kind="wall"))
-    shots.append(_Shot(b0, "evidence/laptop/Pictures/edited/crop_b.jpg", crop=(w // 7, h // 9, (3 * w) // 4, (3 * h) // 4),
-                       scene_kind="sky"))
+    shots.append(
+        _Shot(
+            a0,
+            "evidence/laptop/Pictures/edited/crop_a.jpg",
+            crop=(w // 5, h // 7, (2 * w) // 3, (2 * h) // 3),
+            scene_kind="wall",
+        )
+    )
+    shots.append(
+        _Shot(
+            b0,
+            "evidence/laptop/Pictures/edited/crop_b.jpg",
+            crop=(w // 7, h // 9, (3 * w) // 4, (3 * h) // 4),
+            scene_kind="sky",
+        )
+    )
     shots.append(_Shot(c0, "evidence/usb_stick/photos/small/resized_c.jpg", scale=0.6, scene_kind="wall"))
     # Cameras that were not seized: a third unit of the twins' model, and another model.
     twin, other = unenrolled

@@ -74,13 +74,22 @@ def demosaic_bilinear(raw: np.ndarray, cfa: str) -> np.ndarray:
 
 
 # Malvar–He–Cutler 5×5 kernels (ICASSP 2004, fig. 2), scaled by 1/8.
-_M_G_AT_RB = np.array(
-    [[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], np.float32) / 8
-_M_RB_ROW = np.array(  # R (or B) at a green pixel in an R (or B) row
-    [[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, 0.5, 0, 0]], np.float32) / 8
+_M_G_AT_RB = (
+    np.array([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], np.float32) / 8
+)
+_M_RB_ROW = (
+    np.array(  # R (or B) at a green pixel in an R (or B) row
+        [[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, 0.5, 0, 0]], np.float32
+    )
+    / 8
+)
 _M_RB_COL = _M_RB_ROW.T.copy()
-_M_RB_AT_BR = np.array(
-    [[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], np.float32) / 8
+_M_RB_AT_BR = (
+    np.array(
+        [[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], np.float32
+    )
+    / 8
+)
 
 
 def demosaic_malvar(raw: np.ndarray, cfa: str) -> np.ndarray:

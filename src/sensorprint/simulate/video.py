@@ -26,9 +26,10 @@ quantisation and H.264, indistinguishable from Gaussian.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -39,7 +40,7 @@ from .scenes import scene as make_scene
 if TYPE_CHECKING:  # pragma: no cover
     from .camera import Camera
 
-_EPOCH = _dt.datetime(2024, 3, 1, 9, 0, 0, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(2024, 3, 1, 9, 0, 0, tzinfo=_dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class VideoGeometry:
 
 
 def video_geometry(
-    camera: "Camera", size: tuple[int, int] = (1920, 1080), *, stabilise: bool = False, stabilise_margin: float = 0.1
+    camera: Camera, size: tuple[int, int] = (1920, 1080), *, stabilise: bool = False, stabilise_margin: float = 0.1
 ) -> VideoGeometry:
     """The sensor window and scale of ``camera``'s video frames of ``size`` = (width, height).
 
@@ -96,7 +97,7 @@ def _resample(plane: np.ndarray, size: tuple[int, int], method: str = "bin") -> 
     return np.array(img.resize(size, resample), dtype=np.float32)
 
 
-def _frame_gain(camera: "Camera", geo: VideoGeometry, readout: str = "bin") -> tuple[np.ndarray, int]:
+def _frame_gain(camera: Camera, geo: VideoGeometry, readout: str = "bin") -> tuple[np.ndarray, int]:
     """1 + K of the sensor window (plus its stabilisation margin) on the frame grid, and the margin in frame px."""
     x0, y0, cw, ch = geo.window
     m = geo.margin
@@ -160,7 +161,9 @@ def _scene_views(
             )
             half_box = tuple(b / 2 for b in box)
             planes = tuple(
-                np.asarray(Image.fromarray(p).resize((out[0] // 2, out[1] // 2), Image.Resampling.BILINEAR, box=half_box))
+                np.asarray(
+                    Image.fromarray(p).resize((out[0] // 2, out[1] // 2), Image.Resampling.BILINEAR, box=half_box)
+                )
                 for p in chroma_planes
             )
         rh, rw = region.shape
@@ -173,7 +176,7 @@ def _scene_views(
 
 
 def record_video(
-    camera: "Camera",
+    camera: Camera,
     path: str | Path,
     *,
     seconds: float = 3,

@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -66,8 +66,20 @@ BACKUPS_DIR = "backups"
 BUSY_TIMEOUT_MS = 30_000
 
 _MEDIUM_FIELDS = (
-    "path", "sha256", "size_bytes", "mtime_ns", "kind", "width", "height", "orientation",
-    "metadata", "role", "device_id", "status", "error", "details",
+    "path",
+    "sha256",
+    "size_bytes",
+    "mtime_ns",
+    "kind",
+    "width",
+    "height",
+    "orientation",
+    "metadata",
+    "role",
+    "device_id",
+    "status",
+    "error",
+    "details",
 )
 _REQUIRED_MEDIUM_FIELDS = ("path",)
 
@@ -81,7 +93,7 @@ def tool_version() -> str:
 
 def _now() -> str:
     """UTC time as ISO 8601 with microseconds (sortable as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -101,13 +113,14 @@ def _fsync_dir(directory: Path) -> None:
 def _connect(db: Path, *, read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     if read_only:
         conn = sqlite3.connect(
-            f"file:{quote(str(db))}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000,
-            isolation_level=None, check_same_thread=False,
+            f"file:{quote(str(db))}?mode=ro",
+            uri=True,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
         )
     else:
-        conn = sqlite3.connect(
-            db, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(db, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     if not read_only:
@@ -122,9 +135,7 @@ def _connect(db: Path, *, read_only: bool, busy_timeout_ms: int = BUSY_TIMEOUT_M
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
-    has_table = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
     if not has_table:
         return 0
     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
@@ -140,7 +151,7 @@ def _migrate(conn: sqlite3.Connection, root: Path | None) -> None:
     if version > 0 and root is not None:
         backups = root / BACKUPS_DIR
         backups.mkdir(exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         backup = sqlite3.connect(backups / f"case-v{version}-{stamp}.sqlite")
         try:
             conn.backup(backup)
@@ -184,8 +195,10 @@ def _user_error(exc: sqlite3.OperationalError, root: Path) -> Exception:
     """The SQLite failures a user can cause or fix, as CaseError; anything else stays a bug."""
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
-        return CaseError(f"the case {root} is being changed by another sensorprint process; "
-                         "wait for it to finish and run the command again")
+        return CaseError(
+            f"the case {root} is being changed by another sensorprint process; "
+            "wait for it to finish and run the command again"
+        )
     if "disk is full" in text or "database or disk is full" in text:
         return CaseError(f"the disk holding the case {root} is full; free space and run the command again")
     if "readonly" in text or "read-only" in text:
@@ -224,7 +237,7 @@ class Case:
     # ------------------------------------------------------------------ life cycle
 
     @classmethod
-    def create(cls, root: Path | str) -> "Case":
+    def create(cls, root: Path | str) -> Case:
         """Make a new case in `root` (a new or empty folder) and open it for writing."""
         root = Path(root).expanduser().absolute()
         if root.exists() and not root.is_dir():
@@ -238,7 +251,9 @@ class Case:
             (root / ARRAYS_DIR).mkdir(exist_ok=True)
             (root / MODELS_DIR).mkdir(exist_ok=True)
         except OSError as exc:
-            raise CaseError(f"cannot create the case folder {root}: {exc.strerror}; check the path and permissions") from exc
+            raise CaseError(
+                f"cannot create the case folder {root}: {exc.strerror}; check the path and permissions"
+            ) from exc
         for leftover in root.glob(f"{DB_NAME}.init-*"):  # from an earlier `init` that was killed
             leftover.unlink(missing_ok=True)
         # Build the database under a temporary name and rename it: a killed `init` leaves no half case.
@@ -259,7 +274,7 @@ class Case:
         return cls.open(root)
 
     @classmethod
-    def open(cls, root: Path | str, *, read_only: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> "Case":
+    def open(cls, root: Path | str, *, read_only: bool = False, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> Case:
         """Open an existing case; upgrades an older schema (not in read-only mode).
 
         `busy_timeout_s` (seconds) is how long a write waits for another process's write to end.
@@ -276,7 +291,9 @@ class Case:
             if conn is not None:
                 conn.close()
             if isinstance(exc, sqlite3.OperationalError):
-                raise CaseError(f"cannot open {db} ({exc}); check that the case folder is readable and writable") from exc
+                raise CaseError(
+                    f"cannot open {db} ({exc}); check that the case folder is readable and writable"
+                ) from exc
             raise CaseError(f"{db} is damaged or not a sensorprint database ({exc}); restore it from a backup") from exc
         except BaseException:
             if conn is not None:
@@ -312,7 +329,7 @@ class Case:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> "Case":
+    def __enter__(self) -> Case:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -356,7 +373,7 @@ class Case:
                 raise
 
     @contextmanager
-    def snapshot(self) -> Iterator["Case"]:
+    def snapshot(self) -> Iterator[Case]:
         """Read several things from ONE consistent state of the case (e.g. for a report while a scan writes)."""
         with self._lock:
             conn = self._db
@@ -431,9 +448,16 @@ class Case:
     @staticmethod
     def _run_record(r: sqlite3.Row) -> RunRecord:
         return RunRecord(
-            id=r["id"], command=r["command"], parameters=loads(r["parameters"]), tool_version=r["tool_version"],
-            started=r["started"], finished=r["finished"], status=r["status"], summary=loads(r["summary"]),
-            pid=r["pid"], host=r["host"],
+            id=r["id"],
+            command=r["command"],
+            parameters=loads(r["parameters"]),
+            tool_version=r["tool_version"],
+            started=r["started"],
+            finished=r["finished"],
+            status=r["status"],
+            summary=loads(r["summary"]),
+            pid=r["pid"],
+            host=r["host"],
         )
 
     def audit(self, action: str, details: Mapping[str, Any], run_id: int | None = None) -> None:
@@ -450,8 +474,9 @@ class Case:
 
     # ------------------------------------------------------------------ devices
 
-    def add_device(self, name: str, model: str | None = None, notes: str | None = None,
-                   *, run_id: int | None = None) -> Device:
+    def add_device(
+        self, name: str, model: str | None = None, notes: str | None = None, *, run_id: int | None = None
+    ) -> Device:
         """Enroll a new device name. CaseError if the name is empty or already taken."""
         name = (name or "").strip()
         if not name:
@@ -465,12 +490,14 @@ class Case:
             except sqlite3.IntegrityError as exc:
                 raise CaseError(f"device {name!r} is already enrolled in this case; use another name") from exc
             device_id = int(cur.lastrowid)
-            self._audit_in(conn, "device added", {"device_id": device_id, "name": name, "model": model,
-                                                  "notes": notes}, run_id)
+            self._audit_in(
+                conn, "device added", {"device_id": device_id, "name": name, "model": model, "notes": notes}, run_id
+            )
         return self.get_device_by_id(device_id)  # type: ignore[return-value]
 
-    def ensure_device(self, name: str, model: str | None = None, notes: str | None = None,
-                      *, run_id: int | None = None) -> Device:
+    def ensure_device(
+        self, name: str, model: str | None = None, notes: str | None = None, *, run_id: int | None = None
+    ) -> Device:
         """The device called `name`, added if new. CaseError if it exists with a different model."""
         existing = self.get_device(name.strip())
         if existing is None:
@@ -553,30 +580,77 @@ class Case:
         if row["sha256"] != v["sha256"] or v["status"] == "error":
             dropped = conn.execute("DELETE FROM results WHERE medium_id = ?", (medium_id,)).rowcount
             if dropped:
-                self._audit_in(conn, "results dropped", {
-                    "medium_id": medium_id, "path": v["path"], "count": dropped,
-                    "reason": "file changed" if row["sha256"] != v["sha256"] else "file no longer readable",
-                    "old_sha256": row["sha256"], "new_sha256": v["sha256"]}, run_id)
+                self._audit_in(
+                    conn,
+                    "results dropped",
+                    {
+                        "medium_id": medium_id,
+                        "path": v["path"],
+                        "count": dropped,
+                        "reason": "file changed" if row["sha256"] != v["sha256"] else "file no longer readable",
+                        "old_sha256": row["sha256"],
+                        "new_sha256": v["sha256"],
+                    },
+                    run_id,
+                )
         conn.execute(
             f"UPDATE media SET {', '.join(c + ' = ?' for c in columns)}, run_id = ?, updated = ? WHERE id = ?",
             [v[c] for c in columns] + [run_id, now, medium_id],
         )
         return medium_id
 
-    def add_medium(self, *, role: str, path: str | os.PathLike[str], sha256: str | None,
-                   size_bytes: int | None, mtime_ns: int | None, kind: str | None, width: int | None,
-                   height: int | None, orientation: int | None, metadata: Mapping[str, Any] | None,
-                   status: str = "ok", error: str | None = None, details: Mapping[str, Any] | None = None,
-                   device_id: int | None = None, run_id: int | None = None) -> int:
+    def add_medium(
+        self,
+        *,
+        role: str,
+        path: str | os.PathLike[str],
+        sha256: str | None,
+        size_bytes: int | None,
+        mtime_ns: int | None,
+        kind: str | None,
+        width: int | None,
+        height: int | None,
+        orientation: int | None,
+        metadata: Mapping[str, Any] | None,
+        status: str = "ok",
+        error: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        device_id: int | None = None,
+        run_id: int | None = None,
+    ) -> int:
         """Insert or update (same role, path and device) one medium; returns its id."""
-        fields = dict(role=role, path=path, sha256=sha256, size_bytes=size_bytes, mtime_ns=mtime_ns, kind=kind,
-                      width=width, height=height, orientation=orientation, metadata=metadata, status=status,
-                      error=error, details=details, device_id=device_id)
+        fields = dict(
+            role=role,
+            path=path,
+            sha256=sha256,
+            size_bytes=size_bytes,
+            mtime_ns=mtime_ns,
+            kind=kind,
+            width=width,
+            height=height,
+            orientation=orientation,
+            metadata=metadata,
+            status=status,
+            error=error,
+            details=details,
+            device_id=device_id,
+        )
         with self._write() as conn:
             medium_id = self._upsert_medium(conn, fields, run_id)
-            self._audit_in(conn, "medium recorded", {"medium_id": medium_id, "role": role, "path": os.fspath(path),
-                                                     "sha256": sha256, "device_id": device_id,
-                                                     "status": status, "error": error}, run_id)
+            self._audit_in(
+                conn,
+                "medium recorded",
+                {
+                    "medium_id": medium_id,
+                    "role": role,
+                    "path": os.fspath(path),
+                    "sha256": sha256,
+                    "device_id": device_id,
+                    "status": status,
+                    "error": error,
+                },
+                run_id,
+            )
         return medium_id
 
     def find_medium(self, role: str, path: str | os.PathLike[str], device_id: int | None = None) -> MediumRecord | None:
@@ -590,8 +664,9 @@ class Case:
         rows = self._rows("SELECT * FROM media WHERE id = ?", (medium_id,))
         return self._medium(rows[0]) if rows else None
 
-    def list_media(self, role: str | None = None, device_id: int | None = None,
-                   status: str | None = None) -> list[MediumRecord]:
+    def list_media(
+        self, role: str | None = None, device_id: int | None = None, status: str | None = None
+    ) -> list[MediumRecord]:
         """Media filtered by role, device and status, in order of first recording."""
         clauses, params = [], []
         for column, value in (("role", role), ("device_id", device_id), ("status", status)):
@@ -604,18 +679,41 @@ class Case:
     @staticmethod
     def _medium(r: sqlite3.Row) -> MediumRecord:
         return MediumRecord(
-            id=r["id"], path=r["path"], sha256=r["sha256"], size_bytes=r["size_bytes"], mtime_ns=r["mtime_ns"],
-            kind=r["kind"], width=r["width"], height=r["height"], orientation=r["orientation"],
-            metadata=loads(r["metadata"]), role=r["role"], device_id=r["device_id"], status=r["status"],
-            error=r["error"], details=loads(r["details"]), run_id=r["run_id"], created=r["created"],
+            id=r["id"],
+            path=r["path"],
+            sha256=r["sha256"],
+            size_bytes=r["size_bytes"],
+            mtime_ns=r["mtime_ns"],
+            kind=r["kind"],
+            width=r["width"],
+            height=r["height"],
+            orientation=r["orientation"],
+            metadata=loads(r["metadata"]),
+            role=r["role"],
+            device_id=r["device_id"],
+            status=r["status"],
+            error=r["error"],
+            details=loads(r["details"]),
+            run_id=r["run_id"],
+            created=r["created"],
             updated=r["updated"],
         )
 
     # ------------------------------------------------------------------ fingerprints
 
-    def save_fingerprint(self, device_id: int, k: np.ndarray, *, n_media: int, quality: float | None,
-                         media_hashes: Sequence[str], source: str, parameters: Mapping[str, Any],
-                         run_id: int | None = None, invalidate_results: bool = True) -> FingerprintRecord:
+    def save_fingerprint(
+        self,
+        device_id: int,
+        k: np.ndarray,
+        *,
+        n_media: int,
+        quality: float | None,
+        media_hashes: Sequence[str],
+        source: str,
+        parameters: Mapping[str, Any],
+        run_id: int | None = None,
+        invalidate_results: bool = True,
+    ) -> FingerprintRecord:
         """Store K of a device (float32 .npy in arrays/), replacing its fingerprint of the same height × width.
 
         With `invalidate_results` (default) the device's PRNU results are deleted in
@@ -666,9 +764,21 @@ class Case:
                     "array_sha256 = excluded.array_sha256, shape = excluded.shape, n_media = excluded.n_media, "
                     "quality = excluded.quality, media_hashes = excluded.media_hashes, source = excluded.source, "
                     "parameters = excluded.parameters, run_id = excluded.run_id, created = excluded.created",
-                    (device_id, height, width, name, digest.hexdigest(), dumps(list(k.shape)), int(n_media),
-                     None if quality is None else float(quality), dumps(list(media_hashes)), source,
-                     dumps(dict(parameters)), run_id, _now()),
+                    (
+                        device_id,
+                        height,
+                        width,
+                        name,
+                        digest.hexdigest(),
+                        dumps(list(k.shape)),
+                        int(n_media),
+                        None if quality is None else float(quality),
+                        dumps(list(media_hashes)),
+                        source,
+                        dumps(dict(parameters)),
+                        run_id,
+                        _now(),
+                    ),
                 )
                 dropped = 0
                 if invalidate_results:
@@ -676,10 +786,21 @@ class Case:
                         "DELETE FROM results WHERE method = 'prnu' AND target_kind = 'device' AND target = ?",
                         (device.name,),
                     ).rowcount
-                self._audit_in(conn, "fingerprint saved", {
-                    "device_id": device_id, "device": device.name, "shape": list(k.shape), "n_media": int(n_media),
-                    "array_file": name, "array_sha256": digest.hexdigest(), "replaced": old_file,
-                    "results_dropped": dropped}, run_id)
+                self._audit_in(
+                    conn,
+                    "fingerprint saved",
+                    {
+                        "device_id": device_id,
+                        "device": device.name,
+                        "shape": list(k.shape),
+                        "n_media": int(n_media),
+                        "array_file": name,
+                        "array_sha256": digest.hexdigest(),
+                        "replaced": old_file,
+                        "results_dropped": dropped,
+                    },
+                    run_id,
+                )
         except BaseException:
             final.unlink(missing_ok=True)
             tmp.unlink(missing_ok=True)
@@ -690,16 +811,29 @@ class Case:
 
     def fingerprints(self, device_id: int | None = None) -> list[FingerprintRecord]:
         """Stored fingerprints (all, or one device's); `record.load()` gives K memory-mapped."""
-        sql = ("SELECT f.*, d.name AS device_name FROM fingerprints f JOIN devices d ON d.id = f.device_id "
-               + ("WHERE f.device_id = ? " if device_id is not None else "") + "ORDER BY f.device_id, f.id")
+        sql = (
+            "SELECT f.*, d.name AS device_name FROM fingerprints f JOIN devices d ON d.id = f.device_id "
+            + ("WHERE f.device_id = ? " if device_id is not None else "")
+            + "ORDER BY f.device_id, f.id"
+        )
         rows = self._rows(sql, (device_id,) if device_id is not None else ())
         return [
             FingerprintRecord(
-                id=r["id"], device_id=r["device_id"], device_name=r["device_name"], height=r["height"],
-                width=r["width"], path=self.arrays_dir / r["array_file"], array_sha256=r["array_sha256"],
-                shape=tuple(loads(r["shape"])), n_media=r["n_media"], quality=r["quality"],
-                media_hashes=loads(r["media_hashes"]), source=r["source"], parameters=loads(r["parameters"]),
-                run_id=r["run_id"], created=r["created"],
+                id=r["id"],
+                device_id=r["device_id"],
+                device_name=r["device_name"],
+                height=r["height"],
+                width=r["width"],
+                path=self.arrays_dir / r["array_file"],
+                array_sha256=r["array_sha256"],
+                shape=tuple(loads(r["shape"])),
+                n_media=r["n_media"],
+                quality=r["quality"],
+                media_hashes=loads(r["media_hashes"]),
+                source=r["source"],
+                parameters=loads(r["parameters"]),
+                run_id=r["run_id"],
+                created=r["created"],
             )
             for r in rows
         ]
@@ -720,12 +854,14 @@ class Case:
         if not self.arrays_dir.is_dir():
             return []
         return sorted(
-            p for p in self.arrays_dir.iterdir()
+            p
+            for p in self.arrays_dir.iterdir()
             if p.is_file() and p.name.startswith(("fp-", ".tmp-fp-")) and p.name not in named
         )
 
-    def remove_unreferenced_arrays(self, *, temporary_older_than_s: float = 3600.0,
-                                   run_id: int | None = None) -> list[Path]:
+    def remove_unreferenced_arrays(
+        self, *, temporary_older_than_s: float = 3600.0, run_id: int | None = None
+    ) -> list[Path]:
         """Delete fingerprint files no record names (left by killed processes); returns them.
 
         Runs under the write lock, which `save_fingerprint` holds while it names a new
@@ -758,8 +894,9 @@ class Case:
                 "ON CONFLICT (device_id, key) DO UPDATE SET transform = excluded.transform, updated = excluded.updated",
                 (device_id, key, dumps(dict(transform)), _now()),
             )
-            self._audit_in(conn, "transform hint set", {"device_id": device_id, "key": key,
-                                                        "transform": dict(transform)}, run_id)
+            self._audit_in(
+                conn, "transform hint set", {"device_id": device_id, "key": key, "transform": dict(transform)}, run_id
+            )
 
     def all_hints(self) -> dict[str, dict[str, Any]]:
         """Every remembered transform as {"<device name>|<key>": transform} (what scan workers receive)."""
@@ -794,9 +931,13 @@ class Case:
     def _optional_float(value: Any) -> float | None:
         return None if value is None else float(value)
 
-    def record_results(self, medium: Mapping[str, Any] | None = None,
-                       results: Sequence[ResultRow | Mapping[str, Any]] = (),
-                       run_id: int | None = None, **medium_fields: Any) -> int:
+    def record_results(
+        self,
+        medium: Mapping[str, Any] | None = None,
+        results: Sequence[ResultRow | Mapping[str, Any]] = (),
+        run_id: int | None = None,
+        **medium_fields: Any,
+    ) -> int:
         """THE scan commit: one medium (inserted or updated) and all its results in ONE transaction.
 
         `medium` holds the fields of `add_medium` (role defaults to 'evidence'); they may
@@ -817,15 +958,25 @@ class Case:
                 enrolled = {r["name"] for r in conn.execute("SELECT name FROM devices")}
                 unknown = sorted(prnu_targets - enrolled)
                 if unknown:
-                    raise CaseError(f"PRNU results name devices that are not enrolled: {', '.join(unknown)}; "
-                                    "enroll them first")
+                    raise CaseError(
+                        f"PRNU results name devices that are not enrolled: {', '.join(unknown)}; enroll them first"
+                    )
             medium_id = self._upsert_medium(conn, fields, run_id)
             for row in results:
                 self._put_result(conn, medium_id, row, run_id)
-            self._audit_in(conn, "results recorded", {
-                "medium_id": medium_id, "path": os.fspath(fields["path"]), "sha256": fields.get("sha256"),
-                "status": fields.get("status") or "ok", "error": fields.get("error"),
-                "results": [[r.method, r.target_kind, r.target, r.decision] for r in results]}, run_id)
+            self._audit_in(
+                conn,
+                "results recorded",
+                {
+                    "medium_id": medium_id,
+                    "path": os.fspath(fields["path"]),
+                    "sha256": fields.get("sha256"),
+                    "status": fields.get("status") or "ok",
+                    "error": fields.get("error"),
+                    "results": [[r.method, r.target_kind, r.target, r.decision] for r in results],
+                },
+                run_id,
+            )
         return medium_id
 
     def _put_result(self, conn: sqlite3.Connection, medium_id: int, row: ResultRow, run_id: int | None) -> None:
@@ -836,14 +987,25 @@ class Case:
             "ncc = excluded.ncc, p_fa = excluded.p_fa, decision = excluded.decision, "
             "transform = excluded.transform, details = excluded.details, run_id = excluded.run_id, "
             "created = excluded.created",
-            (medium_id, row.method, row.target_kind, row.target, self._optional_float(row.score),
-             self._optional_float(row.ncc), self._optional_float(row.p_fa), row.decision,
-             None if row.transform is None else dumps(row.transform),
-             None if row.details is None else dumps(row.details), run_id, _now()),
+            (
+                medium_id,
+                row.method,
+                row.target_kind,
+                row.target,
+                self._optional_float(row.score),
+                self._optional_float(row.ncc),
+                self._optional_float(row.p_fa),
+                row.decision,
+                None if row.transform is None else dumps(row.transform),
+                None if row.details is None else dumps(row.details),
+                run_id,
+                _now(),
+            ),
         )
 
-    def results(self, medium_id: int | None = None, method: str | None = None,
-                target_kind: str | None = None) -> list[ResultRow]:
+    def results(
+        self, medium_id: int | None = None, method: str | None = None, target_kind: str | None = None
+    ) -> list[ResultRow]:
         """Stored results, ordered by medium, method, target kind and target."""
         clauses, params = [], []
         for column, value in (("medium_id", medium_id), ("method", method), ("target_kind", target_kind)):
@@ -854,9 +1016,18 @@ class Case:
         rows = self._rows(f"SELECT * FROM results {where} ORDER BY medium_id, method, target_kind, target", params)
         return [
             ResultRow(
-                method=r["method"], target=r["target"], score=r["score"], decision=r["decision"],
-                target_kind=r["target_kind"], ncc=r["ncc"], p_fa=r["p_fa"], transform=loads(r["transform"]),
-                details=loads(r["details"]), id=r["id"], medium_id=r["medium_id"], run_id=r["run_id"],
+                method=r["method"],
+                target=r["target"],
+                score=r["score"],
+                decision=r["decision"],
+                target_kind=r["target_kind"],
+                ncc=r["ncc"],
+                p_fa=r["p_fa"],
+                transform=loads(r["transform"]),
+                details=loads(r["details"]),
+                id=r["id"],
+                medium_id=r["medium_id"],
+                run_id=r["run_id"],
                 created=r["created"],
             )
             for r in rows
@@ -875,8 +1046,16 @@ class Case:
 
     # ------------------------------------------------------------------ models
 
-    def save_model(self, target: str, path: Path | str, classes: Sequence[str], record: Mapping[str, Any],
-                   *, run_id: int | None = None, invalidate_results: bool = True) -> ModelRecord:
+    def save_model(
+        self,
+        target: str,
+        path: Path | str,
+        classes: Sequence[str],
+        record: Mapping[str, Any],
+        *,
+        run_id: int | None = None,
+        invalidate_results: bool = True,
+    ) -> ModelRecord:
         """Register a trained network (a file the caller wrote, normally under models/).
 
         `target` is 'device' or 'model' (what the network classifies). With
@@ -904,8 +1083,18 @@ class Case:
                 dropped = conn.execute(
                     "DELETE FROM results WHERE method = 'cnn' AND target_kind = ?", (target,)
                 ).rowcount
-            self._audit_in(conn, "model saved", {"model_id": model_id, "target": target, "path": stored,
-                                                 "classes": list(classes), "results_dropped": dropped}, run_id)
+            self._audit_in(
+                conn,
+                "model saved",
+                {
+                    "model_id": model_id,
+                    "target": target,
+                    "path": stored,
+                    "classes": list(classes),
+                    "results_dropped": dropped,
+                },
+                run_id,
+            )
         return self.get_model(model_id)  # type: ignore[return-value]
 
     def get_model(self, model_id: int) -> ModelRecord | None:
@@ -935,14 +1124,21 @@ class Case:
                 )
             count = cur.rowcount
             if count:
-                self._audit_in(conn, "models marked stale", {"reason": reason, "target": target, "count": count},
-                               run_id)
+                self._audit_in(
+                    conn, "models marked stale", {"reason": reason, "target": target, "count": count}, run_id
+                )
         return count
 
     def _model(self, r: sqlite3.Row) -> ModelRecord:
         path = Path(r["path"])
         return ModelRecord(
-            id=r["id"], target=r["target"], path=path if path.is_absolute() else self.root / path,
-            classes=loads(r["classes"]), record=loads(r["record"]), run_id=r["run_id"], created=r["created"],
-            stale=bool(r["stale"]), stale_reason=r["stale_reason"],
+            id=r["id"],
+            target=r["target"],
+            path=path if path.is_absolute() else self.root / path,
+            classes=loads(r["classes"]),
+            record=loads(r["record"]),
+            run_id=r["run_id"],
+            created=r["created"],
+            stale=bool(r["stale"]),
+            stale_reason=r["stale_reason"],
         )

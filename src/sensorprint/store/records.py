@@ -93,11 +93,14 @@ class FingerprintRecord:
                 for block in iter(lambda: fh.read(1 << 22), b""):
                     digest.update(block)
         except OSError as exc:
-            raise CaseError(f"fingerprint of {self.device_name!r} is missing ({self.path}: {exc.strerror}); "
-                            "re-enroll the device") from exc
+            raise CaseError(
+                f"fingerprint of {self.device_name!r} is missing ({self.path}: {exc.strerror}); re-enroll the device"
+            ) from exc
         if digest.hexdigest() != self.array_sha256:
-            raise CaseError(f"fingerprint of {self.device_name!r} ({self.path.name}) was changed after it was "
-                            "saved (SHA-256 differs); re-enroll the device")
+            raise CaseError(
+                f"fingerprint of {self.device_name!r} ({self.path.name}) was changed after it was "
+                "saved (SHA-256 differs); re-enroll the device"
+            )
 
 
 @dataclass(frozen=True)

@@ -11,5 +11,4 @@ from sensorprint.workflow.scan import scan
 from sensorprint.workflow.train import train  # imports torch only when called
 from sensorprint.workflow.verify import verify
 
-
 __all__ = ["enroll", "scan", "verify", "train", "run_demo", "ScanOptions", "SignalOptions"]

@@ -24,8 +24,8 @@ import numpy as np
 from sensorprint.errors import MediaError
 from sensorprint.media import sha256_file
 from sensorprint.store import Case
+from sensorprint.workflow.files import FileFacts, fail, read_medium, stat_file
 from sensorprint.workflow.options import SignalOptions
-from sensorprint.workflow.signals import FileFacts, fail, read_medium, stat_file
 
 WEIGHTS_FILE = "weights.pt"  # as written by sensorprint.learn (TrainedClassifier.save)
 TARGET_NAMES = {"device": "camera-device", "model": "camera-model"}
@@ -65,16 +65,22 @@ def current_networks(case: Case, *, threads: int | None = None) -> tuple[list[Ne
         weights = Path(model.path) / WEIGHTS_FILE
         expected = (model.record or {}).get("weights_sha256")
         if not weights.is_file():
-            lines.append(f"{ref.title} not used: its weights {weights} are missing; "
-                         f"run `sensorprint train CASE --target {target}` again")
+            lines.append(
+                f"{ref.title} not used: its weights {weights} are missing; "
+                f"run `sensorprint train CASE --target {target}` again"
+            )
             continue
         if expected and sha256_file(weights) != expected:
-            lines.append(f"{ref.title} not used: its weights {weights} changed after training (SHA-256 differs); "
-                         f"run `sensorprint train CASE --target {target}` again")
+            lines.append(
+                f"{ref.title} not used: its weights {weights} changed after training (SHA-256 differs); "
+                f"run `sensorprint train CASE --target {target}` again"
+            )
             continue
         if ref.stale_reason:
-            lines.append(f"{ref.title} is stale ({ref.stale_reason}): its classes are {', '.join(ref.classes)}; "
-                         f"run `sensorprint train CASE --target {target}` to include every enrolled device")
+            lines.append(
+                f"{ref.title} is stale ({ref.stale_reason}): its classes are {', '.join(ref.classes)}; "
+                f"run `sensorprint train CASE --target {target}` to include every enrolled device"
+            )
         refs.append(ref)
     return refs, lines
 
@@ -114,9 +120,11 @@ def prediction_rows(ref: NetworkRef, prediction, *, is_video: bool, frames: list
         reason = "no patch or frame could be taken from the file (smaller than the network's input?)"
     elif prediction.label == "unknown":
         decisions = {c: "unknown" for c in classes}
-        reason = (f"unknown camera: evidence {prediction.evidence:.3g} (mean logit of the top class "
-                  f"{prediction.top_label}) is below the threshold {prediction.threshold:.3g} calibrated on "
-                  "held-out reference files")
+        reason = (
+            f"unknown camera: evidence {prediction.evidence:.3g} (mean logit of the top class "
+            f"{prediction.top_label}) is below the threshold {prediction.threshold:.3g} calibrated on "
+            "held-out reference files"
+        )
     else:
         decisions = {c: ("match" if c == prediction.label else "no match") for c in classes}
         reason = None
@@ -131,8 +139,11 @@ def prediction_rows(ref: NetworkRef, prediction, *, is_video: bool, frames: list
         "unit": prediction.unit,
         "votes": dict(prediction.votes),
         "vote_label": prediction.vote_label,
-        "combined": ("mean softmax over the video's frames; majority vote beside it" if is_video
-                     else "mean softmax over the image's units; majority vote beside it"),
+        "combined": (
+            "mean softmax over the video's frames; majority vote beside it"
+            if is_video
+            else "mean softmax over the image's units; majority vote beside it"
+        ),
     }
     if is_video and frames:
         details["frames"] = [f.get("index") for f in frames]

@@ -36,8 +36,10 @@ class EnrollSummary:
     fingerprints: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        text = [f"{self.device}: {self.added} reference files added, {self.already} already enrolled, "
-                f"{len(self.errors)} unreadable"]
+        text = [
+            f"{self.device}: {self.added} reference files added, {self.already} already enrolled, "
+            f"{len(self.errors)} unreadable"
+        ]
         text += [f"  fingerprint {line}" for line in self.fingerprints]
         text += [f"  error: {line}" for line in self.errors]
         return text
@@ -126,7 +128,8 @@ def enroll(
             save_sums(case, device.id, key, accumulator)
             fingerprint = accumulator.result()
             behind = [
-                m for m in case.list_media(role="reference", device_id=device.id, status="ok")
+                m
+                for m in case.list_media(role="reference", device_id=device.id, status="ok")
                 if landscape((m.height, m.width)) == key
             ]
             kinds = {m.kind for m in behind}

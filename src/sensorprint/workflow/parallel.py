@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from sensorprint.errors import SensorprintError
 
@@ -68,9 +69,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
         yield pool
 
 
-def completed(
-    executor: Executor, fn: Callable[..., Any], tasks: Iterable[tuple], *, window: int
-) -> Iterator[Any]:
+def completed(executor: Executor, fn: Callable[..., Any], tasks: Iterable[tuple], *, window: int) -> Iterator[Any]:
     """Results of fn(*task) for every task, as they complete, with at most `window` in flight.
 
     The window keeps memory bounded on large scans, and lets the caller commit each result

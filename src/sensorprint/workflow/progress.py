@@ -7,7 +7,7 @@ from it, the web interface would send it to the browser, the tests ignore it.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 Progress = Callable[[str, int, int], None]
 

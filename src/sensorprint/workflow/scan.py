@@ -31,10 +31,11 @@ from sensorprint.workflow.classify import (
     read_pixels,
     worker_threads,
 )
+from sensorprint.workflow.files import FileFacts, stat_file
 from sensorprint.workflow.options import ScanOptions, SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
-from sensorprint.workflow.signals import FileFacts, FingerprintRef, match_device, query_signal, size_key, stat_file
+from sensorprint.workflow.signals import FingerprintRef, match_device, query_signal, size_key
 
 
 @dataclass
@@ -57,8 +58,10 @@ class ScanSummary:
         for title, answers in sorted(self.classified.items()):
             n_files = answers.get("unknown", 0) + answers.get("classified", 0)
             unknown, caveat = answers.get("unknown", 0), answers.get("caveat", 0)
-            text.append(f"{title}: {n_files} files classified now, {unknown} answered unknown camera"
-                        + (f"; {caveat} less flat than every reference file (their answers say so)" if caveat else ""))
+            text.append(
+                f"{title}: {n_files} files classified now, {unknown} answered unknown camera"
+                + (f"; {caveat} less flat than every reference file (their answers say so)" if caveat else "")
+            )
         text += [f"  note: {line}" for line in self.network_lines]
         text += [f"  error: {line}" for line in self.error_lines]
         return text
@@ -189,9 +192,13 @@ def scan(
             raise CaseError(f"{path} does not exist: check the path of the seized storage")
     networks, network_lines = current_networks(case, threads=worker_threads(workers, scheduler))
     parameters = {
-        "paths": [str(Path(p).resolve()) for p in paths], "devices": sorted(devices), **options.to_dict(),
-        "networks": [{"model_id": n.model_id, "target": n.target_kind, "classes": list(n.classes),
-                      "stale": n.stale_reason} for n in networks],
+        "paths": [str(Path(p).resolve()) for p in paths],
+        "devices": sorted(devices),
+        **options.to_dict(),
+        "networks": [
+            {"model_id": n.model_id, "target": n.target_kind, "classes": list(n.classes), "stale": n.stale_reason}
+            for n in networks
+        ],
     }
     run_id = case.start_run("scan", parameters)
     summary = ScanSummary(run_id, network_lines=network_lines)

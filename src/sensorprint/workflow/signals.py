@@ -7,21 +7,17 @@ process commits what these functions return.
 
 from __future__ import annotations
 
-import os
 import time
-import traceback
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from sensorprint.errors import MatchError, MediaError
-from sensorprint.media import Medium, probe, read_frames, read_image, sha256_file
-from sensorprint.media.formats import sniff
-from sensorprint.media.medium import evidence_head
-from sensorprint.media.video import Frame, read_video
+from sensorprint.media import read_frames
+from sensorprint.media.video import Frame
 from sensorprint.prnu import (
     FingerprintAccumulator,
     PreparedFingerprint,
@@ -36,105 +32,12 @@ from sensorprint.prnu import (
     to_gray,
 )
 from sensorprint.prnu.video_fast import accumulate, aggregate, frame_noise
+from sensorprint.workflow.files import FileFacts, fail, file_facts, frame_choice, one_line, read_medium
 from sensorprint.workflow.options import SignalOptions
 
 # Reference videos always get the full 4-level wavelet denoiser (enrollment is done once);
 # query videos get SignalOptions.video_denoiser (cheaper, same decisions: video_throughput.py).
 REFERENCE_VIDEO_LEVELS = 4
-
-
-@dataclass
-class FileFacts:
-    """What the store needs about one file, whether it could be read or not."""
-
-    path: str
-    size_bytes: int
-    mtime_ns: int
-    medium: Medium | None = None
-    error: str | None = None
-    sha256: str | None = None  # also for files that cannot be read: the hash goes into every result
-    frames: list[dict] = field(default_factory=list)
-    # CPU seconds (process time) per step: "probe" (read, hash), "decode", "residual"; for benchmarks, not stored
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def error_line(self) -> str:
-        """The error as one line that names the file (messages from the readers often already do)."""
-        return self.error if self.path in self.error else f"{self.path}: {self.error}"
-
-    def store_fields(self) -> dict:
-        """The keyword arguments of `Case.add_medium` / `Case.record_results` for this file."""
-        m = self.medium
-        return {
-            "path": self.path,
-            "sha256": m.sha256 if m else self.sha256,
-            "size_bytes": self.size_bytes,
-            "mtime_ns": self.mtime_ns,
-            "kind": m.kind if m else None,
-            "width": m.width if m else None,
-            "height": m.height if m else None,
-            "orientation": m.orientation if m else None,
-            "metadata": m.metadata if m else {},
-            "status": "error" if self.error else "ok",
-            "error": self.error,
-            "details": {"frames": self.frames} if self.frames else {},
-        }
-
-
-def stat_file(path: Path) -> tuple[int, int]:
-    """Size in bytes and modification time in ns: the cheap test that a file is unchanged."""
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
-
-
-def _facts(path: Path) -> FileFacts:
-    size, mtime = stat_file(path)
-    return FileFacts(path=str(path), size_bytes=size, mtime_ns=mtime)
-
-
-def fail(facts: FileFacts, error: BaseException) -> None:
-    """Record why a file could not be used, and still hash it when its bytes can be read."""
-    facts.error = one_line(error)
-    if not isinstance(error, (MediaError, MatchError)):
-        facts.error += " | " + traceback.format_exc(limit=3).replace("\n", " ")[-300:]
-    try:
-        facts.sha256 = sha256_file(Path(facts.path))
-    except OSError:
-        pass
-
-
-def read_medium(
-    path: Path, options: SignalOptions | None = None
-) -> tuple[Medium, np.ndarray | None, Iterator[Frame] | None]:
-    """The medium of a file, with an image's pixels or the frames `options` choose of a video.
-
-    One open of the file for images and for videos (`read_video` gives the probe and the
-    frames together); a video's frames come only when `options` are given. The kind is told
-    from the content, never the extension; content no magic number identifies is tried as
-    an image first, then as a video container.
-    """
-    kind = sniff(evidence_head(path), path).kind
-    if kind == "video":
-        if options is None:
-            return probe(path), None, None
-        medium, frames = read_video(path, **_frame_choice(options))
-        return medium, None, frames
-    try:
-        image = read_image(path)
-        return image.medium, image.pixels, None
-    except MediaError:
-        if kind == "image":
-            raise
-    medium = probe(path)  # the image error again, or a video in a container without a magic number
-    frames = read_frames(path, **_frame_choice(options)) if options is not None else None
-    return medium, None, frames
-
-
-def one_line(error: BaseException) -> str:
-    """A user-facing one-line message; unexpected errors say they are internal."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, (MediaError, MatchError)):
-        return text
-    return f"internal error ({type(error).__name__}): {text}"
 
 
 @dataclass
@@ -162,15 +65,8 @@ class QuerySignal:
         return self._prepared
 
 
-def _frame_choice(options: SignalOptions) -> dict:
-    # n_frames caps every strategy ("keyframes" alone would return every keyframe); one
-    # decoder thread: the scan already runs one process per core
-    return {"strategy": options.frame_strategy, "n": options.n_frames, "seed": options.seed,
-            "max_frames": options.n_frames, "threads": 1}
-
-
 def _video_frames(path: Path, options: SignalOptions):
-    return read_frames(path, **_frame_choice(options))
+    return read_frames(path, **frame_choice(options))
 
 
 # The grey frame of the PRNU path is the BT.601 grey of the frame's RGB pixels (`to_gray`), not
@@ -191,7 +87,12 @@ def _weight(gray: np.ndarray, previous: np.ndarray | None) -> float:
 
 
 def _frame_record(frame, weight: float) -> dict:
-    return {"index": frame.index, "time_s": round(frame.time_s, 3), "keyframe": frame.keyframe, "weight": round(weight, 3)}
+    return {
+        "index": frame.index,
+        "time_s": round(frame.time_s, 3),
+        "keyframe": frame.keyframe,
+        "weight": round(weight, 3),
+    }
 
 
 def _check_frames(path: Path, facts: FileFacts) -> None:
@@ -220,7 +121,12 @@ def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: Si
 
 
 def video_query_residual(
-    path: Path, options: SignalOptions, facts: FileFacts, kept: list | None = None, *, clean: bool = True,
+    path: Path,
+    options: SignalOptions,
+    facts: FileFacts,
+    kept: list | None = None,
+    *,
+    clean: bool = True,
     frames: Iterable[Frame] | None = None,
 ) -> np.ndarray:
     """The aggregated residual of a query video: Σ wWI / Σ wI² over its selected frames, cleaned once.
@@ -260,9 +166,17 @@ def video_query_residual(
             if numerator is None:
                 numerator, denominator = np.zeros(gray.shape, np.float32), np.zeros(gray.shape, np.float32)
             if gray.shape != numerator.shape:
-                raise MediaError(f"{path.name}: the frame size changes within the video ({gray.shape[1]}x{gray.shape[0]} "
-                                 f"at frame {frame.index}); split it into parts of one size")
-            accumulate(numerator, denominator, gray, frame_noise(gray, method=method, sigma=options.sigma, levels=levels), weight)
+                raise MediaError(
+                    f"{path.name}: the frame size changes within the video ({gray.shape[1]}x{gray.shape[0]} "
+                    f"at frame {frame.index}); split it into parts of one size"
+                )
+            accumulate(
+                numerator,
+                denominator,
+                gray,
+                frame_noise(gray, method=method, sigma=options.sigma, levels=levels),
+                weight,
+            )
         residual_s += time.process_time() - started
     _check_frames(path, facts)
     started = time.process_time()
@@ -286,7 +200,7 @@ def query_signal(
     A video is opened once (`read_video`): the probe (index, first frame, hash) and the
     frames come from the same open.
     """
-    facts = _facts(path)
+    facts = file_facts(path)
     try:
         started = time.process_time()
         facts.medium, pixels, frames = read_medium(path, options)
@@ -300,8 +214,9 @@ def query_signal(
         else:
             kept: list[np.ndarray] = []
             clean = clean_video and options.video_clean
-            residual = video_query_residual(path, options, facts, kept if keep_pixels else None, clean=clean,
-                                            frames=frames)
+            residual = video_query_residual(
+                path, options, facts, kept if keep_pixels else None, clean=clean, frames=frames
+            )
             signal = QuerySignal(residual, None, kept, cleaned=clean)
         return facts, signal
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
@@ -330,7 +245,7 @@ def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[File
     all_facts = []
     for name in paths:
         path = Path(name)
-        facts = _facts(path)
+        facts = file_facts(path)
         try:
             facts.medium, pixels, frames = read_medium(path, options)
             if pixels is not None:
@@ -359,7 +274,9 @@ _loaded: dict[str, np.ndarray] = {}
 _prepared: dict[str, PreparedFingerprint] = {}  # array files have unique names: a path never changes content
 MAX_PREPARED = 48
 # hinted regions of each prepared fingerprint, forgotten with it
-_hinted: weakref.WeakKeyDictionary[PreparedFingerprint, dict[tuple, PreparedFingerprint | None]] = weakref.WeakKeyDictionary()
+_hinted: weakref.WeakKeyDictionary[PreparedFingerprint, dict[tuple, PreparedFingerprint | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _load(ref: FingerprintRef) -> np.ndarray:
@@ -390,7 +307,9 @@ def choose_fingerprint(refs: list[FingerprintRef], query_shape: tuple[int, int])
     return same[0] if same else max(refs, key=lambda r: r.shape[0] * r.shape[1])
 
 
-def _hinted_region(prepared: PreparedFingerprint, hint: Transform, query_shape: tuple[int, int]) -> PreparedFingerprint | None:
+def _hinted_region(
+    prepared: PreparedFingerprint, hint: Transform, query_shape: tuple[int, int]
+) -> PreparedFingerprint | None:
     """The part of K (resized by the hint's scale) that the hint says the query covers, ready for an aligned match.
 
     Cached per worker: every later query of the device at that size is then one aligned
@@ -498,9 +417,12 @@ def compare(
                 stage = found.stage
                 if hint:  # the remembered position was tested first and failed: it counts as searched too
                     n_positions = found.n_positions + 1
-                    found = replace(found, n_positions=n_positions,
-                                    p_fa=false_alarm_probability(found.pce, n_positions),
-                                    log10_p_fa=log10_false_alarm_probability(found.pce, n_positions))
+                    found = replace(
+                        found,
+                        n_positions=n_positions,
+                        p_fa=false_alarm_probability(found.pce, n_positions),
+                        log10_p_fa=log10_false_alarm_probability(found.pce, n_positions),
+                    )
                     details["hint_tried"] = True
     except MatchError as error:
         details["reason"] = one_line(error)
@@ -519,7 +441,12 @@ def compare(
 
 
 def match_device(
-    signal: QuerySignal, refs: list[FingerprintRef], hint: dict | None, threshold: float, *, orientations: str = "sensor"
+    signal: QuerySignal,
+    refs: list[FingerprintRef],
+    hint: dict | None,
+    threshold: float,
+    *,
+    orientations: str = "sensor",
 ) -> dict:
     """Compare one query signal with the best-fitting fingerprint of one device.
 

@@ -83,10 +83,14 @@ class TrainSummary:
             f"(mean top-class logit); inference with {self.backend}",
             f"  saved in {self.path}; run `sensorprint scan` to classify the evidence with it"
             + (" (earlier CNN results of this target were dropped)" if self.results_dropped else ""),
-        ] + ([
-            f"  every reference file is at least {100 * self.least_flat_share:.1f}% flat: answers for less flat files "
-            "(scenes) will say that the accuracy and threshold above were measured on flatter media only"
-        ] if self.least_flat_share is not None and self.least_flat_share >= FLAT_REFERENCES else [])
+        ] + (
+            [
+                f"  every reference file is at least {100 * self.least_flat_share:.1f}% flat: answers for less flat files "
+                "(scenes) will say that the accuracy and threshold above were measured on flatter media only"
+            ]
+            if self.least_flat_share is not None and self.least_flat_share >= FLAT_REFERENCES
+            else []
+        )
 
 
 @dataclass(frozen=True)
@@ -209,14 +213,18 @@ def train(
     if units_per_file is not None:
         if units_per_file < 1:
             raise CaseError(f"--units-per-file must be at least 1, not {units_per_file}")
-        config = replace(config, patch=replace(config.patch, max_patches=units_per_file), max_units_per_file=units_per_file)
+        config = replace(
+            config, patch=replace(config.patch, max_patches=units_per_file), max_units_per_file=units_per_file
+        )
     config = replace(config, seed=seed)
-    samples = [
-        TrainingSample(r.label, r.sha256, r.kind, lambda r=r: load_reference(r, kind, seed)) for r in references
-    ]
+    samples = [TrainingSample(r.label, r.sha256, r.kind, lambda r=r: load_reference(r, kind, seed)) for r in references]
     parameters = {
-        "target": target, "kind": kind, "epochs": config.epochs, "seed": seed,
-        "classes": sorted({r.label for r in references}), "n_files": len(references),
+        "target": target,
+        "kind": kind,
+        "epochs": config.epochs,
+        "seed": seed,
+        "classes": sorted({r.label for r in references}),
+        "n_files": len(references),
         "video_frames": {"strategy": "even", "n": VIDEO_FRAMES.get(kind, 5)},
     }
     run_id = case.start_run("train", parameters)
@@ -226,7 +234,11 @@ def train(
     try:
         started = time.perf_counter()
         classifier = train_classifier(
-            samples, target=target, kind=kind, config=config, progress=lambda done, total: progress("train", done, total)
+            samples,
+            target=target,
+            kind=kind,
+            config=config,
+            progress=lambda done, total: progress("train", done, total),
         )
         record = classifier.record
         path_of = {r.sha256: r for r in references}
@@ -235,7 +247,9 @@ def train(
             reference = path_of.get(entry["sha256"])
             if reference is not None:
                 entry["path"], entry["device"] = reference.path, reference.device
-        record["labels"] = "camera models given at enrollment (--model)" if target == "model" else "enrolled device names"
+        record["labels"] = (
+            "camera models given at enrollment (--model)" if target == "model" else "enrolled device names"
+        )
         record["video_frames"] = parameters["video_frames"]
         record["case_run_id"] = run_id
         directory = case.models_dir / f"{target}-run{run_id}"

@@ -15,8 +15,8 @@ from sensorprint import __version__
 from sensorprint.errors import CaseError, MediaError
 from sensorprint.prnu import FingerprintAccumulator
 from sensorprint.store import Case
-from sensorprint.workflow.options import ScanOptions
 from sensorprint.workflow.classify import NetworkRef, classify_rows, current_networks
+from sensorprint.workflow.options import ScanOptions
 from sensorprint.workflow.scan import enrolled_fingerprints
 from sensorprint.workflow.signals import compare, match_device, query_signal
 
@@ -98,8 +98,16 @@ def cnn_answer(ref: NetworkRef, rows: list[dict], file: str) -> dict:
         text += f" [network stale: {details['network_stale']}]"
     if details.get("content_caveat"):
         text += f" [{details['content_caveat']}]"
-    return {"file": file, "network": ref.title, "target_kind": ref.target_kind, "model_id": ref.model_id,
-            "label": label, "probabilities": probabilities, "text": text, "details": details}
+    return {
+        "file": file,
+        "network": ref.title,
+        "target_kind": ref.target_kind,
+        "model_id": ref.model_id,
+        "label": label,
+        "probabilities": probabilities,
+        "text": text,
+        "details": details,
+    }
 
 
 def _signal_or_error(path: Path, options: ScanOptions, *, keep_pixels: bool = False):
