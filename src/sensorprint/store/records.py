@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sensorprint.hashing import sha256_of_file
 
 METHODS = ("prnu", "cnn")
 TARGET_KINDS = ("device", "model")
@@ -87,16 +88,13 @@ class FingerprintRecord:
         """CaseError unless the array file still has the SHA-256 recorded when it was saved."""
         from sensorprint.errors import CaseError
 
-        digest = hashlib.sha256()
         try:
-            with open(self.path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    digest.update(block)
+            digest = sha256_of_file(self.path)
         except OSError as exc:
             raise CaseError(
                 f"fingerprint of {self.device_name!r} is missing ({self.path}: {exc.strerror}); re-enroll the device"
             ) from exc
-        if digest.hexdigest() != self.array_sha256:
+        if digest != self.array_sha256:
             raise CaseError(
                 f"fingerprint of {self.device_name!r} ({self.path.name}) was changed after it was "
                 "saved (SHA-256 differs); re-enroll the device"
