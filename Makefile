@@ -1,12 +1,15 @@
-# Two entry points, both self-contained on a fresh machine:
-#   make demo  -> creates .venv, installs sensorprint, runs the simulated demo case
-#   make test  -> creates .venv, installs sensorprint, runs the whole test suite
+# Entry points, all self-contained on a fresh machine (each creates .venv and installs sensorprint first):
+#   make demo    -> runs the simulated demo case
+#   make test    -> the code checks (make lint), then the whole test suite; any failure fails the build
+#   make lint    -> ruff check, ruff format --check, lint-imports (the layers of DESIGN.md, see pyproject.toml)
+#   make format  -> applies ruff's safe fixes and its formatting to the whole tree
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,13 +17,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/sensorprint demo --out demo-case
+	$(BIN)/sensorprint demo --out demo-case
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo-case build src/*.egg-info
+	rm -rf $(VENV) demo-case build src/*.egg-info .ruff_cache .import_linter_cache

@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sensorprint.cli.text import train_lines
 from sensorprint.report import report_records
 from sensorprint.store import Case
 from sensorprint.workflow import enroll, scan
@@ -140,7 +141,7 @@ def main() -> None:
         f"{args.corpus} through the workflow, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
     )
     for target in ("model", "device"):
-        for line in summaries[target].lines():
+        for line in train_lines(summaries[target]):
             print(line)
     for line in scan_summary.lines():
         print(line)
@@ -179,6 +180,17 @@ def main() -> None:
         f"time: enroll {enrolled - started:.0f} s{' (reused)' if reuse else ''}, train model {seconds['model']:.0f} s "
         f"({cpu_seconds['model']:.0f} CPU s), train device {seconds['device']:.0f} s ({cpu_seconds['device']:.0f} CPU s), "
         f"scan {scanned - trained:.0f} s (with {args.workers} workers)"
+    )
+    # the figures above, one key=value line for the record
+    print(
+        f"benchmark=cnn_case corpus={args.corpus} files={n} prnu_correct={counts['prnu']} "
+        f"model_top={counts['model_top']} model_right={counts['model_decided']} model_unknown={counts['model_unknown']} "
+        f"device_top={counts['device_top']} device_right={counts['device_decided']} "
+        f"device_unknown={counts['device_unknown']} "
+        + " ".join(f"verdicts_{'_'.join(str(k).split())}={v}" for k, v in sorted(agreement.items()))
+        + f" enroll_s={enrolled - started:.1f} enroll_reused={int(reuse)} train_model_s={seconds['model']:.1f} "
+        f"train_model_cpu_s={cpu_seconds['model']:.1f} train_device_s={seconds['device']:.1f} "
+        f"train_device_cpu_s={cpu_seconds['device']:.1f} scan_s={scanned - trained:.1f} workers={args.workers}"
     )
 
 

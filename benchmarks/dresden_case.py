@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sensorprint.prnu import DEFAULT_PCE_THRESHOLD
 from sensorprint.report import report_records
 from sensorprint.store import Case
 from sensorprint.workflow import enroll, scan
@@ -76,20 +77,32 @@ def main() -> None:
             f"{name:32s} truth {truth:16s} best {record['best_device'] or '-':16s} "
             + " ".join(f"{d}={s:.0f}" for d, s in sorted(scores.items()))
         )
-    wrong_decisions = sum(p >= 60 for p in wrong_pce) + sum(p < 60 for p in true_pce)
+    threshold = DEFAULT_PCE_THRESHOLD
+    wrong_decisions = sum(p >= threshold for p in wrong_pce) + sum(p < threshold for p in true_pce)
+    separation_same_size = min(true_pce) / max(max(wrong_same_size), 1e-9)
+    separation_all = min(true_pce) / max(max(wrong_pce), 1e-9)
     print(
         f"\n{args.set}: {len(records)} queries, top-1 {100 * correct / len(records):.1f}%, "
-        f"wrong decisions at PCE 60: {wrong_decisions}"
+        f"wrong decisions at PCE {threshold:g}: {wrong_decisions}"
     )
     print(
         f"smallest true-pair PCE {min(true_pce):.1f}; largest wrong-pair PCE, same-size pairs (the reference's "
-        f"protocol) {max(wrong_same_size):.1f}, separation {min(true_pce) / max(max(wrong_same_size), 1e-9):.2f}; "
-        f"all pairs incl. crop searches {max(wrong_pce):.1f}, separation {min(true_pce) / max(max(wrong_pce), 1e-9):.2f}"
+        f"protocol) {max(wrong_same_size):.1f}, separation {separation_same_size:.2f}; "
+        f"all pairs incl. crop searches {max(wrong_pce):.1f}, separation {separation_all:.2f}"
     )
     print(
         f"time: enroll {enrolled - started:.1f} s, scan {finished - enrolled:.1f} s, "
         f"total {finished - started:.1f} s wall with {args.workers} workers; {cpu_total:.1f} CPU-s "
         f"(all processes); load average {os.getloadavg()[0]:.1f}"
+    )
+    # the figures above, one key=value line for the record
+    print(
+        f"benchmark=dresden_case set={args.set} queries={len(records)} top1={correct} threshold={threshold:g} "
+        f"wrong_decisions={wrong_decisions} min_true_pce={min(true_pce):.1f} "
+        f"max_wrong_pce_same_size={max(wrong_same_size):.1f} separation_same_size={separation_same_size:.2f} "
+        f"max_wrong_pce_all={max(wrong_pce):.1f} separation_all={separation_all:.2f} "
+        f"enroll_s={enrolled - started:.1f} scan_s={finished - enrolled:.1f} total_s={finished - started:.1f} "
+        f"cpu_s={cpu_total:.1f} workers={args.workers}"
     )
 
 

@@ -48,7 +48,8 @@ def periodic_part(residual: np.ndarray, period: int = 8) -> np.ndarray:
     return residual[:h, :w].reshape(h // period, period, w // period, period).mean(axis=(0, 2))
 
 
-def shared_noise() -> None:
+def shared_noise() -> dict[str, float]:
+    """Print the correlations of the units' mean residuals; return their means over same-model and cross pairs."""
     mean_residual = {}
     for unit in UNITS:
         flats = sorted((DATA / "flat").glob(f"{unit}_*.JPG"))
@@ -56,13 +57,24 @@ def shared_noise() -> None:
         print(f"  {unit}: mean residual of {len(flats)} flats", flush=True)
     print("\n1. shared noise, correlation between units (same model / D70 vs D70s):")
     print(f"   {'pair':28} {'8x8 periodic':>12} {'columns':>8} {'rows':>8} {'whole':>8}")
+    by_kind: dict[str, list[tuple[float, float, float, float]]] = {"same_model": [], "cross_model": []}
     for a, b in itertools.combinations(UNITS, 2):
         ra, rb = mean_residual[a], mean_residual[b]
-        kind = "same model" if a.rsplit("_", 1)[0] == b.rsplit("_", 1)[0] else "D70 vs D70s"
-        print(
-            f"   {a[6:]:>8} {b[6:]:>8} {kind:11} {ncc(periodic_part(ra), periodic_part(rb)):12.4f} "
-            f"{ncc(ra.mean(0), rb.mean(0)):8.4f} {ncc(ra.mean(1), rb.mean(1)):8.4f} {ncc(ra, rb):8.4f}"
+        same = a.rsplit("_", 1)[0] == b.rsplit("_", 1)[0]
+        kind = "same model" if same else "D70 vs D70s"
+        row = (
+            ncc(periodic_part(ra), periodic_part(rb)),
+            ncc(ra.mean(0), rb.mean(0)),
+            ncc(ra.mean(1), rb.mean(1)),
+            ncc(ra, rb),
         )
+        by_kind["same_model" if same else "cross_model"].append(row)
+        print(f"   {a[6:]:>8} {b[6:]:>8} {kind:11} {row[0]:12.4f} {row[1]:8.4f} {row[2]:8.4f} {row[3]:8.4f}")
+    return {
+        f"ncc_{part}_{kind}": float(np.mean([row[i] for row in rows]))
+        for kind, rows in by_kind.items()
+        for i, part in enumerate(("periodic", "columns", "rows", "whole"))
+    }
 
 
 def colour_statistics(pixels: np.ndarray, params: PatchParameters, max_patches: int = 40) -> np.ndarray:
@@ -75,7 +87,8 @@ def colour_statistics(pixels: np.ndarray, params: PatchParameters, max_patches: 
     return np.mean(rows, axis=0) if rows else np.full(3, np.nan)
 
 
-def colour_traces() -> None:
+def colour_traces() -> dict[str, int]:
+    """Print the colour statistics per model; return the nearest-class-mean hits per folder."""
     params = PatchParameters()
     features: dict[str, dict[str, list[np.ndarray]]] = {"flat": {}, "natural": {}}
     for folder in features:
@@ -93,16 +106,24 @@ def colour_traces() -> None:
     def nearest(x: np.ndarray) -> str:
         return min(means, key=lambda m: float(np.sum((x - means[m]) ** 2)))
 
+    figures = {}
     for folder, by_model in features.items():
         hits = [nearest(x) == model for model, rows in by_model.items() for x in rows]
         print(f"   nearest flat-class mean, D70 vs D70s, on the {folder}s: {sum(hits)}/{len(hits)} correct")
+        figures[f"nearest_mean_{folder}_correct"] = sum(hits)
+        figures[f"nearest_mean_{folder}_files"] = len(hits)
+    return figures
 
 
 def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"no data at {DATA}")
-    shared_noise()
-    colour_traces()
+    figures = shared_noise() | colour_traces()
+    # the figures above, one key=value line for the record
+    print(
+        "benchmark=dresden_model_traces "
+        + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    )
 
 
 if __name__ == "__main__":

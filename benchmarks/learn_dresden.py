@@ -69,7 +69,8 @@ def run(
     strangers: list[np.ndarray],
     save: str | None,
     unit: int | None = None,
-) -> None:
+) -> dict[str, float | int]:
+    """Train one network on the flats, print its figures on the naturals and the strangers; return the headline ones."""
     label_of = model_of if target == "model" else device_of
     if merge and target == "model":
         label_of = lambda path: merged(model_of(path))  # noqa: E731
@@ -148,6 +149,21 @@ def run(
             f"  {mark} {path.name:28s} truth={t:14s} top={prediction.top_label:14s} score={prediction.score:.3f} "
             f"label={prediction.label}"
         )
+    return {
+        "classes": len(classifier.classes),
+        "files": len(truth),
+        "top_correct": top_correct,
+        "vote_correct": vote_correct,
+        "decided_correct": decided_correct,
+        "unknown": unknown,
+        "model_correct_d70_merged": model_correct,
+        "balanced_accuracy": balanced_accuracy(truth, answers),
+        "balanced_accuracy_d70_merged": balanced_accuracy(merged_truth, merged_answers),
+        "strangers": len(strangers),
+        "strangers_unknown": stranger_unknown,
+        "train_s": train_seconds,
+        "patches_per_s": n_patches / predict_seconds,
+    }
 
 
 def balanced_accuracy(truth: list[str], answers: list[str]) -> float:
@@ -197,8 +213,15 @@ def main() -> None:
     strangers = [read_rgb(p) for p in sorted(UNENROLLED.glob("*.jpg"))]
     if args.enrolled_unit is not None and args.target != "model":
         parser.error("--enrolled-unit needs --target model (a device network cannot know an unenrolled unit)")
+    figures = {}
     for target in ["model", "device"] if args.target == "both" else [args.target]:
-        run(target, config, naturals, natural_pixels, args.merge_d70s, strangers, args.save, args.enrolled_unit)
+        got = run(target, config, naturals, natural_pixels, args.merge_d70s, strangers, args.save, args.enrolled_unit)
+        figures |= {f"{target}_{key}": value for key, value in got.items()}
+    # the figures above, one key=value line for the record
+    print(
+        "benchmark=learn_dresden "
+        + " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    )
 
 
 if __name__ == "__main__":

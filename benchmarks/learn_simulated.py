@@ -64,7 +64,8 @@ def record_all(cameras, workdir: Path, per_camera: int, seconds: float, size: tu
     return videos
 
 
-def video_benchmark(cameras, args) -> None:
+def video_benchmark(cameras, args) -> dict[str, float | int]:
+    """Train the frame network on simulated videos, print its figures; return the headline ones."""
     size = (args.width, args.height)
     started = time.perf_counter()
     videos = record_all(cameras, Path(args.workdir), args.train_videos + args.test_videos, args.seconds, size)
@@ -118,9 +119,20 @@ def video_benchmark(cameras, args) -> None:
         f"(decode {decode_seconds / n:.3f} s/video), {n / predict_seconds:.1f} videos/s network only "
         f"(torch threads {torch.get_num_threads()})"
     )
+    return {
+        "video_files": n,
+        "video_device_correct": correct,
+        "video_model_correct": model_correct,
+        "video_decided_correct": decided_correct,
+        "video_unknown": unknown,
+        "video_train_s": train_seconds,
+        "video_per_s": n / (decode_seconds + predict_seconds),
+        "video_network_per_s": n / predict_seconds,
+    }
 
 
-def image_benchmark(cameras, args) -> None:
+def image_benchmark(cameras, args) -> dict[str, float | int]:
+    """Train the patch network on simulated images, print its figures; return the headline ones."""
     last_model = cameras[-1].model.name  # the unenrolled model
     new_model = [c for c in cameras if c.model.name == last_model]
     enrolled = [c for c in cameras if c.unit < args.units and c.model.name != last_model]
@@ -177,9 +189,17 @@ def image_benchmark(cameras, args) -> None:
         f"patch throughput: {n_units / seconds:.0f} patches/s with selection ({tests[0][1].shape[1]}×{tests[0][1].shape[0]} "
         f"images), {network_rate:.0f} patches/s network only"
     )
-    for title, group in (
-        ("unenrolled unit of an enrolled model", strangers_same_model),
-        ("camera of an unenrolled model", new_model),
+    figures = {
+        "image_files": len(tests),
+        "image_top_accuracy": float(top),
+        "image_unknown_share": float(wrong_unknown),
+        "image_train_s": train_seconds,
+        "image_patches_per_s": n_units / seconds,
+        "image_network_patches_per_s": network_rate,
+    }
+    for key, title, group in (
+        ("unenrolled_unit", "unenrolled unit of an enrolled model", strangers_same_model),
+        ("unenrolled_model", "camera of an unenrolled model", new_model),
     ):
         if not group:
             continue
@@ -196,6 +216,8 @@ def image_benchmark(cameras, args) -> None:
             f"open set, {title} ({len(images)} images): answered unknown {share:.3f}"
             + (f"; answered a unit of its own model {said_model:.3f}" if target == "device" else "")
         )
+        figures[f"{key}_unknown_share"] = float(share)
+    return figures
 
 
 def report_progress(done: int, total: int) -> None:
@@ -226,16 +248,22 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/sp_learn_sim")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    figures = {}
     if args.skip != "videos":
         cameras = make_cameras(args.models, args.units, width=args.width, height=args.height, seed=args.seed)
-        video_benchmark(cameras, args)
+        figures |= video_benchmark(cameras, args)
     if args.skip != "images":
         # One more unit per model (unenrolled) and one more model (unenrolled) for the open-set test.
         width, height = args.image_size
         cameras = make_cameras(args.models + 1, args.units + 1, width=width, height=height, seed=args.seed)
         last_model = cameras[-1].model.name
         cameras = [c for c in cameras if c.model.name != last_model or c.unit == 0]
-        image_benchmark(cameras, args)
+        figures |= image_benchmark(cameras, args)
+    # the figures above, one key=value line for the record
+    print(
+        "benchmark=learn_simulated "
+        + " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    )
 
 
 if __name__ == "__main__":

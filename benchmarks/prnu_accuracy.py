@@ -187,7 +187,7 @@ def summarise(dataset: str, scans: list[dict]) -> dict:
     max_same = max(wrong_same_size) if wrong_same_size else 0.0
     return {
         "top1": f"{correct}/{len(scans)}",
-        "wrong_decisions_at_60": wrong_decisions,
+        f"wrong_decisions_at_{prnu.DEFAULT_PCE_THRESHOLD:g}": wrong_decisions,
         "min_true_pce": round(min_true, 1),
         "max_wrong_pce_same_size": round(max_same, 1),
         "separation": round(min_true / max_same, 2) if max_same > 0 else float("inf"),
@@ -215,11 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", default=["dresden-nikon", "vision-trio"])
     parser.add_argument("--no-crops", action="store_true")
     args = parser.parse_args(argv)
+    figures = []
     for dataset in args.sets:
         res = evaluate(dataset, args.data, args.workers, crops=(dataset == "dresden-nikon" and not args.no_crops))
         print(f"\n== {dataset} ==")
         for key, value in res.items():
             print(f"  {key}: {value}")
+        figures += [
+            f"{dataset}.{key}={value:.6g}" if isinstance(value, float) else f"{dataset}.{key}={value}"
+            for key, value in res.items()
+            if key != "dataset"
+        ]
+    # the figures above, one key=value line for the record
+    print(" ".join(["benchmark=prnu_accuracy", *figures]))
     return 0
 
 

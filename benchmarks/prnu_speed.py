@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline", action="store_true", help="also time the whole dresden identification")
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args(argv)
+    ratios, paired, correlations, per_channels, s_per_mp = [], [], [], [], []
     for name, image in load_images():
         m = measure(image, args.repeats)
         fast = prnu.extract_residual(image)
@@ -135,8 +136,22 @@ def main(argv: list[str] | None = None) -> int:
             f"corr to plain {luminance_plain:.4f} (bar >= 0.99; per_channel=True: {per_channel:.4f})  "
             f"load average {os.getloadavg()[0]:.1f}"
         )
+        ratios.append(m["ratio"])
+        s_per_mp.append(m["residual_s_per_mp"])
+        paired.append(m["paired"])
+        correlations.append(luminance_plain)
+        per_channels.append(per_channel)
+    pipeline = {}
     if args.pipeline:
-        print("dresden identification, 2 processes:", pipeline_time())
+        pipeline = pipeline_time()
+        print("dresden identification, 2 processes:", pipeline)
+    # the figures above (the worst image for each bar), one key=value line for the record
+    print(
+        f"benchmark=prnu_speed images={len(ratios)} residual_s_per_mp_max={max(s_per_mp):.4f} "
+        f"ratio_max={max(ratios):.2f} paired_max={max(paired):.2f} "
+        f"corr_plain_min={min(correlations):.4f} corr_plain_per_channel_min={min(per_channels):.4f}"
+        + "".join(f" pipeline_{key}={value}" for key, value in pipeline.items())
+    )
     return 0
 
 

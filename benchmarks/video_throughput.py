@@ -15,7 +15,7 @@ reference clip each (their 1080p frame-size fingerprint). Then:
    query aggregate left uncleaned (`query_signal(..., clean_video=False)`, what a scan
    may pass), and the reading alone: `probe` then `read_frames` (the file opened and
    demuxed twice each) against `read_video` (once), as a ratio measured in the same run;
-3. the per-frame video denoisers (sensorprint.prnu.video_fast) compared on the same
+3. the per-frame video denoisers (sensorprint.prnu.video) compared on the same
    queries: residual CPU per video, top-1, smallest true-pair PCE and largest
    wrong-pair PCE, to choose the default with figures.
 
@@ -40,7 +40,7 @@ from pathlib import Path  # noqa: E402
 
 from sensorprint.media import probe, read_frames  # noqa: E402
 from sensorprint.media.video import read_video  # noqa: E402
-from sensorprint.prnu import to_gray  # noqa: E402
+from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, to_gray  # noqa: E402
 from sensorprint.simulate import make_cameras  # noqa: E402
 from sensorprint.store import Case  # noqa: E402
 from sensorprint.workflow import ScanOptions, SignalOptions, enroll, scan  # noqa: E402
@@ -82,7 +82,7 @@ def make_clips(cache: Path, n_devices: int, queries_per_device: int, seconds: fl
 def _scan_one(args: tuple) -> tuple[str, dict, list[dict], float]:
     path, devices, options = args
     started = time.process_time()
-    outcome = scan_file(path, devices, {}, options, 60.0)
+    outcome = scan_file(path, devices, {}, options, DEFAULT_PCE_THRESHOLD)
     return path, outcome.facts.timings, outcome.results, time.process_time() - started
 
 
@@ -91,7 +91,9 @@ def _scan_one_uncleaned(args: tuple) -> tuple[str, dict, list[dict], float]:
     path, devices, options = args
     started = time.process_time()
     facts, signal = query_signal(Path(path), options, clean_video=False)
-    results = [match_device(signal, refs, None, 60.0) | {"target": device} for device, refs in devices.items()]
+    results = [
+        match_device(signal, refs, None, DEFAULT_PCE_THRESHOLD) | {"target": device} for device, refs in devices.items()
+    ]
     return path, facts.timings, results, time.process_time() - started
 
 
@@ -117,7 +119,8 @@ def worker_split(
         return list(pool.map(worker, [(p, devices, options) for p in paths]))
 
 
-def print_split(rows: list[tuple], truth: dict, workers: int, title: str) -> None:
+def print_split(rows: list[tuple], truth: dict, workers: int, title: str) -> dict[str, float | int]:
+    """Print the mean CPU seconds of each step per video; return the total, the rate and the identified count."""
     steps = {"probe+hash": [], "decode": [], "residual": [], "matching": [], "total": []}
     correct = 0
     for path, timings, results, total in rows:
@@ -135,8 +138,9 @@ def print_split(rows: list[tuple], truth: dict, workers: int, title: str) -> Non
         print(f"   {step:11s} {statistics.mean(values):.3f} s  ({100 * statistics.mean(values) / mean_total:4.1f} %)")
     print(
         f"   -> {workers} unloaded cores: {workers / mean_total:.2f} videos/s; "
-        f"{correct}/{len(rows)} identified (top-1 and PCE >= 60)"
+        f"{correct}/{len(rows)} identified (top-1 and PCE >= {DEFAULT_PCE_THRESHOLD:g})"
     )
+    return {"cpu_s_per_video": mean_total, "videos_per_s_unloaded": workers / mean_total, "identified": correct}
 
 
 def main() -> None:
@@ -185,22 +189,31 @@ def main() -> None:
             f"after {load_after[0]:.1f} on {os.cpu_count()} cores; {summary.matched} matched, {summary.errors} errors"
         )
 
+        figures: dict[str, float | int] = {
+            "scanned": summary.scanned,
+            "matched": summary.matched,
+            "errors": summary.errors,
+            "scan_wall_s": wall,
+            "scan_videos_per_s": summary.scanned / wall,
+        }
         devices = enrolled_fingerprints(case)
         rows = worker_split(queries, devices, options, args.workers)
-        print_split(
+        split = print_split(
             rows,
             truth,
             args.workers,
             f"2. per video, CPU seconds (process time), mean over {len(rows)} videos, "
             f"5 frames, 10 devices (scan_file):",
         )
+        figures |= {f"split_{key}": value for key, value in split.items()}
         rows = worker_split(queries, devices, options, args.workers, worker=_scan_one_uncleaned)
-        print_split(
+        split = print_split(
             rows,
             truth,
             args.workers,
             "   the same, query aggregate not cleaned (query_signal(..., clean_video=False)):",
         )
+        figures |= {f"split_uncleaned_{key}": value for key, value in split.items()}
         with ProcessPoolExecutor(args.workers) as pool:
             reads = list(pool.map(_read_both_ways, queries))
         twice, once = statistics.mean(r[0] for r in reads), statistics.mean(r[1] for r in reads)
@@ -208,6 +221,7 @@ def main() -> None:
             f"   reading a video (medium + 5 grey frames): probe then read_frames {twice:.3f} s, "
             f"read_video {once:.3f} s ({twice / once:.2f}x)"
         )
+        figures |= {"read_twice_s": twice, "read_once_s": once}
         load_end = os.getloadavg()
         print(f"   load average at the end {load_end[0]:.1f} on {os.cpu_count()} cores")
 
@@ -241,8 +255,18 @@ def main() -> None:
                     f"true PCE min {min(true_pce):7.1f} median {statistics.median(true_pce):7.1f}  "
                     f"wrong PCE max {max(wrong_pce):5.1f}"
                 )
+                key = "denoiser_" + "_".join(name.replace(",", "").split())
+                figures |= {
+                    f"{key}.residual_s": statistics.mean(residual_s),
+                    f"{key}.top1": top,
+                    f"{key}.min_true_pce": min(true_pce),
+                    f"{key}.max_wrong_pce": max(wrong_pce),
+                }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    # the figures above, one key=value line for the record
+    shown = [f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()]
+    print(" ".join(["benchmark=video_throughput", f"workers={args.workers}", *shown]))
 
 
 if __name__ == "__main__":

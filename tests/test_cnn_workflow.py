@@ -302,11 +302,12 @@ def test_reference_videos_are_read_through_media_and_checked_against_their_hash(
 
 
 def test_train_summary_warns_when_every_reference_is_flat():
+    from sensorprint.cli.text import train_lines
     from sensorprint.workflow.train import TrainSummary
 
-    flat = TrainSummary(run_id=1, target="model", least_flat_share=0.998).lines()
+    flat = train_lines(TrainSummary(run_id=1, target="model", least_flat_share=0.998))
     assert "every reference file is at least 99.8% flat" in flat[-1]
     for share in (0.3, None):  # scenes among the references, or a frame network: nothing to say
         assert not any(
-            "flat" in line for line in TrainSummary(run_id=1, target="model", least_flat_share=share).lines()
+            "flat" in line for line in train_lines(TrainSummary(run_id=1, target="model", least_flat_share=share))
         )

@@ -1,4 +1,4 @@
-"""sensorprint.media.discover: recursive, sorted, deterministic, no loops, nothing skipped silently."""
+"""sensorprint.media.discover: recursive, sorted, deterministic, no loops, nothing skipped (the reader says why)."""
 
 from __future__ import annotations
 
@@ -41,24 +41,38 @@ def test_discover_sorted_no_loops_nothing_silent(tmp_path):
     skipped = []
     found = list(discover([tmp_path], skipped=lambda path, reason: skipped.append((path.name, reason))))
     relative = [str(p.relative_to(tmp_path)) for p in found]
+    # every entry not entered is yielded: the reader says why it is not examined (one line each)
     assert relative == [
+        ".DS_Store",
+        ".Spotlight-V100",
+        "a/._c.jpg",
         "a/._notes.jpg",
         "a/.hidden_photo.jpg",
         "a/c.jpg",
         "b/1.png",
+        "b/Thumbs.db",
         "b/deep/2.mov",
+        "b/loop",
         "corrupt.bin",
         "dangling.jpg",
+        "pipe",
         "z.jpg",
     ]
     names = {name for name, _ in skipped}
     assert names == {".DS_Store", "Thumbs.db", "._c.jpg", ".Spotlight-V100", "pipe", "loop"}
     assert list(discover([tmp_path])) == found  # deterministic
-    # the dangling link is yielded so that the reader can say what is wrong with it
-    with pytest.raises(MediaError, match="not found"):
-        probe(tmp_path / "dangling.jpg")
-    with pytest.raises(MediaError, match="not a regular file"):
-        probe(tmp_path / "pipe")
+    for name, words in {
+        "dangling.jpg": "not found",
+        "pipe": r"not a regular file \(pipe\)",
+        ".DS_Store": "not examined: operating-system bookkeeping file",
+        "b/Thumbs.db": "not examined: operating-system bookkeeping file",
+        "a/._c.jpg": "not examined: macOS AppleDouble",
+        ".Spotlight-V100": "not examined: operating-system index folder",
+        "b/loop": "link to the folder .*not examined again",
+        "a/._notes.jpg": "not an image",  # named like AppleDouble, but its content is not: examined
+    }.items():
+        with pytest.raises(MediaError, match=words):
+            probe(tmp_path / name)
 
 
 def test_discover_files_folders_and_missing_paths(tmp_path):

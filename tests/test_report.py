@@ -22,7 +22,7 @@ from sensorprint.report import (
     report_records,
     write_report,
 )
-from sensorprint.store import Case, ResultRow
+from sensorprint.store import Case, Match
 
 EVIL = '<script>alert("x")</script>'
 FRAMES = [
@@ -50,7 +50,7 @@ def _medium(path, sha, **extra):
 
 
 def _prnu(target, pce, threshold=60.0, **extra):
-    return ResultRow(
+    return Match(
         "prnu",
         target,
         pce,
@@ -63,13 +63,13 @@ def _prnu(target, pce, threshold=60.0, **extra):
 
 def _cnn(probabilities, label, kind="device", **details):
     return [
-        ResultRow(
+        Match(
             "cnn",
             name,
             p,
             "match" if name == label else ("unknown" if label is None else "no match"),
             target_kind=kind,
-            details={"model_id": 1, "unknown_threshold": 0.5, **details},
+            evidence={"model_id": 1, "unknown_threshold": 0.5, **details},
         )
         for name, p in probabilities.items()
     ]
@@ -130,7 +130,7 @@ def fake_case(tmp_path):
                 "D2",
                 140.0,
                 transform={"scale": 0.5, "offset": [10, 20]},
-                details={"n_positions": 12, "fingerprint_id": 2},
+                evidence={"n_positions": 12, "fingerprint_id": 2},
             ),
             _prnu(EVIL, -3.0),
             *_cnn({"D1": 0.81, "D2": 0.15, EVIL: 0.04}, "D1"),

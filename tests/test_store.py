@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sensorprint.errors import CaseError
-from sensorprint.store import Case, ResultRow, schema
+from sensorprint.store import Case, Match, schema
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -38,7 +38,7 @@ def _medium(path: str, sha: str = "ab" * 32, **extra):
 
 def _prnu_rows(targets, pce=812.0):
     return [
-        ResultRow(
+        Match(
             "prnu",
             t,
             pce,
@@ -79,10 +79,10 @@ def test_round_trip_of_every_table(tmp_path):
         medium_id = case.record_results(
             _medium("/ev/q.jpg", details={"frames": [0, 5]}),
             _prnu_rows(["D1"])
-            + [ResultRow("prnu", "D2", 3.5, "no match", p_fa=0.3)]
+            + [Match("prnu", "D2", 3.5, "no match", p_fa=0.3)]
             + [
-                ResultRow("cnn", "D1", 0.93, "match", details={"model_id": model.id}),
-                ResultRow("cnn", "D2", 0.07, "no match", details={"model_id": model.id}),
+                Match("cnn", "D1", 0.93, "match", evidence={"model_id": model.id}),
+                Match("cnn", "D2", 0.07, "no match", evidence={"model_id": model.id}),
             ],
             run_id=run,
         )
@@ -219,7 +219,7 @@ def test_models_stale_and_new_model_invalidates_cnn_results(tmp_path):
         case.save_model("model", "models/m.pt", ["D70"], {})
         medium_id = case.record_results(
             _medium("/ev/a.jpg"),
-            [ResultRow("cnn", "D1", 0.9, "match"), ResultRow("cnn", "D70", 0.8, "match", target_kind="model")],
+            [Match("cnn", "D1", 0.9, "match"), Match("cnn", "D70", 0.8, "match", target_kind="model")],
         )
         assert case.mark_models_stale("device D2 enrolled", target="device") == 1
         assert case.latest_model("device").stale and case.latest_model("device").stale_reason == "device D2 enrolled"
@@ -267,7 +267,7 @@ def test_bad_values_are_refused(tmp_path):
         with pytest.raises(ValueError):
             case.add_medium(role="evidence", device_id=device.id, **_medium("/e.jpg"))
         with pytest.raises(ValueError):
-            case.record_results(_medium("/e.jpg"), [ResultRow("svm", "D1", 1.0, "match")])
+            case.record_results(_medium("/e.jpg"), [Match("svm", "D1", 1.0, "match")])
         with pytest.raises(CaseError, match="not enrolled: D9"):
             case.record_results(_medium("/e.jpg"), _prnu_rows(["D1", "D9"]))
         assert case.list_media() == []  # the refused calls wrote nothing
@@ -318,6 +318,7 @@ def _add_serial_column(conn: sqlite3.Connection) -> None:
 
 
 def test_migration_v1_to_v2_on_open_with_backup(tmp_path, monkeypatch):
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])  # a case of version 1, then a test migration
     root = tmp_path / "c"
     with Case.create(root) as case:
         case.add_device("D1", model="Nikon D70")
@@ -350,6 +351,7 @@ def test_migration_v1_to_v2_on_open_with_backup(tmp_path, monkeypatch):
 
 
 def test_failed_migration_leaves_the_case_at_the_old_version(tmp_path, monkeypatch):
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])  # a case of version 1, then a test migration
     root = tmp_path / "c"
     Case.create(root).close()
 
@@ -376,7 +378,7 @@ _WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from sensorprint.store import Case, ResultRow
+    from sensorprint.store import Case, Match
     from sensorprint.store import case as case_module
 
     root, marker, stop_file, stop_row, n_files = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -396,7 +398,7 @@ _WRITER = textwrap.dedent(
     i = 0
     while n_files < 0 or i < n_files:
         state["file"], state["row"] = i, 0
-        rows = [ResultRow("prnu", t, float(i * 1000 + j), "no match", p_fa=0.5, transform={"rotation": 0})
+        rows = [Match("prnu", t, float(i * 1000 + j), "no match", p_fa=0.5, transform={"rotation": 0})
                 for j, t in enumerate(targets)]
         case.record_results({"path": f"/ev/{i:05d}.jpg", "sha256": f"{i:064x}", "kind": "image"}, rows, run_id=None)
         i += 1

@@ -1,12 +1,12 @@
-"""The cheaper video-frame residual and the aggregation of frames (sensorprint.prnu.video_fast)."""
+"""The cheaper video-frame residual (sensorprint.prnu.video) and the aggregation of frames (FingerprintAccumulator, one half)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sensorprint.prnu import extract_residual
-from sensorprint.prnu.video_fast import accumulate, aggregate, frame_noise, spatial_wiener_noise
+from sensorprint.prnu import FingerprintAccumulator, extract_residual
+from sensorprint.prnu.video import frame_noise, spatial_wiener_noise
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -30,11 +30,10 @@ def _frames(k: np.ndarray, n: int, rng) -> list[np.ndarray]:
 def test_aggregate_of_frames_estimates_k(method):
     rng = np.random.default_rng(1)
     k = rng.normal(0, 0.02, (256, 320)).astype(np.float32)
-    num = np.zeros(k.shape, np.float32)
-    den = np.zeros(k.shape, np.float32)
+    accumulator = FingerprintAccumulator(k.shape, halves=1)
     for frame in _frames(k, 6, rng):
-        accumulate(num, den, frame, frame_noise(frame, method=method, levels=2), 1.0)
-    estimate = aggregate(num, den)
+        accumulator.add(frame, residual=frame_noise(frame, method=method, levels=2), weight=1.0)
+    estimate = accumulator.estimate()
     assert estimate.dtype == np.float32 and estimate.shape == k.shape
     assert _correlation(estimate, k) > 0.8
     # a pattern the frames do not carry is not found
@@ -57,15 +56,26 @@ def test_weights_and_saturation():
     k = rng.normal(0, 0.02, (64, 64)).astype(np.float32)
     frame = _frames(k, 1, rng)[0]
     noise = frame_noise(frame)
-    num = np.zeros(k.shape, np.float32)
-    den = np.zeros(k.shape, np.float32)
-    accumulate(num, den, frame, noise, 0.5)
+    accumulator = FingerprintAccumulator(k.shape, halves=1)
+    accumulator.add(frame, residual=noise, weight=0.5)
+    (num,), (den,) = accumulator.state()["num"], accumulator.state()["den"]
     expected_den = 0.5 * np.where(frame < 250, frame, 0) ** 2
     np.testing.assert_allclose(den, expected_den, rtol=1e-5)
     saturated = np.full_like(frame, 255.0)
-    before = num.copy()
-    accumulate(num, den, saturated, noise, 1.0)
-    np.testing.assert_array_equal(num, before)  # saturated pixels add nothing
+    accumulator.add(saturated, residual=noise, weight=1.0)
+    np.testing.assert_array_equal(accumulator.state()["num"][0], num)  # saturated pixels add nothing
+
+
+def test_one_half_estimate_equals_the_two_half_estimate():
+    rng = np.random.default_rng(5)
+    k = rng.normal(0, 0.02, (64, 96)).astype(np.float32)
+    one, two = FingerprintAccumulator(k.shape, halves=1), FingerprintAccumulator(k.shape)
+    for frame in _frames(k, 5, rng):
+        noise = frame_noise(frame)
+        one.add(frame, residual=noise, weight=0.7)
+        two.add(frame, residual=noise, weight=0.7)
+    np.testing.assert_allclose(one.estimate(clean=False), two.estimate(clean=False), rtol=1e-5, atol=1e-7)
+    assert two.result().quality > 0 and one.result().quality == 0.0
 
 
 def test_unknown_denoiser_is_refused():
@@ -76,7 +86,7 @@ def test_unknown_denoiser_is_refused():
 def test_box_mean_equals_uniform_filter():
     from scipy import ndimage
 
-    from sensorprint.prnu.video_fast import box_mean
+    from sensorprint.prnu.video import box_mean
 
     x = np.random.default_rng(4).random((37, 53)).astype(np.float32) * 255
     np.testing.assert_allclose(box_mean(x), ndimage.uniform_filter(x, 3, mode="reflect"), atol=1e-3)

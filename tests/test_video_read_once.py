@@ -15,7 +15,7 @@ from conftest import assert_one_line_media_error
 from sensorprint.media import probe, read_frames
 from sensorprint.media.video import _to_luma, read_video
 from sensorprint.prnu import to_gray
-from sensorprint.prnu.video_fast import box_mean, spatial_wiener_noise
+from sensorprint.prnu.video import box_mean, spatial_wiener_noise
 from sensorprint.workflow import SignalOptions
 from sensorprint.workflow.files import FileFacts
 from sensorprint.workflow.signals import query_signal, video_query_residual

@@ -231,7 +231,7 @@ def test_uncleaned_video_aggregate_scores_like_the_cleaned_one(world, scanned):
     for clean in (True, False):
         _facts, signal = query_signal(world["seized"] / "dcim" / "SimCam-A_unit1.mp4", options, clean_video=clean)
         assert signal.cleaned is clean
-        scores[clean] = {name: match_device(signal, refs, None, 60.0)["score"] for name, refs in devices.items()}
+        scores[clean] = {name: match_device(signal, refs, None, 60.0).score for name, refs in devices.items()}
     assert max(scores[False], key=scores[False].get) == "SimCam-A_unit1"
     assert 0.8 < scores[False]["SimCam-A_unit1"] / scores[True]["SimCam-A_unit1"] < 1.25
     assert max(v for k, v in scores[False].items() if k != "SimCam-A_unit1") < 30

@@ -27,7 +27,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sensorprint import __version__
+from sensorprint.cli import text
 from sensorprint.errors import SensorprintError
+from sensorprint.media.video import FrameStrategy
+from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
+from sensorprint.report.writers import ReportFormat
+from sensorprint.results import TargetKind
 
 app = typer.Typer(
     name="sensorprint",
@@ -45,9 +50,8 @@ CaseArg = typer.Argument(..., help="The case directory (made by `sensorprint ini
 WorkersOpt = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per core; 1 = no pool).")
 SchedulerOpt = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) to run on a cluster.")
 FramesOpt = typer.Option(5, "--frames", help="Video frames used per video (a cap for every strategy).", min=1)
-FRAME_STRATEGIES = ("even_keyframes", "keyframes", "random", "even", "all")
 StrategyOpt = typer.Option(
-    "even_keyframes",
+    FrameStrategy.EVEN_KEYFRAMES,
     "--frame-strategy",
     help="Which video frames: even_keyframes (N keyframes spread over the video, fastest), keyframes (all), "
     "random (seeded), even (N evenly spaced), all.",
@@ -58,7 +62,9 @@ OrientationsOpt = typer.Option(
     help="Also try each query turned 180° and mirrored (software-rotated or selfie-mirrored media). "
     "Off by default: units of one model can then reach higher wrong-pair PCEs.",
 )
-ThresholdOpt = typer.Option(60.0, "--threshold", help="PCE at or above which a device is declared the source.", min=0)
+ThresholdOpt = typer.Option(
+    DEFAULT_PCE_THRESHOLD, "--threshold", help="PCE at or above which a device is declared the source.", min=0
+)
 
 
 @contextlib.contextmanager
@@ -107,23 +113,21 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _signal_options(frames: int, frame_strategy: str, all_orientations: bool = False):
+def _signal_options(frames: int, frame_strategy: FrameStrategy, all_orientations: bool = False):
     from sensorprint.workflow.options import SignalOptions
 
-    if frame_strategy not in FRAME_STRATEGIES:
-        raise SensorprintError(f"unknown frame strategy {frame_strategy!r}: use one of {', '.join(FRAME_STRATEGIES)}")
     return SignalOptions(
-        frame_strategy=frame_strategy, n_frames=frames, orientations="all" if all_orientations else "sensor"
+        frame_strategy=str(frame_strategy), n_frames=frames, orientations="all" if all_orientations else "sensor"
     )
 
 
 @app.command()
 def init(case: Path = CaseArg) -> None:
     """Create a new, empty case directory."""
-    from sensorprint.store import Case
+    from sensorprint.workflow import init_case
 
     with user_errors():
-        Case.create(case).close()
+        init_case(case)
     out.print(f"created case {case}")
 
 
@@ -136,8 +140,8 @@ def enroll(
     device: str = typer.Option(..., "--device", "-d", help="Name of the seized device, e.g. 'Phone of J. Doe'."),
     model: str | None = typer.Option(None, "--model", "-m", help="Its make and model, e.g. 'Apple iPhone 12'."),
     frames: int = typer.Option(30, "--frames", help="Frames used per reference video.", min=1),
-    frame_strategy: str = typer.Option(
-        "even",
+    frame_strategy: FrameStrategy = typer.Option(
+        FrameStrategy.EVEN,
         "--frame-strategy",
         help="Which reference video frames: even (N evenly spaced), even_keyframes, keyframes, random, all.",
     ),
@@ -145,10 +149,10 @@ def enroll(
     scheduler: str | None = SchedulerOpt,
 ) -> None:
     """Enroll a device: estimate its sensor fingerprint from reference media taken with it."""
-    from sensorprint.store import Case
     from sensorprint.workflow import enroll as enroll_device
+    from sensorprint.workflow import open_case
 
-    with user_errors(), Case.open(case) as opened, progress_bars() as progress:
+    with user_errors(), open_case(case) as opened, progress_bars() as progress:
         summary = enroll_device(
             opened,
             device,
@@ -159,7 +163,7 @@ def enroll(
             scheduler=scheduler,
             progress=progress,
         )
-    for line in summary.lines():
+    for line in text.enroll_lines(summary):
         out.print(line)
 
 
@@ -171,18 +175,18 @@ def scan(
     scheduler: str | None = SchedulerOpt,
     threshold: float = ThresholdOpt,
     frames: int = FramesOpt,
-    frame_strategy: str = StrategyOpt,
+    frame_strategy: FrameStrategy = StrategyOpt,
     all_orientations: bool = OrientationsOpt,
 ) -> None:
     """Compare every image and video under PATH with every enrolled device; resumable."""
-    from sensorprint.store import Case
+    from sensorprint.workflow import open_case
     from sensorprint.workflow import scan as scan_media
     from sensorprint.workflow.options import ScanOptions
 
-    with user_errors(), Case.open(case) as opened, progress_bars() as progress:
+    with user_errors(), open_case(case) as opened, progress_bars() as progress:
         options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy, all_orientations))
         summary = scan_media(opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress)
-    for line in summary.lines():
+    for line in text.scan_lines(summary):
         out.print(line)
 
 
@@ -193,7 +197,7 @@ def verify(
     case: Path | None = typer.Option(None, "--case", help="Case whose enrolled device B names."),
     threshold: float = ThresholdOpt,
     frames: int = FramesOpt,
-    frame_strategy: str = StrategyOpt,
+    frame_strategy: FrameStrategy = StrategyOpt,
     all_orientations: bool = OrientationsOpt,
 ) -> None:
     """Do A and B share a source camera? Prints PCE, false-alarm probability and the decision."""
@@ -202,38 +206,37 @@ def verify(
 
     with user_errors():
         options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy, all_orientations))
-        verdict = verify_pair(a, b, case=case, options=options)
+        verification = verify_pair(a, b, case=case, options=options)
     table = Table(title=f"{a}  vs  {b}", show_header=False)
-    for key, value in verdict.rows():
+    for key, value in text.verify_rows(verification):
         table.add_row(key, value)
     out.print(table)
-    raise typer.Exit(0 if verdict.decision in ("match", "no match") else 1)
+    raise typer.Exit(0 if verification.decision in ("match", "no match") else 1)
 
 
 @app.command()
 def report(
     case: Path = CaseArg,
-    fmt: str = typer.Option("html", "--format", "-f", help="html (for the file), json or csv."),
+    fmt: ReportFormat = typer.Option(ReportFormat.HTML, "--format", "-f", help="html (for the file), json or csv."),
     output: Path | None = typer.Option(None, "--out", "-o", help="Where to write it (default: in the case)."),
     threshold: float = ThresholdOpt,
 ) -> None:
     """Write the case report: every file, its best device, and the evidence for each decision."""
     from sensorprint.report import write_report
-    from sensorprint.store import Case
+    from sensorprint.workflow import open_case
 
-    with user_errors():
-        if fmt not in ("html", "json", "csv"):
-            raise SensorprintError(f"unknown report format {fmt!r}: use html, json or csv")
-        with Case.open(case, read_only=True) as opened:
-            target = output or opened.root / f"report.{fmt}"
-            written = write_report(opened, fmt, target, threshold=threshold)
+    with user_errors(), open_case(case, read_only=True) as opened:
+        target = output or opened.root / f"report.{fmt}"
+        written = write_report(opened, str(fmt), target, threshold=threshold)
     out.print(f"wrote {written}")
 
 
 @app.command()
 def train(
     case: Path = CaseArg,
-    target: str = typer.Option("device", "--target", help="What the network tells apart: device or model."),
+    target: TargetKind = typer.Option(
+        TargetKind.DEVICE, "--target", help="What the network tells apart: device or model."
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs (default: the method's)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and media give the same network."),
     units_per_file: int | None = typer.Option(
@@ -244,17 +247,14 @@ def train(
     ),
 ) -> None:
     """Train the CNN of the founding papers on the enrolled devices' reference media."""
-    from sensorprint.store import Case
+    from sensorprint.workflow import open_case
     from sensorprint.workflow import train as train_network
 
-    with user_errors():
-        if target not in ("device", "model"):
-            raise SensorprintError(f"unknown target {target!r}: use device or model")
-        with Case.open(case) as opened, progress_bars() as progress:
-            summary = train_network(
-                opened, target=target, epochs=epochs, seed=seed, units_per_file=units_per_file, progress=progress
-            )
-    for line in summary.lines():
+    with user_errors(), open_case(case) as opened, progress_bars() as progress:
+        summary = train_network(
+            opened, target=str(target), epochs=epochs, seed=seed, units_per_file=units_per_file, progress=progress
+        )
+    for line in text.train_lines(summary):
         out.print(line)
 
 
@@ -264,11 +264,14 @@ def demo(
     workers: int | None = WorkersOpt,
 ) -> None:
     """Simulate a small case (cameras, references, evidence with bad files), identify, report."""
-    from sensorprint.workflow import run_demo
+    from sensorprint.report import write_report
+    from sensorprint.workflow import open_case, run_demo
 
     with user_errors(), progress_bars() as progress:
         summary = run_demo(output, workers=workers, progress=progress)
-    for line in summary.lines():
+        with open_case(summary.case, read_only=True) as opened:
+            report = write_report(opened, "html", output / "report.html", threshold=DEFAULT_PCE_THRESHOLD)
+    for line in text.demo_lines(summary, report):
         out.print(line)
 
 

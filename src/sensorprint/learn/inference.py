@@ -21,7 +21,6 @@ all of them (a scene, when the references were flat fields) carries a caveat say
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from sensorprint.errors import MediaError, ModelError
+from sensorprint.hashing import sha256_of_file
 from sensorprint.learn.networks import build_network
 from sensorprint.learn.onnx import OnnxRunner, torch_logits
 from sensorprint.learn.patches import FrameParameters, PatchParameters, patches_and_flat_share, prepare_frame
@@ -180,14 +180,6 @@ def content_caveat(share: float | None, record: dict) -> str | None:
     )
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass
 class TrainedClassifier:
     """A trained network with its training record; classifies images and videos (see module doc).
@@ -331,14 +323,14 @@ class TrainedClassifier:
         state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
         torch.save(state, weights)
         record = dict(self.record)
-        record["weights_sha256"] = file_sha256(weights)
+        record["weights_sha256"] = sha256_of_file(weights)
         onnx_path = directory / ONNX_FILE
         record.pop("onnx_sha256", None)
         try:  # ONNX is an optimisation for CPU inference; the weights alone are enough
             from sensorprint.learn.onnx import export_onnx
 
             export_onnx(copy.deepcopy(self.network).cpu(), self._input_shape, onnx_path)
-            record["onnx_sha256"] = file_sha256(onnx_path)
+            record["onnx_sha256"] = sha256_of_file(onnx_path)
         except Exception:  # noqa: BLE001
             onnx_path.unlink(missing_ok=True)
         (directory / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
@@ -385,7 +377,7 @@ def load_classifier(
         raise ModelError(
             f"the network in {directory} has record format {record.get('format')}, expected {RECORD_FORMAT}; retrain it"
         )
-    if record.get("weights_sha256") != file_sha256(weights):
+    if record.get("weights_sha256") != sha256_of_file(weights):
         raise ModelError(f"the weights in {weights} do not match their training record; retrain the network")
     network = network_from_record(record)
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -407,7 +399,7 @@ def load_classifier(
     if chosen == "onnxruntime":
         if not onnx_path.is_file():
             raise ModelError(f"no ONNX export in {directory}; load with backend='torch' or retrain")
-        if record.get("onnx_sha256") != file_sha256(onnx_path):
+        if record.get("onnx_sha256") != sha256_of_file(onnx_path):
             raise ModelError(f"the ONNX file {onnx_path} does not match its training record; retrain the network")
         runner = OnnxRunner(onnx_path)
     return TrainedClassifier(network=network, record=record, backend=chosen, onnx_runner=runner)

@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -313,6 +313,16 @@ def _prime_batch_norm(network: nn.Module, units: np.ndarray, device: torch.devic
         m.momentum = momentum
 
 
+class Evaluation(NamedTuple):
+    """The network on the validation files (see :func:`_evaluate`)."""
+
+    file_accuracy: float
+    unit_accuracy: float
+    loss: float  # mean unit log-loss (nats)
+    true_evidence: list[float]  # per file: mean logit of its true class over its units
+    predicted: list[int]  # per file: index of the predicted class (-1: no unit)
+
+
 def _evaluate(
     network: nn.Module,
     units: list[np.ndarray],
@@ -320,18 +330,14 @@ def _evaluate(
     classes: list[str],
     device: torch.device,
     batch_size: int,
-) -> tuple[float, float, float, list[float], list[int]]:
+) -> Evaluation:
     """File accuracy, unit accuracy, mean unit log-loss, true-class file evidence, file predictions."""
     network.eval()
     file_correct, unit_correct, n_units, loss_sum = 0, 0, 0, 0.0
     true_evidence, predicted = [], []
     with torch.inference_mode():
         for file_units, label in zip(units, labels):
-            outputs = []
-            for start in range(0, len(file_units), batch_size):
-                batch = torch.from_numpy(file_units[start : start + batch_size].astype(np.float32)).to(device)
-                outputs.append(network(batch).float().cpu().numpy())
-            logits = np.concatenate(outputs) if outputs else np.zeros((0, len(classes)), np.float32)
+            logits = _file_logits(network, file_units, len(classes), device, batch_size)
             prediction = combine_unit_logits(logits, classes, float("-inf"), "unit")
             best = classes.index(prediction.top_label) if prediction.top_label else -1
             file_correct += int(best == label)
@@ -342,7 +348,312 @@ def _evaluate(
             true_evidence.append(float(logits[:, label].mean()) if len(logits) else float("nan"))
             predicted.append(best)
     n_files = max(1, len(units))
-    return file_correct / n_files, unit_correct / max(1, n_units), loss_sum / max(1, n_units), true_evidence, predicted
+    return Evaluation(
+        file_correct / n_files, unit_correct / max(1, n_units), loss_sum / max(1, n_units), true_evidence, predicted
+    )
+
+
+def _file_logits(
+    network: nn.Module, units: np.ndarray, n_classes: int, device: torch.device, batch_size: int
+) -> np.ndarray:
+    """Logits (float32 N×C) of one file's units, in batches (call under inference mode)."""
+    outputs = []
+    for start in range(0, len(units), batch_size):
+        batch = torch.from_numpy(units[start : start + batch_size].astype(np.float32)).to(device)
+        outputs.append(network(batch).float().cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, n_classes), np.float32)
+
+
+# Units per batch when the validation files go through the network (memory only, not results).
+EVALUATION_BATCH = 256
+
+
+def _step_counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    """A callable that counts one step done (a file loaded, an epoch) and reports (done, total)."""
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return step
+
+
+def _input_kind(samples: Sequence[TrainingSample], kind: InputKind | None, config: TrainingConfig | None) -> InputKind:
+    """The kind asked for; else the config's; else "frames" when most samples are videos."""
+    if kind is not None:
+        return kind
+    if config is not None:
+        return config.kind
+    return "frames" if sum(s.kind == "video" for s in samples) * 2 > len(samples) else "patches"
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The units of every file, split by file (see :func:`split_by_file`).
+
+    file_units : per sample index, its units (float16 N×3×h×w); flat_shares : per sample index,
+    its flat share (patches only). train_units/train_labels : the training files' units pooled,
+    with their class indices; val_units/val_labels : per validation file.
+    """
+
+    classes: list[str]
+    train_ids: list[int]
+    val_ids: list[int]
+    file_units: dict[int, np.ndarray]
+    flat_shares: dict[int, float]
+    train_units: np.ndarray
+    train_labels: np.ndarray
+    val_units: list[np.ndarray]
+    val_labels: list[int]
+
+
+def _load_units(
+    samples: Sequence[TrainingSample], indices: list[int], config: TrainingConfig, step: Callable[[], None]
+) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+    """Load every file once and keep only its units and flat share; ModelError when one gives none.
+
+    float16 halves the memory; the units are small numbers around zero for patches and in [0,1]
+    for frames, well inside float16's precision.
+    """
+    file_units: dict[int, np.ndarray] = {}
+    flat_shares: dict[int, float] = {}
+    for index in indices:
+        units, share = units_and_flat_share(
+            samples[index].load(), config.kind, config.patch, config.frame, max_units=config.max_units_per_file
+        )
+        file_units[index] = units.astype(np.float16)
+        if share is not None:
+            flat_shares[index] = share
+        step()
+    empty = sorted(samples[i].sha256[:12] for i, u in file_units.items() if len(u) == 0)
+    if empty:
+        raise ModelError(
+            f"{len(empty)} reference file(s) gave no usable {config.kind} (too small?): {', '.join(empty)}; remove them"
+        )
+    return file_units, flat_shares
+
+
+def _prepare_data(samples: Sequence[TrainingSample], config: TrainingConfig, step: Callable[[], None]) -> _Data:
+    """Split the files (by file, stratified), load their units and pool the training units."""
+    classes = sorted({s.label for s in samples})
+    class_index = {c: i for i, c in enumerate(classes)}
+    train_ids, val_ids = split_by_file(samples, config.validation_fraction, config.seed)
+    file_units, flat_shares = _load_units(samples, sorted(train_ids + val_ids), config, step)
+    return _Data(
+        classes=classes,
+        train_ids=train_ids,
+        val_ids=val_ids,
+        file_units=file_units,
+        flat_shares=flat_shares,
+        train_units=np.concatenate([file_units[i] for i in train_ids]),
+        train_labels=np.concatenate([np.full(len(file_units[i]), class_index[samples[i].label]) for i in train_ids]),
+        val_units=[file_units[i] for i in val_ids],
+        val_labels=[class_index[samples[i].label] for i in val_ids],
+    )
+
+
+class _EarlyStopping:
+    """Keeps the weights of the best epoch so far: higher validation file accuracy, ties broken
+    by lower validation loss; says when ``patience`` epochs in a row brought nothing better."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_key: tuple[float, float] | None = None
+        self.best_state: dict | None = None
+        self.best_epoch = -1
+        self.stale = 0
+
+    def update(self, epoch: int, evaluation: Evaluation, network: nn.Module) -> None:
+        """Record epoch ``epoch`` (1-based) and keep a copy of the weights if it is the best."""
+        key = (evaluation.file_accuracy, -evaluation.loss)
+        if self.best_key is None or key > self.best_key:
+            self.best_key, self.best_epoch, self.stale = key, epoch, 0
+            self.best_state = copy.deepcopy(network.state_dict())
+        else:
+            self.stale += 1
+
+    @property
+    def should_stop(self) -> bool:
+        return self.stale >= self.patience
+
+
+def _balanced_draw(per_class: list[np.ndarray], draw: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of one epoch: ``draw`` units of every class (with repetition when a class has
+    fewer), shuffled together."""
+    chosen = np.concatenate([rng.choice(members, size=draw, replace=draw > len(members)) for members in per_class])
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _train_epoch(
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: _Data,
+    chosen: np.ndarray,
+    config: TrainingConfig,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> float:
+    """One pass of SGD over the units ``chosen``; returns the mean training loss (nats per unit)."""
+    loss_function = nn.CrossEntropyLoss()
+    network.train()
+    loss_sum, seen = 0.0, 0
+    for start in range(0, len(chosen), config.batch_size):
+        batch_ids = chosen[start : start + config.batch_size]
+        if len(batch_ids) < 2:
+            continue  # batch norm needs two samples
+        batch = data.train_units[batch_ids].astype(np.float32)
+        if config.gain_augmentation > 0:
+            gains = np.exp(rng.uniform(-config.gain_augmentation, config.gain_augmentation, len(batch_ids)))
+            batch *= gains.astype(np.float32)[:, None, None, None]
+        inputs = torch.from_numpy(batch).to(device)
+        targets = torch.from_numpy(data.train_labels[batch_ids]).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_function(network(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        project_constrained_layers(network)
+        loss_sum += float(loss.detach()) * len(batch_ids)
+        seen += len(batch_ids)
+    return loss_sum / max(1, seen)
+
+
+def _fit(
+    network: nn.Module, data: _Data, config: TrainingConfig, device: torch.device, step: Callable[[], None]
+) -> tuple[list[dict], int]:
+    """Train for at most ``config.epochs`` balanced epochs with early stopping, leave the network
+    with the best epoch's weights; returns the per-epoch history and the best epoch (1-based).
+
+    The random draws come from one generator seeded with ``config.seed``, in a fixed order (the
+    batch-norm priming batch, then per epoch the balanced draw and the gains): same seed, same run.
+    """
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.SGD(
+        network.parameters(), lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    per_class = [np.flatnonzero(data.train_labels == c) for c in range(len(data.classes))]
+    draw = config.units_per_class_per_epoch or max(len(p) for p in per_class)
+    _prime_batch_norm(network, data.train_units[rng.permutation(len(data.train_units))[:256]], device)
+    history: list[dict] = []
+    stopping = _EarlyStopping(config.patience)
+    for epoch in range(config.epochs):
+        learning_rate = _learning_rate(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+        chosen = _balanced_draw(per_class, draw, rng)
+        train_loss = _train_epoch(network, optimizer, data, chosen, config, rng, device)
+        evaluation = _evaluate(network, data.val_units, data.val_labels, data.classes, device, EVALUATION_BATCH)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "learning_rate": learning_rate,
+                "train_loss": train_loss,
+                "validation_file_accuracy": evaluation.file_accuracy,
+                "validation_unit_accuracy": evaluation.unit_accuracy,
+                "validation_loss": evaluation.loss,
+            }
+        )
+        stopping.update(epoch + 1, evaluation, network)
+        step()
+        if stopping.should_stop:
+            break
+    network.load_state_dict(stopping.best_state)
+    network.eval()
+    return history, stopping.best_epoch
+
+
+def _validation_record(evaluation: Evaluation, data: _Data) -> dict:
+    """The record's "validation" entry: the kept network on the held-out files."""
+    per_class_accuracy = {
+        c: float(np.mean([p == index for p, label in zip(evaluation.predicted, data.val_labels) if label == index]))
+        for index, c in enumerate(data.classes)
+    }
+    return {
+        "files": len(data.val_ids),
+        "file_accuracy": evaluation.file_accuracy,
+        "unit_accuracy": evaluation.unit_accuracy,
+        "loss": evaluation.loss,
+        "per_class_file_accuracy": per_class_accuracy,
+    }
+
+
+def _open_set_record(evaluation: Evaluation, quantile: float) -> dict:
+    """The record's "open_set" entry: the threshold calibrated on the held-out files' evidence."""
+    true_scores = evaluation.true_evidence
+    return {
+        "score": "evidence: mean logit of the top class over the file's units (MaxLogit, Hendrycks et al. 2022)",
+        "rule": f"min(empirical {quantile:g} quantile, lower normal prediction bound at {quantile:g}) of the held-out validation files' true-class evidence",
+        "quantile": quantile,
+        "threshold": calibrate_threshold(true_scores, quantile),
+        "n_scores": len(true_scores),
+        "true_class_evidence": [float(s) for s in true_scores],
+    }
+
+
+def _media_record(samples: Sequence[TrainingSample], data: _Data) -> list[dict]:
+    """The record's "media" entry: every file by hash, with its split, units and flat share."""
+    split_of = {i: "train" for i in data.train_ids} | {i: "validation" for i in data.val_ids}
+    return [
+        {
+            "sha256": s.sha256,
+            "label": s.label,
+            "kind": s.kind,
+            "split": split_of[i],
+            "units": int(len(data.file_units[i])),
+        }
+        | ({"flat_share": round(data.flat_shares[i], 4)} if i in data.flat_shares else {})
+        for i, s in enumerate(samples)
+    ]
+
+
+def _training_record(
+    samples: Sequence[TrainingSample],
+    data: _Data,
+    *,
+    target: Target,
+    config: TrainingConfig,
+    device: torch.device,
+    history: list[dict],
+    best_epoch: int,
+    evaluation: Evaluation,
+) -> dict:
+    """The JSON-serialisable training record (see :class:`TrainedClassifier`); the timings and
+    the inference back-end are filled in by :func:`train_classifier` once known."""
+    from sensorprint import __version__
+
+    flat_shares = data.flat_shares
+    return {
+        "format": RECORD_FORMAT,
+        "tool": "sensorprint",
+        "tool_version": __version__,
+        "method": "Bennabhaktula et al. 2022 (ESWA patches / SN CS frames)",
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "target": target,
+        "kind": config.kind,
+        "classes": data.classes,
+        "files_per_class": {c: sum(1 for s in samples if s.label == c) for c in data.classes},
+        "media": _media_record(samples, data),
+        # What the reference files look like (see learn.inference.content_caveat).
+        "reference_flat_share": (
+            {"min": min(flat_shares.values()), "median": float(np.median(list(flat_shares.values())))}
+            if flat_shares
+            else None
+        ),
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "device": str(device),
+        "torch_version": torch.__version__,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "history": history,
+        "validation": _validation_record(evaluation, data),
+        "open_set": _open_set_record(evaluation, config.open_set_quantile),
+        "training_seconds": 0.0,
+        "inference": {"backend": "torch"},
+    }
 
 
 def train_classifier(
@@ -366,175 +677,33 @@ def train_classifier(
     """
     started, started_cpu = time.perf_counter(), time.process_time()
     samples = _check_samples(samples)
-    if kind is None:
-        kind = (
-            config.kind
-            if config is not None
-            else ("frames" if sum(s.kind == "video" for s in samples) * 2 > len(samples) else "patches")
-        )
+    kind = _input_kind(samples, kind, config)
     config = replace(config, kind=kind) if config is not None else default_config(kind)
     device = _resolve_device(config.device)
-    classes = sorted({s.label for s in samples})
-    class_index = {c: i for i, c in enumerate(classes)}
-    train_ids, val_ids = split_by_file(samples, config.validation_fraction, config.seed)
     total_steps = len(samples) + config.epochs
-    done = 0
+    step = _step_counter(progress, total_steps)
+    data = _prepare_data(samples, config, step)
 
-    # Load every file once, keep only its units (float16 halves the memory; the units are small
-    # numbers around zero for patches and in [0,1] for frames, well inside float16's precision).
-    file_units: dict[int, np.ndarray] = {}
-    flat_shares: dict[int, float] = {}
-    for index in sorted(train_ids + val_ids):
-        sample = samples[index]
-        units, share = units_and_flat_share(
-            sample.load(), config.kind, config.patch, config.frame, max_units=config.max_units_per_file
-        )
-        file_units[index] = units.astype(np.float16)
-        if share is not None:
-            flat_shares[index] = share
-        done += 1
-        if progress is not None:
-            progress(done, total_steps)
-    empty = sorted(samples[i].sha256[:12] for i, u in file_units.items() if len(u) == 0)
-    if empty:
-        raise ModelError(
-            f"{len(empty)} reference file(s) gave no usable {config.kind} (too small?): {', '.join(empty)}; remove them"
-        )
-
-    train_units = np.concatenate([file_units[i] for i in train_ids])
-    train_labels = np.concatenate([np.full(len(file_units[i]), class_index[samples[i].label]) for i in train_ids])
-    val_units = [file_units[i] for i in val_ids]
-    val_labels = [class_index[samples[i].label] for i in val_ids]
-
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)  # the initialisation and the dropout
     network = build_network(
-        config.network, len(classes), patch_size=config.patch.size, constrained=config.constrained, width=config.width
+        config.network,
+        len(data.classes),
+        patch_size=config.patch.size,
+        constrained=config.constrained,
+        width=config.width,
     ).to(device)
-    optimizer = torch.optim.SGD(
-        network.parameters(), lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
+    history, best_epoch = _fit(network, data, config, device, step)
+    evaluation = _evaluate(network, data.val_units, data.val_labels, data.classes, device, EVALUATION_BATCH)
+    record = _training_record(
+        samples,
+        data,
+        target=target,
+        config=config,
+        device=device,
+        history=history,
+        best_epoch=best_epoch,
+        evaluation=evaluation,
     )
-    loss_function = nn.CrossEntropyLoss()
-    per_class = [np.flatnonzero(train_labels == c) for c in range(len(classes))]
-    draw = config.units_per_class_per_epoch or max(len(p) for p in per_class)
-
-    _prime_batch_norm(network, train_units[rng.permutation(len(train_units))[:256]], device)
-    history: list[dict] = []
-    best_key, best_state, best_epoch, stale = None, None, -1, 0
-    for epoch in range(config.epochs):
-        learning_rate = _learning_rate(config, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate
-        # Balanced epoch: the same number of units from every class, shuffled together.
-        chosen = np.concatenate([rng.choice(members, size=draw, replace=draw > len(members)) for members in per_class])
-        rng.shuffle(chosen)
-        network.train()
-        loss_sum, seen = 0.0, 0
-        for start in range(0, len(chosen), config.batch_size):
-            batch_ids = chosen[start : start + config.batch_size]
-            if len(batch_ids) < 2:
-                continue  # batch norm needs two samples
-            batch = train_units[batch_ids].astype(np.float32)
-            if config.gain_augmentation > 0:
-                gains = np.exp(rng.uniform(-config.gain_augmentation, config.gain_augmentation, len(batch_ids)))
-                batch *= gains.astype(np.float32)[:, None, None, None]
-            inputs = torch.from_numpy(batch).to(device)
-            targets = torch.from_numpy(train_labels[batch_ids]).to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_function(network(inputs), targets)
-            loss.backward()
-            optimizer.step()
-            project_constrained_layers(network)
-            loss_sum += float(loss.detach()) * len(batch_ids)
-            seen += len(batch_ids)
-        file_acc, unit_acc, val_loss, _, _ = _evaluate(network, val_units, val_labels, classes, device, 256)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "learning_rate": learning_rate,
-                "train_loss": loss_sum / max(1, seen),
-                "validation_file_accuracy": file_acc,
-                "validation_unit_accuracy": unit_acc,
-                "validation_loss": val_loss,
-            }
-        )
-        key = (file_acc, -val_loss)
-        if best_key is None or key > best_key:
-            best_key, best_epoch, stale = key, epoch + 1, 0
-            best_state = copy.deepcopy(network.state_dict())
-        else:
-            stale += 1
-        done += 1
-        if progress is not None:
-            progress(done, total_steps)
-        if stale >= config.patience:
-            break
-    network.load_state_dict(best_state)
-    network.eval()
-
-    file_acc, unit_acc, val_loss, true_scores, predicted = _evaluate(
-        network, val_units, val_labels, classes, device, 256
-    )
-    threshold = calibrate_threshold(true_scores, config.open_set_quantile)
-    per_class_accuracy = {
-        c: float(np.mean([p == class_index[c] for p, label in zip(predicted, val_labels) if label == class_index[c]]))
-        for c in classes
-    }
-    split_of = {i: "train" for i in train_ids} | {i: "validation" for i in val_ids}
-    from sensorprint import __version__
-
-    record = {
-        "format": RECORD_FORMAT,
-        "tool": "sensorprint",
-        "tool_version": __version__,
-        "method": "Bennabhaktula et al. 2022 (ESWA patches / SN CS frames)",
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "target": target,
-        "kind": config.kind,
-        "classes": classes,
-        "files_per_class": {c: sum(1 for s in samples if s.label == c) for c in classes},
-        "media": [
-            {
-                "sha256": s.sha256,
-                "label": s.label,
-                "kind": s.kind,
-                "split": split_of[i],
-                "units": int(len(file_units[i])),
-            }
-            | ({"flat_share": round(flat_shares[i], 4)} if i in flat_shares else {})
-            for i, s in enumerate(samples)
-        ],
-        # What the reference files look like (see learn.inference.content_caveat).
-        "reference_flat_share": (
-            {"min": min(flat_shares.values()), "median": float(np.median(list(flat_shares.values())))}
-            if flat_shares
-            else None
-        ),
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "device": str(device),
-        "torch_version": torch.__version__,
-        "epochs_run": len(history),
-        "best_epoch": best_epoch,
-        "history": history,
-        "validation": {
-            "files": len(val_ids),
-            "file_accuracy": file_acc,
-            "unit_accuracy": unit_acc,
-            "loss": val_loss,
-            "per_class_file_accuracy": per_class_accuracy,
-        },
-        "open_set": {
-            "score": "evidence: mean logit of the top class over the file's units (MaxLogit, Hendrycks et al. 2022)",
-            "rule": f"min(empirical {config.open_set_quantile:g} quantile, lower normal prediction bound at {config.open_set_quantile:g}) of the held-out validation files' true-class evidence",
-            "quantile": config.open_set_quantile,
-            "threshold": threshold,
-            "n_scores": len(true_scores),
-            "true_class_evidence": [float(s) for s in true_scores],
-        },
-        "training_seconds": 0.0,
-        "inference": {"backend": "torch"},
-    }
     classifier = TrainedClassifier(network=network, record=record)
     _choose_backend(classifier)
     record["training_seconds"] = round(time.perf_counter() - started, 2)

@@ -24,7 +24,7 @@ from sensorprint.errors import MediaError
 from .exif import exif_metadata
 from .formats import Sniffed, extension_mismatch, sniff
 from .hashing import sha256_bytes
-from .medium import Medium, check_size, evidence_head, one_line
+from .medium import Medium, check_regular_file, check_size, check_unchanged, evidence_head, one_line
 from .raw import read_raw
 
 pillow_heif.register_heif_opener()
@@ -54,6 +54,8 @@ class Image:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The whole file, read once; MediaError when it changed during the read (the bytes could mix two versions)."""
+    before = check_regular_file(path)
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -65,6 +67,7 @@ def _read_bytes(path: Path) -> bytes:
         ) from error
     if not data:
         raise MediaError(f"{path}: empty file (0 bytes)")
+    check_unchanged(path, before)
     return data
 
 

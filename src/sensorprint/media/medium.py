@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from sensorprint.errors import MediaError
 
+from .discover import OS_JUNK_FOLDERS, skip_reason
 from .formats import HEAD_BYTES, read_head, sniff
 
 # Smallest side (pixels) an image or video frame may have: below it there is too little
@@ -115,19 +117,89 @@ def evidence_head(path: Path) -> bytes:
     return head
 
 
-def check_regular_file(path: Path) -> None:
-    """Refuse folders, missing paths and devices/pipes (reading a pipe could block forever)."""
+@dataclass(frozen=True)
+class FileState:
+    """One state of a file: size (bytes), modification time (ns since the epoch), inode and device.
+
+    Two reads of a file describe the same bytes only when its state did not change in
+    between (a rewrite in place changes the size or the modification time, a replacement
+    the inode). Same size and same time can still hide a rewrite within the file system's
+    timestamp resolution (a few ms on Linux): a limit of any check that does not reread.
+    """
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+
+def file_state(path: Path) -> tuple[FileState, int]:
+    """The state and st_mode of a file (links followed; nothing is opened); MediaError (one line) when it has none."""
     try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError as error:
-        raise MediaError(f"{path}: file not found (or a broken link)") from error
+        info = os.stat(path)
     except OSError as error:
-        raise MediaError(
-            f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable"
-        ) from error
+        raise MediaError(_stat_problem(Path(path), error)) from error
+    return FileState(info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev), info.st_mode
+
+
+def _stat_problem(path: Path, error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return f"{path}: symbolic link loop (the link leads back to itself); nothing to read"
+    if isinstance(error, FileNotFoundError):
+        try:
+            target = os.readlink(path)
+        except OSError:  # not a link (or gone): a plain missing file
+            target = None
+        if target is not None:
+            return f"{path}: file not found: broken link to {target}; nothing to read"
+        return f"{path}: file not found (or a broken link); it may have been deleted or moved after it was listed"
+    return f"{path}: cannot read the file ({error.strerror or error}); check that it exists and is readable"
+
+
+def check_unchanged(path: Path, before: FileState) -> None:
+    """Refuse a file whose state is no longer `before` (it changed while it was being read)."""
+    after, _ = file_state(path)
+    changed = [
+        what
+        for what, old, new in (
+            ("size", before.size, after.size),
+            ("modification time", before.mtime_ns, after.mtime_ns),
+            ("inode", (before.device, before.inode), (after.device, after.inode)),
+        )
+        if old != new
+    ]
+    if changed:
+        raise MediaError(f"{path}: changed while it was being read ({', '.join(changed)}); examine it again")
+
+
+def check_regular_file(path: Path) -> FileState:
+    """The state of a regular file that may be examined; MediaError (one line) for anything else.
+
+    Refused without being opened: missing paths, broken and looping links, folders, pipes,
+    sockets and devices (reading a pipe could block forever). Refused by name or content:
+    OS bookkeeping files (see `discover`); a ``._*`` file is opened (4 bytes) to tell.
+    """
+    state, mode = file_state(path)
     if stat.S_ISDIR(mode):
-        if not os.access(path, os.R_OK | os.X_OK):
-            raise MediaError(f"{path}: folder cannot be listed (permission denied)")
-        raise MediaError(f"{path}: is a folder, not a file; pass the files in it or use discover()")
-    if not stat.S_ISREG(mode):
-        raise MediaError(f"{path}: not a regular file (device, pipe or socket)")
+        raise MediaError(_folder_problem(Path(path)))
+    reason = skip_reason(Path(path), mode)
+    if reason is not None:
+        raise MediaError(f"{path}: {reason}" if not stat.S_ISREG(mode) else f"{path}: not examined: {reason}")
+    return state
+
+
+def _folder_problem(path: Path) -> str:
+    """Why a folder met as a file is not examined (`discover` yields only the folders it does not enter)."""
+    if path.name in OS_JUNK_FOLDERS:
+        return f"{path}: not examined: operating-system index folder"
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as error:
+        return f"{path}: folder cannot be listed ({error.strerror or error}); the files in it were not examined"
+    if os.path.islink(path):
+        return (
+            f"{path}: link to the folder {os.path.realpath(path)}, whose files are examined once, "
+            "under the path where they were first met; not examined again"
+        )
+    return f"{path}: is a folder, not a file; pass the files in it or use discover()"

@@ -23,12 +23,16 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sensorprint.errors import MediaError
 
 from .exif import exif_metadata, json_safe
+
+if TYPE_CHECKING:  # imported where used: reading a JPEG never loads LibRaw
+    import rawpy
 
 # LibRaw's `flip` code -> EXIF orientation code (inverse of dcraw's "50132467" table).
 LIBRAW_FLIP_TO_EXIF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
@@ -145,51 +149,14 @@ def read_raw(
         sizes = raw.sizes
         width, height = int(sizes.width), int(sizes.height)
         check_size(path, width, height, max_pixels)
-        needed = _tiff_data_end(data)
-        if needed > len(data):
-            raise MediaError(
-                f"{path}: truncated camera RAW file ({len(data):,} bytes, its image data runs to {needed:,}); obtain a complete copy"
-            )
-        libraw_said: list[str] = []
+        _check_complete(data, path)
         if decode:
-            with _captured_stderr(libraw_said):
-                raw.unpack()  # before any other property: rawpy unpacks implicitly, and a second unpack is refused
-            if libraw_said[0]:  # e.g. "Unexpected end of file": LibRaw padded missing data instead of failing
-                raise MediaError(
-                    f"{path}: corrupt camera RAW file (LibRaw: {' '.join(libraw_said[0].split())[:200]}); obtain a complete copy"
-                )
+            _unpack(raw, path)  # before any other property: rawpy unpacks implicitly, and a second unpack is refused
         orientation = LIBRAW_FLIP_TO_EXIF.get(int(sizes.flip), 1)
-        metadata, _ = _tiff_exif(data)
-        metadata.update(
-            {
-                "format": "RAW",
-                "mode": "RGB",
-                "bit_depth": 16,
-                "color_desc": raw.color_desc.decode("ascii", "replace"),
-                "raw_size": [int(sizes.raw_width), int(sizes.raw_height)],
-                "libraw_flip": int(sizes.flip),
-                "pixel_aspect": float(sizes.pixel_aspect),
-                "raw_processing": dict(POSTPROCESS_PARAMETERS),
-            }
-        )
+        metadata = _header_metadata(raw, sizes, data)
         pixels = None
         if decode:
-            metadata["raw_type"] = str(raw.raw_type).rsplit(".", 1)[-1]
-            metadata["black_level_per_channel"] = json_safe(list(raw.black_level_per_channel))
-            metadata["white_level"] = int(raw.white_level)
-            metadata["camera_whitebalance"] = json_safe(list(raw.camera_whitebalance))
-            metadata["raw_pattern"] = json_safe(raw.raw_pattern.tolist()) if raw.raw_pattern is not None else None
-            rgb16 = raw.postprocess(
-                gamma=(1, 1),
-                no_auto_bright=True,
-                output_bps=16,
-                use_camera_wb=True,
-                output_color=rawpy.ColorSpace.raw,
-                user_flip=0,
-                demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
-                highlight_mode=rawpy.HighlightMode.Clip,
-            )
-            pixels = rgb16.astype(np.float32) * np.float32(255.0 / 65535.0)
+            pixels = _decoded_pixels(raw, metadata)
             height, width = pixels.shape[:2]
         raw.close()
     except MediaError:
@@ -201,3 +168,66 @@ def read_raw(
     except Exception as error:
         raise MediaError(f"{path}: cannot decode camera RAW file ({type(error).__name__}: {error})") from error
     return pixels, width, height, orientation, metadata
+
+
+def _check_complete(data: bytes, path: Path) -> None:
+    """Raise MediaError where the TIFF structure says the image data runs past the end of `data`."""
+    needed = _tiff_data_end(data)
+    if needed > len(data):
+        raise MediaError(
+            f"{path}: truncated camera RAW file ({len(data):,} bytes, its image data runs to {needed:,}); obtain a complete copy"
+        )
+
+
+def _unpack(raw: rawpy.RawPy, path: Path) -> None:
+    """Unpack the raw data; MediaError where LibRaw complains on stderr (it pads missing data instead of failing)."""
+    libraw_said: list[str] = []
+    with _captured_stderr(libraw_said):
+        raw.unpack()
+    if libraw_said[0]:  # e.g. "Unexpected end of file"
+        raise MediaError(
+            f"{path}: corrupt camera RAW file (LibRaw: {' '.join(libraw_said[0].split())[:200]}); obtain a complete copy"
+        )
+
+
+def _header_metadata(raw: rawpy.RawPy, sizes: rawpy.ImageSizes, data: bytes) -> dict:
+    """EXIF (of TIFF-structured files), what LibRaw read from the headers, and the processing applied.
+
+    `sizes`: `raw.sizes` as read before unpacking.
+    """
+    metadata, _ = _tiff_exif(data)
+    metadata.update(
+        {
+            "format": "RAW",
+            "mode": "RGB",
+            "bit_depth": 16,
+            "color_desc": raw.color_desc.decode("ascii", "replace"),
+            "raw_size": [int(sizes.raw_width), int(sizes.raw_height)],
+            "libraw_flip": int(sizes.flip),
+            "pixel_aspect": float(sizes.pixel_aspect),
+            "raw_processing": dict(POSTPROCESS_PARAMETERS),
+        }
+    )
+    return metadata
+
+
+def _decoded_pixels(raw: rawpy.RawPy, metadata: dict) -> np.ndarray:
+    """H×W×3 float32 grey levels 0..255 (see the module docstring); records the sensor levels in `metadata`."""
+    import rawpy
+
+    metadata["raw_type"] = str(raw.raw_type).rsplit(".", 1)[-1]
+    metadata["black_level_per_channel"] = json_safe(list(raw.black_level_per_channel))
+    metadata["white_level"] = int(raw.white_level)
+    metadata["camera_whitebalance"] = json_safe(list(raw.camera_whitebalance))
+    metadata["raw_pattern"] = json_safe(raw.raw_pattern.tolist()) if raw.raw_pattern is not None else None
+    rgb16 = raw.postprocess(
+        gamma=(1, 1),
+        no_auto_bright=True,
+        output_bps=16,
+        use_camera_wb=True,
+        output_color=rawpy.ColorSpace.raw,
+        user_flip=0,
+        demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
+        highlight_mode=rawpy.HighlightMode.Clip,
+    )
+    return rgb16.astype(np.float32) * np.float32(255.0 / 65535.0)

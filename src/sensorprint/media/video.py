@@ -21,6 +21,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,9 +32,20 @@ from sensorprint.errors import MediaError
 from .exif import json_safe
 from .formats import extension_mismatch, read_head, sniff
 from .hashing import sha256_file
-from .medium import MIN_SIDE, Medium, check_regular_file, one_line
+from .medium import MIN_SIDE, FileState, Medium, check_regular_file, check_unchanged, one_line
 
-STRATEGIES = ("keyframes", "random", "even", "all", "even_keyframes")
+
+class FrameStrategy(StrEnum):
+    """Which frames of a video are read (see `read_frames`)."""
+
+    EVEN_KEYFRAMES = "even_keyframes"  # N keyframes spread over the video (fastest)
+    KEYFRAMES = "keyframes"  # every keyframe
+    RANDOM = "random"  # N frames at seeded random positions
+    EVEN = "even"  # N evenly spaced frames
+    ALL = "all"  # every frame
+
+
+STRATEGIES = tuple(FrameStrategy)
 CHANNELS = ("rgb", "gray", "rgb+gray")
 
 # Planar YUV formats whose first plane is the luma Y' (8 bits, or 9..16 bits in 16-bit words).
@@ -716,6 +728,7 @@ def _read(
     if max_frames == 0 and not describe:
         return
     try:
+        before = check_regular_file(path)  # the state the hash and the frames must both describe
         with contextlib.ExitStack() as stack:
             # only for the scan's strategy: the other ones decode runs of frames, where the
             # reordering delay that the probing guesses matters
@@ -731,25 +744,7 @@ def _read(
             decode_first = describe or (strategy in ("even", "even_keyframes") and max_frames != 0)
             index, first, decode_error = _index_frames(container, stream, path, decode_first=decode_first)
             if describe:
-                if first is None:
-                    name = stream.codec_context.name
-                    if decode_error is not None:
-                        raise MediaError(
-                            f"{path}: the video cannot be decoded ({name}: {decode_error})"
-                        ) from decode_error
-                    raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {name} decoder")
-                metadata, width, height, orientation = _describe(path, container, stream, index, first)
-                _check_frame_size(path, width, height)
-                yield Medium(
-                    path=path,
-                    sha256=sha256_file(path),
-                    size_bytes=path.stat().st_size,
-                    kind="video",
-                    width=width,
-                    height=height,
-                    orientation=orientation,
-                    metadata=metadata,
-                )
+                yield _medium(path, before, container, stream, index, first, decode_error)
                 if max_frames == 0:
                     return
             keyframes_only = strategy in ("keyframes", "even_keyframes") and index.exact_pts
@@ -782,7 +777,8 @@ def _read(
                 yield frame
                 count += 1
                 if max_frames is not None and count >= max_frames:
-                    return
+                    break
+            check_unchanged(path, before)  # decoded by path after hashing: a rewrite between is caught here
             if count == 0:
                 raise MediaError(
                     f"{path}: the video cannot be decoded: no frame came out of the {stream.codec_context.name} decoder"
@@ -794,6 +790,30 @@ def _read(
     except Exception as error:  # the boundary: never a traceback for bad input
         what = "cannot read as a video" if describe else "truncated or corrupt video"
         raise MediaError(f"{path}: {what} ({type(error).__name__}: {error})") from error
+
+
+def _medium(path: Path, before: FileState, container, stream, index: _FrameIndex, first, decode_error) -> Medium:
+    """The Medium of a video whose stream was indexed and first frame decoded; hashed, and checked
+    unchanged since `before` (FFmpeg reads by path, the hash reads again: both must see one state)."""
+    if first is None:
+        name = stream.codec_context.name
+        if decode_error is not None:
+            raise MediaError(f"{path}: the video cannot be decoded ({name}: {decode_error})") from decode_error
+        raise MediaError(f"{path}: the video cannot be decoded: no frame came out of the {name} decoder")
+    metadata, width, height, orientation = _describe(path, container, stream, index, first)
+    _check_frame_size(path, width, height)
+    sha256 = sha256_file(path)
+    check_unchanged(path, before)
+    return Medium(
+        path=path,
+        sha256=sha256,
+        size_bytes=before.size,
+        kind="video",
+        width=width,
+        height=height,
+        orientation=orientation,
+        metadata=metadata,
+    )
 
 
 def _sequential(container, stream, index: _FrameIndex, strategy: str, n: int, seed: int) -> Iterator[tuple]:

@@ -5,16 +5,23 @@ Pure functions on float32 numpy arrays (no files, no global state). FFTs run on
 """
 
 from .correlation import cross_correlation, ncc, pce
+from .decision import Query, compare, decide, landscape
 from .denoise import wavelet_noise
 from .fingerprint import Fingerprint, FingerprintAccumulator, clean_fingerprint, estimate_fingerprint
 from .geometry import Transform, orient, resize, unorient
 from .matching import MatchResult, PreparedFingerprint, PreparedQuery, match
 from .residual import extract_residual, intensity, saturation_mask, to_gray, wiener_dft, zero_mean_cfa
 from .stats import DEFAULT_PCE_THRESHOLD, false_alarm_probability, log10_false_alarm_probability, pce_threshold_for
-from .video import frame_weight
+from .video import VIDEO_DENOISERS, frame_noise, frame_weight
 
 __all__ = [
     "DEFAULT_PCE_THRESHOLD",
+    "Query",
+    "VIDEO_DENOISERS",
+    "compare",
+    "decide",
+    "frame_noise",
+    "landscape",
     "Fingerprint",
     "FingerprintAccumulator",
     "MatchResult",

@@ -46,22 +46,39 @@ class FingerprintAccumulator:
     enrollment can run in parallel. Picklable.
     """
 
-    def __init__(self, shape: tuple[int, int] | None = None):
+    def __init__(self, shape: tuple[int, int] | None = None, *, halves: int = 2):
         self.shape: tuple[int, int] | None = tuple(shape) if shape is not None else None  # type: ignore[assignment]
         self.n_media = 0
-        self._num: list[np.ndarray] | None = None  # Σ wWI for half 0 and half 1
-        self._den: list[np.ndarray] | None = None  # Σ wI² for half 0 and half 1
+        if halves not in (1, 2):
+            raise ValueError(f"halves must be 1 or 2, not {halves}")
+        self.halves = halves  # 1: one sum (a query aggregate, no quality); 2: split halves for the quality
+        self._num: list[np.ndarray] | None = None  # Σ wWI for each half
+        self._den: list[np.ndarray] | None = None  # Σ wI² for each half
         if self.shape is not None:
             self._allocate()
 
     def _allocate(self) -> None:
         assert self.shape is not None
-        self._num = [np.zeros(self.shape, np.float32), np.zeros(self.shape, np.float32)]
-        self._den = [np.zeros(self.shape, np.float32), np.zeros(self.shape, np.float32)]
+        self._num = [np.zeros(self.shape, np.float32) for _ in range(self.halves)]
+        self._den = [np.zeros(self.shape, np.float32) for _ in range(self.halves)]
 
     def _estimate(self) -> np.ndarray:
         assert self._num is not None and self._den is not None
+        if self.halves == 1:
+            return self._num[0] / (self._den[0] + np.float32(1.0))
         return (self._num[0] + self._num[1]) / (self._den[0] + self._den[1] + np.float32(1.0))
+
+    def estimate(self, *, clean: bool = True) -> np.ndarray:
+        """K (or a query video's aggregated residual) without the quality: Σ wWI / (Σ wI² + 1), cleaned when asked.
+
+        clean: zero-mean on the CFA sub-lattices and Wiener filtering in the DFT domain
+        (`clean_fingerprint`); a query aggregate compared with a clean fingerprint scores the
+        same without them.
+        """
+        if self.n_media == 0 or self._num is None:
+            raise MatchError("no media were added to this fingerprint: enroll at least one image")
+        estimate = self._estimate()
+        return clean_fingerprint(estimate) if clean else estimate.astype(np.float32, copy=False)
 
     def add(self, image: np.ndarray, *, residual: np.ndarray | None = None, weight: float = 1.0) -> int:
         """Add one image (H×W×3 or H×W float32, 0..255, pixels as stored).
@@ -93,10 +110,14 @@ class FingerprintAccumulator:
             w = np.rot90(w, k)
             inten = np.rot90(inten, k)
         assert self._num is not None and self._den is not None
-        half = self.n_media % 2
+        half = self.n_media % self.halves
         wt = np.float32(weight)
-        self._num[half] += (w * inten) * wt
-        self._den[half] += (inten * inten) * wt
+        product = w * inten  # in place from here: a 1080p frame is 8 MB, a sensor 40 MB
+        product *= wt
+        self._num[half] += product
+        inten *= inten
+        inten *= wt
+        self._den[half] += inten
         self.n_media += 1
         return rotation
 
@@ -117,14 +138,16 @@ class FingerprintAccumulator:
         if self.shape is None or self.n_media == 0:
             self.shape = other.shape
             self._allocate()
+        if other.halves != self.halves:
+            raise ValueError("cannot merge estimates kept in a different number of halves")
         if other.shape != self.shape:
             raise MatchError(
                 f"cannot merge fingerprint estimates of {other.shape} and {self.shape} pixels: they are not one sensor"
             )
         assert self._num is not None and self._den is not None and other._num is not None and other._den is not None
         # Keep the split halves balanced: an odd count here swaps the other's halves.
-        swap = self.n_media % 2
-        for half in (0, 1):
+        swap = self.n_media % 2 if self.halves == 2 else 0
+        for half in range(self.halves):
             self._num[half ^ swap] += other._num[half]
             self._den[half ^ swap] += other._den[half]
         self.n_media += other.n_media
@@ -145,7 +168,7 @@ class FingerprintAccumulator:
         """The accumulator whose `state()` this was."""
         if "num" not in state:
             return cls()
-        accumulator = cls(tuple(state["num"].shape[1:]))
+        accumulator = cls(tuple(state["num"].shape[1:]), halves=int(state["num"].shape[0]))
         accumulator._num = [np.array(a, dtype=np.float32) for a in state["num"]]
         accumulator._den = [np.array(a, dtype=np.float32) for a in state["den"]]
         accumulator.n_media = int(state["n_media"])
@@ -160,7 +183,7 @@ class FingerprintAccumulator:
             raise MatchError("no media were added to this fingerprint: enroll at least one image")
         k = clean_fingerprint(self._estimate())
         quality = 0.0
-        if self.n_media >= 2:
+        if self.n_media >= 2 and self.halves == 2:
             halves = [n / (d + np.float32(1.0)) for n, d in zip(self._num, self._den)]
             quality = _correlation(zero_mean_cfa(halves[0]), zero_mean_cfa(halves[1]))
         return Fingerprint(k=k, n_media=self.n_media, quality=max(quality, 0.0))

@@ -164,6 +164,8 @@ class PreparedFingerprint:
         self.whitening = int(whitening)
         self._cache: OrderedDict[float, tuple[np.ndarray, np.ndarray, float]] = OrderedDict()
         self._store(1.0, k)
+        # parts of K that remembered transforms point at, ready for aligned matches (prnu.decision)
+        self.regions: dict[tuple, PreparedFingerprint | None] = {}
 
     def _store(self, scale: float, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         k = k - np.float32(k.mean(dtype=np.float64))
@@ -373,21 +375,96 @@ def match(
         raise MatchError(f"unknown search mode {search!r}: use one of {', '.join(SEARCH_MODES)}")
     query = residual if isinstance(residual, PreparedQuery) else PreparedQuery(residual, intensity)
     prepared = fingerprint if isinstance(fingerprint, PreparedFingerprint) else PreparedFingerprint(fingerprint)
-    big = prepared.shape
+    stages = _plan_stages(
+        query,
+        prepared.shape,
+        search=search,
+        hint=hint,
+        scales=scales,
+        flips=flips,
+        orientations=orientations,
+        scale_step=scale_step,
+        min_scale=min_scale,
+    )
+    best, n_positions = _run_stages(
+        query,
+        prepared,
+        stages,
+        refine=search == "scale",
+        threshold=threshold,
+        neighbourhood=neighbourhood,
+        scale_step=scale_step,
+        progress=progress,
+    )
+    return _match_result(best, n_positions)
 
-    # Stages: lists of (stage name, scale, orientations).
-    stages: list[tuple[str, float, list[tuple[int, bool]]]] = []
-    if hint is not None:
-        hint_scale = round(float(hint.scale), 6)
-        if (hint.rotation, hint.flip) in orientations_that_fit(query.shape, scaled_shape(big, hint_scale)):
-            stages.append(("hint", hint_scale, [(hint.rotation, hint.flip)]))
+
+Orientation = tuple[int, bool]  # (rotation in degrees counter-clockwise, mirrored)
+Stage = tuple[str, float, list[Orientation]]  # (stage name, scale, orientations tried at that scale)
+
+
+def _orientation_rules(orientations: str, flips: bool | None) -> tuple[Sequence[Orientation], bool, bool]:
+    """(orientations allowed, mirrored in the aligned search, mirrored in the crop and scale searches).
+
+    `orientations` and `flips` as in `match`.
+    """
     if orientations not in ("sensor", "all"):
         raise MatchError(f"unknown orientations {orientations!r}: use sensor or all")
     allowed = ALL_ORIENTATIONS if orientations == "all" else SENSOR_ORIENTATIONS
     flips_aligned = orientations == "all" and (True if flips is None else bool(flips))
     flips_search = orientations == "all" and bool(flips)
+    return allowed, flips_aligned, flips_search
 
-    def fitting(shape: tuple[int, int], *, flips: bool, exact: bool = False) -> list[tuple[int, bool]]:
+
+def _candidate_scales(
+    query_shape: tuple[int, int],
+    big: tuple[int, int],
+    search: str,
+    scales: Sequence[float] | None,
+    scale_step: float,
+    min_scale: float,
+) -> list[float]:
+    """Scales of the scale search, rounded to 6 decimals, each once, all in (0, 1).
+
+    First those that make the query exactly full-width or full-height of the
+    fingerprint of shape `big`, then `scales`; with search="scale" and no
+    `scales`, the grid from 1.0 down to `min_scale` in relative steps of `scale_step`.
+    """
+    if search == "scale" and scales is None:
+        wanted = scale_grid(min_scale, 1.0, scale_step)
+    else:
+        wanted = list(scales) if scales is not None else []
+    out: list[float] = []
+    seen: set[float] = set()
+    for s in priority_scales(query_shape, big) + wanted:
+        key = round(float(s), 6)
+        if key not in seen and 0.0 < key < 1.0:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def _plan_stages(
+    query: PreparedQuery,
+    big: tuple[int, int],
+    *,
+    search: str,
+    hint: Transform | None,
+    scales: Sequence[float] | None,
+    flips: bool | None,
+    orientations: str,
+    scale_step: float,
+    min_scale: float,
+) -> list[Stage]:
+    """The stages `match` tries, in order: hint, aligned, crop, then one per scale (arguments as in `match`)."""
+    stages: list[Stage] = []
+    if hint is not None:
+        hint_scale = round(float(hint.scale), 6)
+        if (hint.rotation, hint.flip) in orientations_that_fit(query.shape, scaled_shape(big, hint_scale)):
+            stages.append(("hint", hint_scale, [(hint.rotation, hint.flip)]))
+    allowed, flips_aligned, flips_search = _orientation_rules(orientations, flips)
+
+    def fitting(shape: tuple[int, int], *, flips: bool, exact: bool = False) -> list[Orientation]:
         return [o for o in orientations_that_fit(query.shape, shape, flips=flips, exact=exact) if o in allowed]
 
     exact = fitting(big, flips=flips_aligned, exact=True)
@@ -397,28 +474,36 @@ def match(
     if search in ("auto", "crop") and inside:
         stages.append(("crop", 1.0, inside))
     if search in ("auto", "scale"):
-        if search == "scale":
-            wanted = list(scales) if scales is not None else scale_grid(min_scale, 1.0, scale_step)
-            candidates = priority_scales(query.shape, big) + wanted
-        else:
-            candidates = priority_scales(query.shape, big) + (list(scales) if scales is not None else [])
-        seen: set[float] = set()
-        for s in candidates:
-            key = round(float(s), 6)
-            if key in seen or key >= 1.0 or key <= 0.0:
-                continue
-            seen.add(key)
-            fits_here = fitting(scaled_shape(big, key), flips=flips_search)
+        for scale in _candidate_scales(query.shape, big, search, scales, scale_step, min_scale):
+            fits_here = fitting(scaled_shape(big, scale), flips=flips_search)
             if fits_here:
-                stages.append(("scale", key, fits_here))
+                stages.append(("scale", scale, fits_here))
+    return stages
 
-    total = sum(len(o) for _, _, o in stages)
+
+def _run_stages(
+    query: PreparedQuery,
+    prepared: PreparedFingerprint,
+    stages: list[Stage],
+    *,
+    refine: bool,
+    threshold: float,
+    neighbourhood: int,
+    scale_step: float,
+    progress: Progress | None,
+) -> tuple[_Best, int]:
+    """Try `stages` in order; stop at the first that reaches `threshold`. Returns (best, positions searched).
+
+    Every orientation × scale counts once towards the positions (the hint may repeat
+    one). refine: a hit in the scale search is refined by `_refine` (search="scale").
+    """
+    total = sum(len(candidates) for _, _, candidates in stages)
     done = 0
     n_positions = 0
     best = _Best()
     tried: set[tuple[float, int, bool]] = set()
-    for stage, scale, orientations in stages:
-        for rotation, flip in orientations:
+    for stage, scale, candidates in stages:
+        for rotation, flip in candidates:
             done += 1
             if (scale, rotation, flip) in tried and stage != "hint":
                 if progress is not None:
@@ -434,17 +519,20 @@ def match(
             if stage != "aligned" and best.pce >= threshold:
                 break  # a costly search stops at its first hit (aligned: all orientations, cheap)
         if best.pce >= threshold:
-            if stage == "scale" and search == "scale":
+            if stage == "scale" and refine:
                 best, n_positions = _refine(query, prepared, best, n_positions, scale_step, neighbourhood)
             break
+    return best, n_positions
 
+
+def _match_result(best: _Best, n_positions: int) -> MatchResult:
+    """The `MatchResult` of a search, with p_fa over all `n_positions`; "no match" where nothing fitted."""
     if n_positions == 0:
         return MatchResult(0.0, 0.0, 1.0, Transform(), 0, 0, 0.0, "none")
-    p_fa = false_alarm_probability(best.pce, n_positions)
     return MatchResult(
         pce=float(best.pce),
         ncc=float(best.ncc),
-        p_fa=p_fa,
+        p_fa=false_alarm_probability(best.pce, n_positions),
         transform=best.transform,
         n_positions=int(n_positions),
         peak_sign=int(best.sign),

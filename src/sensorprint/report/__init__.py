@@ -10,10 +10,10 @@ from sensorprint.report.records import (
     describe_frames,
     describe_transform,
     false_alarm_per_position,
-    fuse_verdict,
     report_data,
     report_records,
     threshold_meaning,
+    verdict_text,
 )
 from sensorprint.report.writers import FORMATS, render_csv, render_html, render_json, write_report
 
@@ -23,7 +23,7 @@ __all__ = [
     "describe_frames",
     "describe_transform",
     "false_alarm_per_position",
-    "fuse_verdict",
+    "verdict_text",
     "render_csv",
     "render_html",
     "render_json",

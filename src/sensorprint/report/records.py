@@ -8,16 +8,27 @@ decision, the record keeps the scan's decision beside it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sensorprint.store import Case, MediumRecord, ResultRow, tool_version
+from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, false_alarm_probability
+from sensorprint.results import (
+    NO_SOURCE,
+    UNKNOWN_LABEL,
+    Agreement,
+    CnnAnswer,
+    FileResult,
+    Match,
+    Verdict,
+    cnn_answers,
+)
+from sensorprint.store import Case, tool_version
 from sensorprint.store.jsonvalues import finite_or_none
+from sensorprint.workflow.review import file_results
 
-DEFAULT_THRESHOLD = 60.0
-"""The customary PCE threshold (Goljan, Fridrich & Filler, SPIE 2009)."""
+DEFAULT_THRESHOLD = DEFAULT_PCE_THRESHOLD
+"""The customary PCE threshold (Goljan, Fridrich & Filler, SPIE 2009): `prnu.DEFAULT_PCE_THRESHOLD`."""
 
 REPORT_FORMAT_VERSION = 1
 
@@ -25,16 +36,8 @@ _BULK_AUDIT_ACTIONS = frozenset({"results recorded", "medium recorded", "transfo
 
 
 def false_alarm_per_position(pce_threshold: float) -> float:
-    """Q(√PCE): the chance that one searched position of an unrelated pair exceeds the threshold.
-
-    Goljan, "Digital camera identification from images – estimating false acceptance
-    probability", IWDW 2008: under the null hypothesis the normalised correlation peak
-    is standard normal, so P(PCE ≥ τ) per position is Q(√τ) (one-sided, sign kept).
-    Over N searched positions the probability is 1 − (1 − Q(√τ))^N.
-    """
-    if pce_threshold <= 0:
-        return 1.0
-    return 0.5 * math.erfc(math.sqrt(pce_threshold) / math.sqrt(2.0))
+    """Q(√PCE): the chance that one searched position of an unrelated pair reaches the threshold (Goljan 2009)."""
+    return false_alarm_probability(pce_threshold, 1) if pce_threshold > 0 else 1.0
 
 
 def threshold_meaning(pce_threshold: float) -> str:
@@ -141,70 +144,54 @@ def frame_indices(frames: list[Any] | None) -> list[Any]:
     return [f.get("index") if isinstance(f, Mapping) else f for f in frames or []]
 
 
-def _prnu_decision(row: ResultRow, threshold: float | None) -> str:
-    """The decision at the report's threshold; other stored decisions ('unknown', errors) are kept."""
-    if threshold is None or row.score is None or row.decision not in ("match", "no match"):
-        return row.decision
-    return "match" if row.score >= threshold else "no match"
-
-
-def _transform_text(row: ResultRow) -> str:
+def _transform_text(row: Match) -> str:
     text = describe_transform(row.transform)
-    if (row.details or {}).get("roles_swapped"):
+    if row.evidence.roles_swapped:
         # The query was larger than the fingerprint (an image against a video-enrolled device):
         # the fingerprint was searched inside the query, so the transform is the fingerprint's.
         text += " (fingerprint located inside the larger query)"
     return text
 
 
-def _prnu_entries(rows: list[ResultRow], threshold: float | None) -> dict[str, dict[str, Any]]:
+def _prnu_entries(result: FileResult, changed: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        decision = _prnu_decision(row, threshold)
+    for device, row in result.prnu().items():
         entry: dict[str, Any] = {
             "pce": row.score,
             "ncc": row.ncc,
             "p_fa": row.p_fa,
-            "decision": decision,
+            "decision": str(row.decision),
             "transform": row.transform,
             "transform_text": _transform_text(row),
             "details": row.details,
             "run_id": row.run_id,
             # Why no comparison could be made (e.g. no geometric relation between the sizes).
-            "reason": (row.details or {}).get("reason"),
+            "reason": row.evidence.reason,
         }
-        if decision != row.decision:
-            entry["decision_at_scan"] = row.decision
-        entries[row.target] = entry
+        if device in changed:
+            entry["decision_at_scan"] = str(changed[device])
+        entries[device] = entry
     return entries
 
 
-def _cnn_entry(rows: list[ResultRow]) -> dict[str, Any]:
-    """Summarise one network's rows (one per class) for one file."""
-    probabilities = {row.target: row.score for row in rows}
-    details: dict[str, Any] = {}
-    for row in rows:
-        details.update(row.details or {})
-    if isinstance(details.get("probabilities"), Mapping):
-        probabilities = {**probabilities, **details["probabilities"]}
-    ranked = sorted(((p, name) for name, p in probabilities.items() if p is not None), reverse=True)
-    top_probability, top = ranked[0] if ranked else (None, None)
-    matched = [row for row in rows if row.decision == "match"]
-    label = matched[0].target if len(matched) == 1 else "unknown"
+def _cnn_entry(answer: CnnAnswer, stale_reason: str | None) -> dict[str, Any]:
+    """One network's answer for one file, as the report shows it."""
     entry = {
-        "label": label,
-        "probability": probabilities.get(label) if label != "unknown" else top_probability,
-        "top": top,
-        "top_probability": top_probability,
-        "probabilities": dict(sorted(probabilities.items())),
-        "unknown_threshold": details.get("unknown_threshold"),
-        "model_id": details.get("model_id"),
-        "frames": details.get("frames"),
-        "caveat": details.get("content_caveat"),
-        "run_id": rows[0].run_id if rows else None,
+        "label": answer.label,
+        "probability": answer.probability,
+        "top": answer.top,
+        "top_probability": answer.top_probability,
+        "probabilities": dict(answer.probabilities),
+        "unknown_threshold": answer.evidence.unknown_threshold,
+        "model_id": answer.evidence.model_id,
+        "frames": answer.evidence.frames,
+        "caveat": answer.evidence.content_caveat,
+        "run_id": answer.run_id,
     }
-    if len(matched) > 1:  # a network answers one class; several 'match' rows are a recording error
-        entry["note"] = "several classes marked as match: " + ", ".join(sorted(r.target for r in matched))
+    if answer.several_matched:  # a network answers one class; several 'match' rows are a recording error
+        entry["note"] = "several classes marked as match: " + ", ".join(answer.several_matched)
+    if stale_reason is not None:
+        entry["network_stale"] = stale_reason
     return entry
 
 
@@ -218,109 +205,80 @@ def _fmt_prob(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def fuse_verdict(record: Mapping[str, Any], device_models: Mapping[str, str | None]) -> tuple[str, str]:
-    """The fused PRNU + CNN verdict for one record, and its agreement class.
-
-    Agreement is one of 'agree', 'disagree', 'prnu only', 'cnn only', 'none', 'error'.
-    The text always names what each method said; any difference between them
-    (including one method answering a device and the other 'no match' or
-    'unknown') is a DISAGREEMENT and leads the text.
-    """
-    if record["status"] == "error":
-        return f"ERROR: {record['error'] or 'unreadable'}", "error"
+def _prnu_words(record: Mapping[str, Any], verdict: Verdict) -> str:
     devices: Mapping[str, Any] = record["devices"]
-    cnn: Mapping[str, Any] = record["cnn"]
-    prnu_answer: str | None = None
-    prnu_text = "PRNU: not run"
-    if devices:
-        if record["best_device"] is not None:
-            prnu_answer = record["best_device"]
-            prnu_text = f"PRNU: {prnu_answer} (PCE {_fmt_pce(record['best_pce'])})"
-            others = [name for name in record["matches"] if name != prnu_answer]
-            if others:
-                prnu_text += (
-                    " [also above threshold: "
-                    + ", ".join(f"{n} (PCE {_fmt_pce(devices[n]['pce'])})" for n in others)
-                    + "]"
-                )
-        else:
-            prnu_answer = "no match"
-            scored = [(v["pce"], n) for n, v in devices.items() if v["pce"] is not None]
-            highest = max(scored) if scored else None
-            prnu_text = "PRNU: no match" + (f" (highest {highest[1]}, PCE {_fmt_pce(highest[0])})" if highest else "")
-    cnn_device = cnn.get("device")
-    cnn_answer: str | None = None
-    cnn_text = "CNN: not run"
-    if cnn_device:
-        if cnn_device["label"] != "unknown":
-            cnn_answer = cnn_device["label"]
-            cnn_text = f"CNN: {cnn_answer} ({_fmt_prob(cnn_device['probability'])})"
-        else:
-            cnn_answer = "no match"
-            cnn_text = "CNN: unknown camera" + (
-                f" (top {cnn_device['top']}, {_fmt_prob(cnn_device['top_probability'])})" if cnn_device["top"] else ""
-            )
-    if record.get("not_compared") and devices:
-        prnu_text += " [not compared with: " + ", ".join(record["not_compared"]) + "]"
-    if cnn_device and cnn_device.get("network_stale"):
-        cnn_text += f" [camera-device network is stale: {cnn_device['network_stale']}]"
-    if cnn_device and cnn_device.get("caveat"):
-        cnn_text += f" [{cnn_device['caveat']}]"
-    model_text = ""
-    model_disagrees = False
-    cnn_model = cnn.get("model")
-    if cnn_model:
-        model_label = cnn_model["label"]
-        model_text = f"; CNN model: {model_label}" + (
-            f" ({_fmt_prob(cnn_model['probability'])})" if model_label != "unknown" else ""
-        )
-        if cnn_model.get("network_stale"):
-            model_text += f" [camera-model network is stale: {cnn_model['network_stale']}]"
-        if cnn_model.get("caveat") and not (cnn_device and cnn_device.get("caveat")):
-            model_text += f" [{cnn_model['caveat']}]"
-        if prnu_answer not in (None, "no match"):
-            enrolled_model = device_models.get(prnu_answer)
-            if enrolled_model and model_label != enrolled_model:
-                model_disagrees = True
-                model_text += f" vs {prnu_answer} enrolled as {enrolled_model}"
-    if prnu_answer is None and cnn_answer is None:
-        agreement = "none" if not model_text else "cnn only"
-        text = "no result" if not model_text else f"PRNU: not run; CNN device: not run{model_text}"
-        return text, agreement
-    if prnu_answer is None or cnn_answer is None:
-        agreement = "prnu only" if cnn_answer is None else "cnn only"
-        text = f"{prnu_text}; {cnn_text}{model_text}"
-        if model_disagrees:
-            return f"DISAGREE: {text}", "disagree"
-        return text, agreement
-    if prnu_answer == cnn_answer and not model_disagrees:
-        return f"{prnu_text}; {cnn_text}{model_text} \u2014 agree", "agree"
-    return f"DISAGREE: {prnu_text}; {cnn_text}{model_text}", "disagree"
+    if verdict.prnu is None:
+        return "PRNU: not run"
+    if verdict.prnu != NO_SOURCE:
+        text = f"PRNU: {verdict.prnu} (PCE {_fmt_pce(devices[verdict.prnu]['pce'])})"
+        others = [name for name in verdict.prnu_matches if name != verdict.prnu]
+        if others:
+            listed = ", ".join(f"{n} (PCE {_fmt_pce(devices[n]['pce'])})" for n in others)
+            text += f" [also above threshold: {listed}]"
+    else:
+        scored = [(v["pce"], n) for n, v in devices.items() if v["pce"] is not None]
+        highest = max(scored) if scored else None
+        text = "PRNU: no match" + (f" (highest {highest[1]}, PCE {_fmt_pce(highest[0])})" if highest else "")
+    if record.get("not_compared"):
+        text += " [not compared with: " + ", ".join(record["not_compared"]) + "]"
+    return text
 
 
-def _medium_record(
-    medium: MediumRecord,
-    rows: list[ResultRow],
-    threshold: float | None,
-    device_models: Mapping[str, str | None],
-    comparable: set[str] = frozenset(),  # type: ignore[assignment]
-    stale_models: Mapping[int, str] | None = None,
-) -> dict[str, Any]:
-    prnu_rows = [r for r in rows if r.method == "prnu" and r.target_kind == "device"]
-    devices = _prnu_entries(prnu_rows, threshold)
-    matches = sorted(
-        (name for name, v in devices.items() if v["decision"] == "match"),
-        key=lambda name: -(devices[name]["pce"] or -math.inf),
+def _cnn_words(entry: Mapping[str, Any] | None) -> str:
+    if not entry:
+        return "CNN: not run"
+    if entry["label"] != UNKNOWN_LABEL:
+        text = f"CNN: {entry['label']} ({_fmt_prob(entry['probability'])})"
+    else:
+        top = f" (top {entry['top']}, {_fmt_prob(entry['top_probability'])})" if entry["top"] else ""
+        text = "CNN: unknown camera" + top
+    if entry.get("network_stale"):
+        text += f" [camera-device network is stale: {entry['network_stale']}]"
+    if entry.get("caveat"):
+        text += f" [{entry['caveat']}]"
+    return text
+
+
+def _model_words(record: Mapping[str, Any], verdict: Verdict) -> str:
+    device, model = record["cnn"].get("device"), record["cnn"].get("model")
+    if not model:
+        return ""
+    label = model["label"]
+    text = f"; CNN model: {label}" + (f" ({_fmt_prob(model['probability'])})" if label != UNKNOWN_LABEL else "")
+    if model.get("network_stale"):
+        text += f" [camera-model network is stale: {model['network_stale']}]"
+    if model.get("caveat") and not (device and device.get("caveat")):
+        text += f" [{model['caveat']}]"
+    if verdict.model_conflict:
+        text += f" vs {verdict.prnu} enrolled as {verdict.model_conflict}"
+    return text
+
+
+def verdict_text(record: Mapping[str, Any], verdict: Verdict) -> str:
+    """The fused verdict of one record in words; any disagreement between the methods leads the text."""
+    if verdict.agreement == Agreement.ERROR:
+        return f"ERROR: {record['error'] or 'unreadable'}"
+    prnu, cnn, model = (
+        _prnu_words(record, verdict),
+        _cnn_words(record["cnn"].get("device")),
+        _model_words(record, verdict),
     )
-    best = matches[0] if matches else None
-    cnn: dict[str, Any] = {}
-    for kind in ("device", "model"):
-        kind_rows = [r for r in rows if r.method == "cnn" and r.target_kind == kind]
-        if kind_rows:
-            cnn[kind] = _cnn_entry(kind_rows)
-            reason = (stale_models or {}).get(cnn[kind]["model_id"])
-            if reason is not None:
-                cnn[kind]["network_stale"] = reason
+    if verdict.prnu is None and verdict.cnn_says is None:
+        return "no result" if not model else f"PRNU: not run; CNN device: not run{model}"
+    text = f"{prnu}; {cnn}{model}"
+    if verdict.agreement == Agreement.DISAGREE:
+        return f"DISAGREE: {text}"
+    return f"{text} \u2014 agree" if verdict.agreement == Agreement.AGREE else text
+
+
+def _medium_record(result: FileResult, changed: Mapping[str, str], stale_models: Mapping[int, str]) -> dict[str, Any]:
+    medium = result.medium
+    devices = _prnu_entries(result, changed)
+    best = result.best_device
+    cnn = {
+        str(kind): _cnn_entry(answer, stale_models.get(answer.evidence.model_id))
+        for kind, answer in cnn_answers(result.matches).items()
+    }
     details = medium.details or {}
     record: dict[str, Any] = {
         "id": medium.id,
@@ -336,11 +294,11 @@ def _medium_record(
         "best_device": best,
         "best_pce": devices[best]["pce"] if best else None,
         "best_p_fa": devices[best]["p_fa"] if best else None,
-        "matches": matches,
+        "matches": list(result.verdict.prnu_matches),
         "devices": devices,
         # Enrolled devices with a fingerprint that this file was not (yet) compared with:
         # "no match" must never be read into a comparison that was not made.
-        "not_compared": sorted(comparable - set(devices)) if medium.status == "ok" else [],
+        "not_compared": list(result.not_compared),
         "frames": details.get("frames"),
         "frame_times": details.get("frame_times"),
         "frames_text": describe_frames(details.get("frames")),
@@ -350,7 +308,8 @@ def _medium_record(
         "run_id": medium.run_id,
         "recorded": medium.updated,
     }
-    record["verdict"], record["agreement"] = fuse_verdict(record, device_models)
+    record["verdict"] = verdict_text(record, result.verdict)
+    record["agreement"] = str(result.verdict.agreement)
     return record
 
 
@@ -378,107 +337,89 @@ def summarise_model_record(record: Mapping[str, Any]) -> dict[str, Any]:
 def report_records(case: Case, *, threshold: float | None = None) -> list[dict[str, Any]]:
     """One dict per scanned evidence file (see the module doc); `threshold` None keeps the scan's decisions."""
     with case.snapshot():
-        device_models = {d.name: d.model for d in case.list_devices()}
-        comparable = {f.device_name for f in case.fingerprints()}
         stale_models = {m.id: m.stale_reason or "stale" for m in case.models() if m.stale}
-        media = case.list_media(role="evidence")
-        by_medium: dict[int, list[ResultRow]] = {}
-        for row in case.results():
-            by_medium.setdefault(row.medium_id, []).append(row)  # type: ignore[arg-type]
-    return [
-        _medium_record(m, by_medium.get(m.id, []), threshold, device_models, comparable, stale_models) for m in media
-    ]
+        results = file_results(case, threshold=threshold)
+    return [_medium_record(result, changed, stale_models) for result, changed in results]
 
 
-def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
-    """Everything a report shows: case, threshold, devices, models, runs, records, summary counts."""
-    with case.snapshot():
-        records = report_records(case, threshold=threshold)
-        devices = []
-        for device in case.list_devices():
-            references = case.list_media(role="reference", device_id=device.id)
-            devices.append(
-                {
-                    "name": device.name,
-                    "model": device.model,
-                    "notes": device.notes,
-                    "enrolled": device.created,
-                    "n_reference_media": len(references),
-                    "reference_media": [
-                        {
-                            "path": m.path,
-                            "sha256": m.sha256,
-                            "kind": m.kind,
-                            "width": m.width,
-                            "height": m.height,
-                            "status": m.status,
-                            "error": m.error,
-                        }
-                        for m in references
-                    ],
-                    "fingerprints": [
-                        {
-                            "id": f.id,
-                            "height": f.height,
-                            "width": f.width,
-                            "n_media": f.n_media,
-                            "quality": f.quality,
-                            "source": f.source,
-                            "array_sha256": f.array_sha256,
-                            "media_hashes": f.media_hashes,
-                            "parameters": f.parameters,
-                            "created": f.created,
-                            "run_id": f.run_id,
-                        }
-                        for f in case.fingerprints(device.id)
-                    ],
-                }
-            )
-        models = [
-            {
-                "id": m.id,
-                "target": m.target,
-                "classes": m.classes,
-                "created": m.created,
-                "stale": m.stale,
-                "stale_reason": m.stale_reason,
-                "summary": summarise_model_record(m.record),
-                "record": m.record,
-            }
-            for m in case.models()
-        ]
-        runs = [
-            {
-                "id": r.id,
-                "command": r.command,
-                "parameters": r.parameters,
-                "tool_version": r.tool_version,
-                "started": r.started,
-                "finished": r.finished,
-                "status": r.status,
-                "summary": r.summary,
-            }
-            for r in case.runs()
-        ]
-        schema_version = case.schema_version
-        audit = case.audit_log()
-    audit_counts: dict[str, int] = {}
+_REFERENCE_FIELDS = ("path", "sha256", "kind", "width", "height", "status", "error")
+_FINGERPRINT_FIELDS = (
+    "id", "height", "width", "n_media", "quality", "source", "array_sha256", "media_hashes", "parameters", "created",
+    "run_id",
+)  # fmt: skip
+_RUN_FIELDS = ("id", "command", "parameters", "tool_version", "started", "finished", "status", "summary")
+
+
+def _fields(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in names}
+
+
+def _device_entry(case: Case, device: Any) -> dict[str, Any]:
+    """One enrolled device: its reference media with their hashes, and its fingerprints."""
+    references = case.list_media(role="reference", device_id=device.id)
+    return {
+        "name": device.name,
+        "model": device.model,
+        "notes": device.notes,
+        "enrolled": device.created,
+        "n_reference_media": len(references),
+        "reference_media": [_fields(m, _REFERENCE_FIELDS) for m in references],
+        "fingerprints": [_fields(f, _FINGERPRINT_FIELDS) for f in case.fingerprints(device.id)],
+    }
+
+
+def _model_entry(model: Any) -> dict[str, Any]:
+    return {
+        "id": model.id,
+        "target": model.target,
+        "classes": model.classes,
+        "created": model.created,
+        "stale": model.stale,
+        "stale_reason": model.stale_reason,
+        "summary": summarise_model_record(model.record),
+        "record": model.record,
+    }
+
+
+def _audit_section(audit: list[Any]) -> dict[str, Any]:
+    """Counts of every audit action, and the events that change what results mean.
+
+    The per-file lines are in the case's audit table; the report lists the events that
+    change what results mean (devices, fingerprints, networks, dropped results, upgrades).
+    """
+    counts: dict[str, int] = {}
     for entry in audit:
-        audit_counts[entry.action] = audit_counts.get(entry.action, 0) + 1
-    # The per-file lines are in the case's audit table; the report lists the events that
-    # change what results mean (devices, fingerprints, networks, dropped results, upgrades).
-    audit_events = [
+        counts[entry.action] = counts.get(entry.action, 0) + 1
+    events = [
         {"time": e.time, "run_id": e.run_id, "action": e.action, "details": e.details}
         for e in audit
         if e.action not in _BULK_AUDIT_ACTIONS
     ]
-    summary = {
+    return {"counts": counts, "events": events}
+
+
+def _summary_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    return {
         "files": len(records),
         "errors": sum(r["status"] == "error" for r in records),
         "matched": sum(r["best_device"] is not None for r in records),
         "several_devices_above_threshold": sum(len(r["matches"]) > 1 for r in records),
         "disagreements": sum(r["agreement"] == "disagree" for r in records),
     }
+
+
+def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+    """Everything a report shows: case, threshold, devices, models, runs, records, summary counts.
+
+    The JSON report is this dict; its schema is docs/report.schema.json (REPORT_FORMAT_VERSION).
+    """
+    with case.snapshot():
+        records = report_records(case, threshold=threshold)
+        devices = [_device_entry(case, device) for device in case.list_devices()]
+        models = [_model_entry(m) for m in case.models()]
+        runs = [_fields(r, _RUN_FIELDS) for r in case.runs()]
+        schema_version = case.schema_version
+        audit = case.audit_log()
     return finite_or_none(
         {
             "format": "sensorprint-report",
@@ -492,11 +433,11 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str
                 "p_fa_per_position": false_alarm_per_position(float(threshold)),
                 "meaning": threshold_meaning(float(threshold)),
             },
-            "summary": summary,
+            "summary": _summary_counts(records),
             "devices": devices,
             "models": models,
             "runs": runs,
-            "audit": {"counts": audit_counts, "events": audit_events},
+            "audit": _audit_section(audit),
             "records": records,
         }
     )

@@ -13,6 +13,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,21 @@ from jinja2 import Environment, StrictUndefined, select_autoescape
 from jinja2.loaders import DictLoader
 
 from sensorprint.errors import CaseError
+from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
 from sensorprint.report.figures import pce_figure_png
 from sensorprint.report.records import describe_frames, describe_transform, frame_indices, report_data
 from sensorprint.store import Case
 
-FORMATS = ("html", "json", "csv")
+
+class ReportFormat(StrEnum):
+    """The formats a report is written in."""
+
+    HTML = "html"  # one self-contained file to keep with the case
+    JSON = "json"  # for other tools (schema: docs/report.schema.json)
+    CSV = "csv"  # one row per file, for spreadsheets
+
+
+FORMATS = tuple(ReportFormat)
 
 CSV_COLUMNS = (
     "path",
@@ -222,7 +233,9 @@ def write_report(case: Case, fmt: str, out: Path | str, *, threshold: float) -> 
     if fmt not in FORMATS:
         raise CaseError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if not math.isfinite(threshold) or threshold <= 0:
-        raise CaseError(f"the PCE threshold must be a positive number (the customary one is 60), not {threshold}")
+        raise CaseError(
+            f"the PCE threshold must be a positive number (the customary one is {DEFAULT_PCE_THRESHOLD:g}), not {threshold}"
+        )
     out = Path(out)
     if out.is_dir():
         out = out / f"report.{fmt}"

@@ -6,6 +6,7 @@ killed process loses nothing committed and leaves no half state. Evidence is
 never written: the store keeps paths and SHA-256 hashes only.
 """
 
+from sensorprint.results import Match
 from sensorprint.store.case import Case, tool_version
 from sensorprint.store.records import (
     AuditEntry,
@@ -13,7 +14,6 @@ from sensorprint.store.records import (
     FingerprintRecord,
     MediumRecord,
     ModelRecord,
-    ResultRow,
     RunRecord,
 )
 from sensorprint.store.schema import MIGRATIONS, current_version
@@ -24,9 +24,9 @@ __all__ = [
     "Device",
     "FingerprintRecord",
     "MIGRATIONS",
+    "Match",
     "MediumRecord",
     "ModelRecord",
-    "ResultRow",
     "RunRecord",
     "current_version",
     "tool_version",

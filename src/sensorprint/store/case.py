@@ -4,7 +4,8 @@ Layout of a case directory:
 
     case.sqlite   devices, media (paths and hashes, never the evidence), fingerprints'
                   metadata, transform hints, results, models, runs, the audit log
-    arrays/       fingerprints K as float32 .npy files (read back memory-mapped)
+    arrays/       fingerprints K as float32 .npy files (read back memory-mapped), and the
+                  enrollment sums behind them as .npz files (`commit_enrollment`)
     models/       trained networks (written by sensorprint.learn; the store keeps the table)
     backups/      a copy of case.sqlite taken before each schema upgrade
 
@@ -42,6 +43,7 @@ from urllib.parse import quote
 import numpy as np
 
 from sensorprint.errors import CaseError
+from sensorprint.results import Match
 from sensorprint.store import schema
 from sensorprint.store.jsonvalues import dumps, loads
 from sensorprint.store.records import (
@@ -55,7 +57,6 @@ from sensorprint.store.records import (
     FingerprintRecord,
     MediumRecord,
     ModelRecord,
-    ResultRow,
     RunRecord,
 )
 
@@ -208,13 +209,16 @@ def _user_error(exc: sqlite3.OperationalError, root: Path) -> Exception:
     return exc
 
 
-def as_result_row(row: ResultRow | Mapping[str, Any]) -> ResultRow:
-    """A ResultRow from a ResultRow or from a dict with its field names (as workers return them)."""
-    if isinstance(row, ResultRow):
+def as_match(row: Match | Mapping[str, Any]) -> Match:
+    """A `Match` from a Match or from a dict with its field names ('details' read as its evidence)."""
+    if isinstance(row, Match):
         return row
+    values = dict(row)
+    if "details" in values:
+        values["evidence"] = values.pop("details")
     try:
-        return ResultRow(**dict(row))
-    except TypeError as exc:
+        return Match(**values)
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"not a result row ({exc}): {dict(row)!r}") from exc
 
 
@@ -534,13 +538,19 @@ class Case:
 
     @staticmethod
     def _medium_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The columns of one medium, checked; its path and error text made storable (`names.storable`)."""
+        from sensorprint.store.names import storable  # here: this file's imports belong to others' edits
+
         unknown = set(fields) - set(_MEDIUM_FIELDS) - {"run_id"}
         if unknown:
             raise TypeError(f"unknown medium fields: {sorted(unknown)}")
         values = {name: fields.get(name) for name in _MEDIUM_FIELDS}
         if not values["path"]:
             raise ValueError("a medium needs a path")
-        values["path"] = os.fspath(values["path"])
+        # a name that is not UTF-8 (lone surrogates) cannot be stored as it is: find_medium escapes alike
+        values["path"] = storable(os.fspath(values["path"]))
+        if values["error"] is not None:
+            values["error"] = storable(str(values["error"]))
         values["role"] = values["role"] or "evidence"
         values["status"] = values["status"] or "ok"
         if values["role"] not in ROLES:
@@ -618,7 +628,12 @@ class Case:
         device_id: int | None = None,
         run_id: int | None = None,
     ) -> int:
-        """Insert or update (same role, path and device) one medium; returns its id."""
+        """Insert or update (same role, path and device) one medium; returns its id.
+
+        The path is stored as `names.storable` writes it (names that are not UTF-8 escaped).
+        """
+        from sensorprint.store.names import storable
+
         fields = dict(
             role=role,
             path=path,
@@ -643,7 +658,7 @@ class Case:
                 {
                     "medium_id": medium_id,
                     "role": role,
-                    "path": os.fspath(path),
+                    "path": storable(os.fspath(path)),
                     "sha256": sha256,
                     "device_id": device_id,
                     "status": status,
@@ -654,9 +669,12 @@ class Case:
         return medium_id
 
     def find_medium(self, role: str, path: str | os.PathLike[str], device_id: int | None = None) -> MediumRecord | None:
+        """The medium recorded under `path` (made storable as `add_medium` stores it), or None."""
+        from sensorprint.store.names import storable
+
         rows = self._rows(
             "SELECT * FROM media WHERE role = ? AND path = ? AND COALESCE(device_id, 0) = ?",
-            (role, os.fspath(path), device_id or 0),
+            (role, storable(os.fspath(path)), device_id or 0),
         )
         return self._medium(rows[0]) if rows else None
 
@@ -701,6 +719,136 @@ class Case:
 
     # ------------------------------------------------------------------ fingerprints
 
+    # Array files the store names: fingerprints K (.npy) and enrollment sums (.npz), and their temporaries.
+    _ARRAY_PREFIXES = ("fp-", "sums-")
+    _TEMPORARY_PREFIXES = (".tmp-fp-", ".tmp-sums-")
+
+    class _Staged:
+        """An array file written (fsynced) under a temporary name, to be renamed inside a transaction."""
+
+        def __init__(self, tmp: Path, final: Path, sha256: str) -> None:
+            self.tmp, self.final, self.sha256 = tmp, final, sha256
+
+        @property
+        def name(self) -> str:
+            return self.final.name
+
+        def publish(self, directory: Path) -> None:
+            """Give the file its final name; call under the write lock (see `remove_unreferenced_arrays`)."""
+            os.replace(self.tmp, self.final)
+            _fsync_dir(directory)
+
+        def discard(self) -> None:
+            self.final.unlink(missing_ok=True)
+            self.tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _checked_fingerprint(k: np.ndarray) -> np.ndarray:
+        """K as a contiguous float32 H×W array; ValueError for an empty or non-finite one."""
+        k = np.ascontiguousarray(k, dtype=np.float32)
+        if k.ndim < 2 or k.shape[0] == 0 or k.shape[1] == 0:
+            raise ValueError(f"a fingerprint must be a non-empty H×W array, not shape {k.shape}")
+        if not np.isfinite(k).all():
+            raise ValueError("a fingerprint must not contain NaN or infinity")
+        return k
+
+    def _stage_fingerprint(self, device_id: int, k: np.ndarray) -> Case._Staged:
+        """Write K as .npy under a temporary name, fsynced; the slow write happens outside the transaction."""
+        self.arrays_dir.mkdir(exist_ok=True)
+        name = f"fp-d{device_id}-{k.shape[0]}x{k.shape[1]}-{uuid.uuid4().hex[:12]}.npy"
+        buffer = io.BytesIO()
+        np.save(buffer, k, allow_pickle=False)
+        data = buffer.getbuffer()
+        tmp = self.arrays_dir / f".tmp-{name}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return Case._Staged(tmp, self.arrays_dir / name, hashlib.sha256(data).hexdigest())
+
+    def _stage_sums(self, device_id: int, shape: tuple[int, int], state: Mapping[str, np.ndarray]) -> Case._Staged:
+        """Write enrollment sums (`FingerprintAccumulator.state()`) as .npz under a temporary name, fsynced."""
+        from sensorprint.hashing import sha256_of_file
+
+        self.arrays_dir.mkdir(exist_ok=True)
+        name = f"sums-d{device_id}-{shape[0]}x{shape[1]}-{uuid.uuid4().hex[:12]}.npz"
+        tmp = self.arrays_dir / f".tmp-{name}"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{key: np.asarray(value) for key, value in state.items()})
+            fh.flush()
+            os.fsync(fh.fileno())
+        return Case._Staged(tmp, self.arrays_dir / name, sha256_of_file(tmp))
+
+    def _put_fingerprint(
+        self,
+        conn: sqlite3.Connection,
+        device: Device,
+        staged: Case._Staged,
+        shape: tuple[int, ...],
+        fields: Mapping[str, Any],
+        run_id: int | None,
+        invalidate_results: bool,
+    ) -> str | None:
+        """Name a staged K and record it, inside the caller's transaction; returns the array file it replaces.
+
+        fields: n_media, quality, media_hashes, source, parameters (as `save_fingerprint` takes them).
+        """
+        # The array gets its final name only under the write lock, so that
+        # `remove_unreferenced_arrays` (which holds the same lock) never sees it half-committed.
+        staged.publish(self.arrays_dir)
+        height, width = int(shape[0]), int(shape[1])
+        old = conn.execute(
+            "SELECT array_file FROM fingerprints WHERE device_id = ? AND height = ? AND width = ?",
+            (device.id, height, width),
+        ).fetchone()
+        old_file = old["array_file"] if old else None
+        quality = fields["quality"]
+        conn.execute(
+            "INSERT INTO fingerprints (device_id, height, width, array_file, array_sha256, shape, n_media, "
+            "quality, media_hashes, source, parameters, run_id, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (device_id, height, width) DO UPDATE SET array_file = excluded.array_file, "
+            "array_sha256 = excluded.array_sha256, shape = excluded.shape, n_media = excluded.n_media, "
+            "quality = excluded.quality, media_hashes = excluded.media_hashes, source = excluded.source, "
+            "parameters = excluded.parameters, run_id = excluded.run_id, created = excluded.created",
+            (
+                device.id,
+                height,
+                width,
+                staged.name,
+                staged.sha256,
+                dumps(list(shape)),
+                int(fields["n_media"]),
+                None if quality is None else float(quality),
+                dumps(list(fields["media_hashes"])),
+                fields["source"],
+                dumps(dict(fields["parameters"])),
+                run_id,
+                _now(),
+            ),
+        )
+        dropped = 0
+        if invalidate_results:
+            dropped = conn.execute(
+                "DELETE FROM results WHERE method = 'prnu' AND target_kind = 'device' AND target = ?",
+                (device.name,),
+            ).rowcount
+        details = {
+            "device_id": device.id,
+            "device": device.name,
+            "shape": list(shape),
+            "n_media": int(fields["n_media"]),
+        }
+        details.update(array_file=staged.name, array_sha256=staged.sha256, replaced=old_file, results_dropped=dropped)
+        self._audit_in(conn, "fingerprint saved", details, run_id)
+        return old_file
+
+    def _drop_replaced(self, old_files: Sequence[str | None], new_files: Sequence[str]) -> None:
+        """Delete array files that a committed transaction stopped naming."""
+        for old_file in old_files:
+            if old_file and old_file not in new_files:
+                (self.arrays_dir / old_file).unlink(missing_ok=True)
+
     def save_fingerprint(
         self,
         device_id: int,
@@ -722,92 +870,20 @@ class Case:
         """
         if source not in FINGERPRINT_SOURCES:
             raise ValueError(f"source must be one of {FINGERPRINT_SOURCES}, not {source!r}")
-        k = np.ascontiguousarray(k, dtype=np.float32)
-        if k.ndim < 2 or k.shape[0] == 0 or k.shape[1] == 0:
-            raise ValueError(f"a fingerprint must be a non-empty H×W array, not shape {k.shape}")
-        if not np.isfinite(k).all():
-            raise ValueError("a fingerprint must not contain NaN or infinity")
+        k = self._checked_fingerprint(k)
         device = self.get_device_by_id(device_id)
         if device is None:
             raise CaseError(f"device id {device_id} is not enrolled in this case")
-        height, width = int(k.shape[0]), int(k.shape[1])
-        self.arrays_dir.mkdir(exist_ok=True)
-        name = f"fp-d{device_id}-{height}x{width}-{uuid.uuid4().hex[:12]}.npy"
-        final = self.arrays_dir / name
-        tmp = self.arrays_dir / f".tmp-{name}"
-        buffer = io.BytesIO()
-        np.save(buffer, k, allow_pickle=False)
-        data = buffer.getbuffer()
-        digest = hashlib.sha256(data)
-        with open(tmp, "wb") as fh:  # the slow write happens outside the transaction
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        del data, buffer
-        old_file = None
+        fields = dict(n_media=n_media, quality=quality, media_hashes=media_hashes, source=source, parameters=parameters)
+        staged = self._stage_fingerprint(device_id, k)
         try:
             with self._write() as conn:
-                # The array gets its final name only under the write lock, so that
-                # `remove_unreferenced_arrays` (which holds the same lock) never sees it half-committed.
-                os.replace(tmp, final)
-                _fsync_dir(self.arrays_dir)
-                old = conn.execute(
-                    "SELECT array_file FROM fingerprints WHERE device_id = ? AND height = ? AND width = ?",
-                    (device_id, height, width),
-                ).fetchone()
-                old_file = old["array_file"] if old else None
-                conn.execute(
-                    "INSERT INTO fingerprints (device_id, height, width, array_file, array_sha256, shape, n_media, "
-                    "quality, media_hashes, source, parameters, run_id, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (device_id, height, width) DO UPDATE SET array_file = excluded.array_file, "
-                    "array_sha256 = excluded.array_sha256, shape = excluded.shape, n_media = excluded.n_media, "
-                    "quality = excluded.quality, media_hashes = excluded.media_hashes, source = excluded.source, "
-                    "parameters = excluded.parameters, run_id = excluded.run_id, created = excluded.created",
-                    (
-                        device_id,
-                        height,
-                        width,
-                        name,
-                        digest.hexdigest(),
-                        dumps(list(k.shape)),
-                        int(n_media),
-                        None if quality is None else float(quality),
-                        dumps(list(media_hashes)),
-                        source,
-                        dumps(dict(parameters)),
-                        run_id,
-                        _now(),
-                    ),
-                )
-                dropped = 0
-                if invalidate_results:
-                    dropped = conn.execute(
-                        "DELETE FROM results WHERE method = 'prnu' AND target_kind = 'device' AND target = ?",
-                        (device.name,),
-                    ).rowcount
-                self._audit_in(
-                    conn,
-                    "fingerprint saved",
-                    {
-                        "device_id": device_id,
-                        "device": device.name,
-                        "shape": list(k.shape),
-                        "n_media": int(n_media),
-                        "array_file": name,
-                        "array_sha256": digest.hexdigest(),
-                        "replaced": old_file,
-                        "results_dropped": dropped,
-                    },
-                    run_id,
-                )
+                old_file = self._put_fingerprint(conn, device, staged, k.shape, fields, run_id, invalidate_results)
         except BaseException:
-            final.unlink(missing_ok=True)
-            tmp.unlink(missing_ok=True)
+            staged.discard()
             raise
-        if old_file and old_file != name:
-            (self.arrays_dir / old_file).unlink(missing_ok=True)
-        return next(f for f in self.fingerprints(device_id) if f.height == height and f.width == width)
+        self._drop_replaced([old_file], [staged.name])
+        return next(f for f in self.fingerprints(device_id) if f.height == k.shape[0] and f.width == k.shape[1])
 
     def fingerprints(self, device_id: int | None = None) -> list[FingerprintRecord]:
         """Stored fingerprints (all, or one device's); `record.load()` gives K memory-mapped."""
@@ -838,45 +914,240 @@ class Case:
             for r in rows
         ]
 
+    # ------------------------------------------------------------------ enrollment sums
+
+    def _legacy_sums_path(self, device_id: int, shape: tuple[int, int]) -> Path:
+        """Where the enrollment workflow kept a device's sums before schema 2 (cols × rows in the name)."""
+        return self.arrays_dir / f"device{device_id}_sums_{shape[1]}x{shape[0]}.npz"
+
+    def sums_shapes(self, device_id: int) -> list[tuple[int, int]]:
+        """The landscape sizes (rows, cols) at which a device has enrollment sums, in order."""
+        shapes = {
+            (int(r["height"]), int(r["width"]))
+            for r in self._rows("SELECT height, width FROM fingerprint_sums WHERE device_id = ?", (device_id,))
+        }
+        prefix = f"device{device_id}_sums_"
+        for path in self.arrays_dir.glob(f"{prefix}*x*.npz") if self.arrays_dir.is_dir() else []:
+            cols, _, rows = path.stem[len(prefix) :].partition("x")
+            if cols.isdigit() and rows.isdigit():
+                shapes.add((int(rows), int(cols)))
+        return sorted(shapes)
+
+    def load_sums(self, device_id: int, shape: tuple[int, int]) -> dict[str, np.ndarray] | None:
+        """The enrollment sums of a device at one landscape size (rows, cols), or None when it has none.
+
+        They are what `FingerprintAccumulator.state()` gave (n_media, num, den: the split-half
+        sums of Chen et al. 2008) when `commit_enrollment` stored them. A case enrolled
+        before schema 2 kept them in `arrays/device<id>_sums_<W>x<H>.npz`; that file is read
+        until an enrollment commits newer sums for the size.
+        """
+        rows = self._rows(
+            "SELECT array_file FROM fingerprint_sums WHERE device_id = ? AND height = ? AND width = ?",
+            (device_id, int(shape[0]), int(shape[1])),
+        )
+        path = self.arrays_dir / rows[0]["array_file"] if rows else self._legacy_sums_path(device_id, shape)
+        if not rows and not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as state:
+                return {name: np.array(state[name]) for name in state.files}
+        except (OSError, ValueError) as exc:
+            raise CaseError(
+                f"the enrollment sums {path.name} of device id {device_id} cannot be read ({exc}); "
+                "restore the case from a backup, or enroll the references under a new device name"
+            ) from exc
+
+    def _put_references(self, conn: sqlite3.Connection, device_id: int, media: Sequence[Mapping[str, Any]], run_id):
+        """Record reference media of a device inside the caller's transaction; returns how many are readable."""
+        readable = 0
+        for medium in media:
+            fields = {**dict(medium), "role": "reference", "device_id": device_id}
+            fields.pop("run_id", None)
+            medium_id = self._upsert_medium(conn, fields, run_id)
+            status = fields.get("status") or "ok"
+            readable += status == "ok"
+            details = {"medium_id": medium_id, "role": "reference", "path": os.fspath(fields["path"])}
+            details.update(sha256=fields.get("sha256"), device_id=device_id, status=status, error=fields.get("error"))
+            self._audit_in(conn, "medium recorded", details, run_id)
+        return readable
+
+    def _put_sums(self, conn: sqlite3.Connection, device_id: int, shape, staged: Case._Staged, n_media: int, run_id):
+        """Name staged sums and record them inside the caller's transaction; returns the file they replace."""
+        staged.publish(self.arrays_dir)
+        old = conn.execute(
+            "SELECT array_file FROM fingerprint_sums WHERE device_id = ? AND height = ? AND width = ?",
+            (device_id, shape[0], shape[1]),
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO fingerprint_sums (device_id, height, width, array_file, array_sha256, n_media, run_id, "
+            "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, height, width) DO UPDATE SET "
+            "array_file = excluded.array_file, array_sha256 = excluded.array_sha256, n_media = excluded.n_media, "
+            "run_id = excluded.run_id, updated = excluded.updated",
+            (device_id, shape[0], shape[1], staged.name, staged.sha256, int(n_media), run_id, _now()),
+        )
+        return old["array_file"] if old else None
+
+    @staticmethod
+    def _behind(conn: sqlite3.Connection, device_id: int, shape: tuple[int, int]) -> dict[str, Any]:
+        """n_media, media_hashes and source of the fingerprint of a device at a landscape size (rows, cols)."""
+        rows = conn.execute(
+            "SELECT sha256, kind FROM media WHERE role = 'reference' AND device_id = ? AND status = 'ok' "
+            "AND MIN(height, width) = ? AND MAX(height, width) = ? ORDER BY id",
+            (device_id, shape[0], shape[1]),
+        ).fetchall()
+        kinds = {r["kind"] for r in rows}
+        source = kinds.pop() if len(kinds) == 1 else "mixed"
+        return {"n_media": len(rows), "media_hashes": sorted(r["sha256"] for r in rows), "source": source}
+
+    def _mark_stale_in(self, conn: sqlite3.Connection, reason: str, run_id: int | None) -> None:
+        """`mark_models_stale` for every network, inside the caller's transaction."""
+        count = conn.execute("UPDATE models SET stale = 1, stale_reason = ? WHERE stale = 0", (reason,)).rowcount
+        if count:
+            self._audit_in(conn, "models marked stale", {"reason": reason, "target": None, "count": count}, run_id)
+
+    def commit_enrollment(
+        self,
+        device_id: int,
+        media: Sequence[Mapping[str, Any]],
+        sums: Mapping[tuple[int, int], Mapping[str, np.ndarray]],
+        fingerprints: Mapping[tuple[int, int], tuple[np.ndarray, float | None]],
+        *,
+        parameters: Mapping[str, Any],
+        run_id: int | None = None,
+        stale_reason: str | None = None,
+    ) -> list[FingerprintRecord]:
+        """THE enrollment commit: reference media, the sums that include them and their fingerprints, in ONE transaction.
+
+        media: fields of `add_medium` (role and device are set here). sums: the device's
+        whole sums per landscape size (rows, cols), as `FingerprintAccumulator.state()`
+        gives them, replacing the stored ones. fingerprints: (K, quality) per size, K of
+        that shape; each fingerprint's n_media, media hashes and source are those of the
+        device's readable references of its size once `media` are recorded. The arrays
+        are written (fsynced) before the transaction and named inside it, so a process
+        killed at any instant leaves either all of it or none of it (and at most
+        unreferenced array files). The device's PRNU results are invalidated; with
+        `stale_reason`, readable new media mark every network stale. Returns the
+        fingerprints saved.
+        """
+        device = self.get_device_by_id(device_id)
+        if device is None:
+            raise CaseError(f"device id {device_id} is not enrolled in this case")
+        ks = {tuple(shape): self._checked_fingerprint(k) for shape, (k, _) in fingerprints.items()}
+        for shape, k in ks.items():
+            if k.shape[:2] != shape:
+                raise ValueError(f"the fingerprint for size {shape} has shape {k.shape}")
+        sums_files: dict[tuple[int, int], tuple[Case._Staged, int]] = {}
+        k_files: dict[tuple[int, int], tuple[Case._Staged, float | None]] = {}
+        try:
+            for shape in sorted(sums):
+                sums_files[shape] = (self._stage_sums(device_id, shape, sums[shape]), int(sums[shape]["n_media"]))
+            for shape in sorted(ks):
+                k_files[shape] = (self._stage_fingerprint(device_id, ks[shape]), fingerprints[shape][1])
+            with self._write() as conn:
+                replaced = self._enrollment_in(
+                    conn, device, media, sums_files, k_files, parameters, run_id, stale_reason
+                )
+        except BaseException:
+            for staged, _ in (*sums_files.values(), *k_files.values()):
+                staged.discard()
+            raise
+        self._drop_replaced(replaced, [staged.name for staged, _ in (*sums_files.values(), *k_files.values())])
+        for shape in sums_files:  # the committed sums include those of the pre-schema-2 file
+            self._legacy_sums_path(device_id, shape).unlink(missing_ok=True)
+        return [f for f in self.fingerprints(device_id) if (f.height, f.width) in ks]
+
+    def _enrollment_in(
+        self,
+        conn: sqlite3.Connection,
+        device: Device,
+        media: Sequence[Mapping[str, Any]],
+        sums_files: Mapping[tuple[int, int], tuple[Case._Staged, int]],
+        k_files: Mapping[tuple[int, int], tuple[Case._Staged, float | None]],
+        parameters: Mapping[str, Any],
+        run_id: int | None,
+        stale_reason: str | None,
+    ) -> list[str | None]:
+        """The body of `commit_enrollment`'s transaction; returns the array files it replaced."""
+        readable = self._put_references(conn, device.id, media, run_id)
+        replaced = [
+            self._put_sums(conn, device.id, shape, staged, n_media, run_id)
+            for shape, (staged, n_media) in sums_files.items()
+        ]
+        for shape, (staged, quality) in k_files.items():
+            fields = {**self._behind(conn, device.id, shape), "quality": quality, "parameters": parameters}
+            replaced.append(self._put_fingerprint(conn, device, staged, shape, fields, run_id, True))
+        if stale_reason and readable:
+            self._mark_stale_in(conn, stale_reason, run_id)
+        details = {"device_id": device.id, "device": device.name, "media": len(media), "readable": readable}
+        details["sums"] = [[*shape, n_media] for shape, (_, n_media) in sums_files.items()]
+        details["fingerprints"] = [list(shape) for shape in k_files]
+        self._audit_in(conn, "enrollment committed", details, run_id)
+        return replaced
+
     def verify_arrays(self) -> list[str]:
-        """Check every fingerprint file against the SHA-256 recorded when it was saved; returns the problems."""
+        """Check every fingerprint and enrollment-sums file against the SHA-256 recorded when it was saved.
+
+        Returns the problems, one line each.
+        """
+        from sensorprint.hashing import sha256_of_file
+
         problems = []
         for record in self.fingerprints():
             try:
                 record.verify()
             except CaseError as exc:
                 problems.append(str(exc))
+        rows = self._rows(
+            "SELECT s.*, d.name FROM fingerprint_sums s JOIN devices d ON d.id = s.device_id ORDER BY s.device_id"
+        )
+        for r in rows:
+            what = f"enrollment sums of {r['name']!r} at {r['width']}x{r['height']} ({r['array_file']})"
+            try:
+                changed = sha256_of_file(self.arrays_dir / r["array_file"]) != r["array_sha256"]
+            except OSError as exc:
+                problems.append(f"{what} are missing ({exc.strerror}); enroll the device's references again")
+                continue
+            if changed:
+                problems.append(f"{what} were changed after they were saved (SHA-256 differs); re-enroll the device")
         return problems
+
+    def _named_arrays(self, conn: sqlite3.Connection) -> set[str]:
+        """The array files the records name (fingerprints and enrollment sums)."""
+        rows = conn.execute("SELECT array_file FROM fingerprints UNION SELECT array_file FROM fingerprint_sums")
+        return {r["array_file"] for r in rows}
 
     def unreferenced_arrays(self) -> list[Path]:
         """Array files no record names (left by a process killed between writing and committing)."""
-        named = {r["array_file"] for r in self._rows("SELECT array_file FROM fingerprints")}
+        with self._lock:
+            named = self._named_arrays(self._db)
         if not self.arrays_dir.is_dir():
             return []
+        prefixes = self._ARRAY_PREFIXES + self._TEMPORARY_PREFIXES
         return sorted(
-            p
-            for p in self.arrays_dir.iterdir()
-            if p.is_file() and p.name.startswith(("fp-", ".tmp-fp-")) and p.name not in named
+            p for p in self.arrays_dir.iterdir() if p.is_file() and p.name.startswith(prefixes) and p.name not in named
         )
 
     def remove_unreferenced_arrays(
         self, *, temporary_older_than_s: float = 3600.0, run_id: int | None = None
     ) -> list[Path]:
-        """Delete fingerprint files no record names (left by killed processes); returns them.
+        """Delete array files no record names (left by killed processes); returns them.
 
-        Runs under the write lock, which `save_fingerprint` holds while it names a new
-        array, so a fingerprint being saved by another process is never removed.
-        Temporary files of a save still writing are kept unless older than the limit.
+        Runs under the write lock, which `save_fingerprint` and `commit_enrollment` hold
+        while they name a new array, so an array being saved by another process is never
+        removed. Temporary files of a save still writing are kept unless older than the limit.
         """
         removed: list[Path] = []
         with self._write() as conn:
-            named = {r["array_file"] for r in conn.execute("SELECT array_file FROM fingerprints")}
+            named = self._named_arrays(conn)
             now = time.time()
             for path in sorted(self.arrays_dir.iterdir()) if self.arrays_dir.is_dir() else []:
                 if not path.is_file() or path.name in named:
                     continue
-                orphan = path.name.startswith("fp-")
-                stale_tmp = path.name.startswith(".tmp-fp-") and now - path.stat().st_mtime > temporary_older_than_s
+                orphan = path.name.startswith(self._ARRAY_PREFIXES)
+                stale_tmp = (
+                    path.name.startswith(self._TEMPORARY_PREFIXES)
+                    and now - path.stat().st_mtime > temporary_older_than_s
+                )
                 if orphan or stale_tmp:
                     path.unlink(missing_ok=True)
                     removed.append(path)
@@ -917,15 +1188,13 @@ class Case:
     # ------------------------------------------------------------------ results
 
     @staticmethod
-    def _check_result(row: ResultRow) -> None:
+    def _check_result(row: Match) -> None:
         if row.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {row.method!r}")
         if row.target_kind not in TARGET_KINDS:
             raise ValueError(f"target_kind must be one of {TARGET_KINDS}, not {row.target_kind!r}")
         if not row.target:
             raise ValueError("a result needs a target (device or model name)")
-        if not row.decision:
-            raise ValueError("a result needs a decision")
 
     @staticmethod
     def _optional_float(value: Any) -> float | None:
@@ -934,14 +1203,14 @@ class Case:
     def record_results(
         self,
         medium: Mapping[str, Any] | None = None,
-        results: Sequence[ResultRow | Mapping[str, Any]] = (),
+        results: Sequence[Match | Mapping[str, Any]] = (),
         run_id: int | None = None,
         **medium_fields: Any,
     ) -> int:
         """THE scan commit: one medium (inserted or updated) and all its results in ONE transaction.
 
         `medium` holds the fields of `add_medium` (role defaults to 'evidence'); they may
-        also be given as keyword arguments. `results` are ResultRow objects or dicts with
+        also be given as keyword arguments. `results` are `Match` objects or dicts with
         the same keys. A row for the same (medium, method,
         target_kind, target) replaces the earlier one. A process killed during the call
         leaves either the whole file's records or none of them. Returns the medium id.
@@ -949,7 +1218,7 @@ class Case:
         fields = {**dict(medium or {}), **medium_fields}
         fields.pop("run_id", None)
         fields.setdefault("role", "evidence")
-        results = [as_result_row(row) for row in results]
+        results = [as_match(row) for row in results]
         for row in results:
             self._check_result(row)
         with self._write() as conn:
@@ -973,13 +1242,13 @@ class Case:
                     "sha256": fields.get("sha256"),
                     "status": fields.get("status") or "ok",
                     "error": fields.get("error"),
-                    "results": [[r.method, r.target_kind, r.target, r.decision] for r in results],
+                    "results": [[str(r.method), str(r.target_kind), r.target, str(r.decision)] for r in results],
                 },
                 run_id,
             )
         return medium_id
 
-    def _put_result(self, conn: sqlite3.Connection, medium_id: int, row: ResultRow, run_id: int | None) -> None:
+    def _put_result(self, conn: sqlite3.Connection, medium_id: int, row: Match, run_id: int | None) -> None:
         conn.execute(
             "INSERT INTO results (medium_id, method, target_kind, target, score, ncc, p_fa, decision, transform, "
             "details, run_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -989,15 +1258,15 @@ class Case:
             "created = excluded.created",
             (
                 medium_id,
-                row.method,
-                row.target_kind,
+                str(row.method),
+                str(row.target_kind),
                 row.target,
                 self._optional_float(row.score),
                 self._optional_float(row.ncc),
                 self._optional_float(row.p_fa),
-                row.decision,
-                None if row.transform is None else dumps(row.transform),
-                None if row.details is None else dumps(row.details),
+                str(row.decision),
+                None if row.transform is None else dumps(dict(row.transform)),
+                dumps(row.details),
                 run_id,
                 _now(),
             ),
@@ -1005,7 +1274,7 @@ class Case:
 
     def results(
         self, medium_id: int | None = None, method: str | None = None, target_kind: str | None = None
-    ) -> list[ResultRow]:
+    ) -> list[Match]:
         """Stored results, ordered by medium, method, target kind and target."""
         clauses, params = [], []
         for column, value in (("medium_id", medium_id), ("method", method), ("target_kind", target_kind)):
@@ -1015,7 +1284,7 @@ class Case:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._rows(f"SELECT * FROM results {where} ORDER BY medium_id, method, target_kind, target", params)
         return [
-            ResultRow(
+            Match(
                 method=r["method"],
                 target=r["target"],
                 score=r["score"],
@@ -1024,7 +1293,7 @@ class Case:
                 ncc=r["ncc"],
                 p_fa=r["p_fa"],
                 transform=loads(r["transform"]),
-                details=loads(r["details"]),
+                evidence=loads(r["details"]) or {},
                 id=r["id"],
                 medium_id=r["medium_id"],
                 run_id=r["run_id"],

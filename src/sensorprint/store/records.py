@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sensorprint.hashing import sha256_of_file
+from sensorprint.results import Method, TargetKind
 
-METHODS = ("prnu", "cnn")
-TARGET_KINDS = ("device", "model")
+METHODS = tuple(Method)
+TARGET_KINDS = tuple(TargetKind)
 ROLES = ("reference", "evidence")
 MEDIUM_STATUSES = ("ok", "error")
 FINGERPRINT_SOURCES = ("image", "video", "mixed")
@@ -99,34 +100,6 @@ class FingerprintRecord:
                 f"fingerprint of {self.device_name!r} ({self.path.name}) was changed after it was "
                 "saved (SHA-256 differs); re-enroll the device"
             )
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One decision about one medium against one target (an enrolled device or a camera model).
-
-    method 'prnu': score is the PCE, target_kind is 'device'.
-    method 'cnn': one row per class of the network; score is that class's
-    probability; decision is 'match' for the predicted class and 'no match' for
-    the others ('unknown' on every row when the open-set rule rejects the file);
-    details may hold 'probabilities', 'unknown_threshold', 'model_id', 'frames'.
-
-    The fields after `decision` are filled in by the store when read back.
-    """
-
-    method: str
-    target: str
-    score: float | None
-    decision: str
-    target_kind: str = "device"
-    ncc: float | None = None
-    p_fa: float | None = None
-    transform: dict[str, Any] | None = None
-    details: dict[str, Any] | None = None
-    id: int | None = field(default=None, compare=False)
-    medium_id: int | None = field(default=None, compare=False)
-    run_id: int | None = field(default=None, compare=False)
-    created: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,30 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_fingerprint_sums(conn: sqlite3.Connection) -> None:
+    """Version 2: the partial sums behind each fingerprint, committed with the reference media they include.
+
+    Before version 2 the enrollment workflow wrote `arrays/device<id>_sums_<W>x<H>.npz`
+    outside any transaction; the store still reads those files where a device has no
+    row here (they need the case folder, which a migration does not see).
+    """
+    conn.execute(
+        # height × width: the landscape sensor size (rows < columns) of the sums; n_media:
+        # the images or video frames summed (Chen et al. 2008: K = ΣWᵢIᵢ / ΣIᵢ²).
+        """CREATE TABLE fingerprint_sums (
+               device_id INTEGER NOT NULL REFERENCES devices(id),
+               height INTEGER NOT NULL,
+               width INTEGER NOT NULL,
+               array_file TEXT NOT NULL,
+               array_sha256 TEXT NOT NULL,
+               n_media INTEGER NOT NULL,
+               run_id INTEGER REFERENCES runs(id),
+               updated TEXT NOT NULL,
+               PRIMARY KEY (device_id, height, width))"""
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_fingerprint_sums]
 """Ordered migrations; index i upgrades version i to i + 1 (module-level so tests can extend it)."""
 
 

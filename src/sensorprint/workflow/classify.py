@@ -23,6 +23,7 @@ import numpy as np
 
 from sensorprint.errors import MediaError
 from sensorprint.media import sha256_file
+from sensorprint.results import Match, TargetKind
 from sensorprint.store import Case
 from sensorprint.workflow.files import FileFacts, fail, read_medium, stat_file
 from sensorprint.workflow.options import SignalOptions
@@ -90,7 +91,7 @@ def networks_done(case: Case, medium_id: int, networks: list[NetworkRef]) -> set
     done: set[int] = set()
     for ref in networks:
         rows = case.results(medium_id=medium_id, method="cnn", target_kind=ref.target_kind)
-        if any((row.details or {}).get("model_id") == ref.model_id for row in rows):
+        if any(row.evidence.model_id == ref.model_id for row in rows):
             done.add(ref.model_id)
     return done
 
@@ -112,60 +113,12 @@ def load_network(ref: NetworkRef):
     return _classifiers[key]
 
 
-def prediction_rows(ref: NetworkRef, prediction, *, is_video: bool, frames: list[dict] | None = None) -> list[dict]:
-    """One result row per class of the network for one file's `learn.Prediction`."""
-    classes = list(ref.classes)
-    if prediction.n_units == 0:
-        decisions = {c: "unknown" for c in classes}
-        reason = "no patch or frame could be taken from the file (smaller than the network's input?)"
-    elif prediction.label == "unknown":
-        decisions = {c: "unknown" for c in classes}
-        reason = (
-            f"unknown camera: evidence {prediction.evidence:.3g} (mean logit of the top class "
-            f"{prediction.top_label}) is below the threshold {prediction.threshold:.3g} calibrated on "
-            "held-out reference files"
-        )
-    else:
-        decisions = {c: ("match" if c == prediction.label else "no match") for c in classes}
-        reason = None
-    details: dict[str, Any] = {
-        "model_id": ref.model_id,
-        "network": ref.title,
-        "probabilities": {c: round(float(p), 6) for c, p in prediction.probabilities.items()},
-        "top": prediction.top_label,
-        "evidence": round(float(prediction.evidence), 6),
-        "unknown_threshold": float(prediction.threshold),
-        "units": prediction.n_units,
-        "unit": prediction.unit,
-        "votes": dict(prediction.votes),
-        "vote_label": prediction.vote_label,
-        "combined": (
-            "mean softmax over the video's frames; majority vote beside it"
-            if is_video
-            else "mean softmax over the image's units; majority vote beside it"
-        ),
-    }
-    if is_video and frames:
-        details["frames"] = [f.get("index") for f in frames]
-    if prediction.flat_share is not None:
-        details["flat_share"] = round(float(prediction.flat_share), 4)
-    if prediction.caveat:
-        details["content_caveat"] = prediction.caveat
-    if reason:
-        details["reason"] = reason
-    if ref.stale_reason:
-        details["network_stale"] = ref.stale_reason
-    return [
-        {
-            "method": "cnn",
-            "target_kind": ref.target_kind,
-            "target": c,
-            "score": float(prediction.probabilities.get(c, 0.0)),
-            "decision": decisions[c],
-            "details": dict(details),
-        }
-        for c in classes
-    ]
+def prediction_rows(ref: NetworkRef, prediction, *, is_video: bool, frames: list[dict] | None = None) -> list[Match]:
+    """One match per class of the network for one file's `learn.Prediction` (`learn.answers`)."""
+    from sensorprint.learn.answers import NetworkIdentity, prediction_matches
+
+    identity = NetworkIdentity(ref.model_id, ref.title, TargetKind(ref.target_kind), ref.classes, ref.stale_reason)
+    return prediction_matches(identity, prediction, is_video=is_video, frames=frames)
 
 
 def classify_pixels(ref: NetworkRef, pixels: list[np.ndarray], *, is_video: bool):
@@ -178,13 +131,13 @@ def classify_pixels(ref: NetworkRef, pixels: list[np.ndarray], *, is_video: bool
 
 def classify_rows(
     networks: list[NetworkRef], pixels: list[np.ndarray], *, is_video: bool, frames: list[dict] | None = None
-) -> tuple[list[dict], list[str]]:
-    """Result rows of every given network for one file's pixels, and one line per network that failed.
+) -> tuple[list[Match], list[str]]:
+    """The matches of every given network for one file's pixels, and one line per network that failed.
 
     A failure (e.g. a network file damaged since the scan began) costs that network's rows
     for this file only; the file is classified again by the next scan.
     """
-    rows: list[dict] = []
+    rows: list[Match] = []
     errors: list[str] = []
     if not pixels:
         return rows, [f"{ref.title}: no pixels were kept for the file" for ref in networks]
@@ -209,7 +162,7 @@ def read_pixels(path: Path, options: SignalOptions) -> tuple[FileFacts, list[np.
     size, mtime = stat_file(path)
     facts = FileFacts(path=str(path), size_bytes=size, mtime_ns=mtime)
     try:
-        facts.medium, image, frames = read_medium(path, options)
+        facts.medium, image, frames = read_medium(path, options, facts)
         if image is not None:
             return facts, [image], []
         frames = list(frames)  # the same frames as signals.query_signal reads (a test checks they agree)

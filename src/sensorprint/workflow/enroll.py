@@ -6,43 +6,68 @@ here, one estimate per sensor size: images give the full-sensor fingerprint, vid
 one at their frame size. The sums are kept in the case, so enrolling more media later
 refines the same fingerprint instead of starting again, and a reference file already
 enrolled for the device is not read twice.
+
+Nothing is lost on a kill: as parts of the work finish, the store commits their
+reference files together with the sums that include them and the fingerprints made
+from those sums (`Case.commit_enrollment`, one transaction), so running the same
+command again reads exactly the files that were not committed.
 """
 
 from __future__ import annotations
 
 import math
-from concurrent.futures import as_completed
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from sensorprint.errors import CaseError
 from sensorprint.media import discover
+from sensorprint.media.discover import recorded_path
 from sensorprint.prnu import FingerprintAccumulator
-from sensorprint.store import Case
+from sensorprint.store import Case, Device
+from sensorprint.store.names import storable
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import default_workers, open_executor
 from sensorprint.workflow.progress import Progress, no_progress
-from sensorprint.workflow.signals import enrollment_part, landscape
+from sensorprint.workflow.signals import enrollment_part
+
+Shape = tuple[int, int]  # a landscape sensor size: (rows, cols), rows <= cols
+
+
+@dataclass(frozen=True)
+class EnrolledFingerprint:
+    """A fingerprint as an enrollment left it: landscape size in pixels, what is behind it, its quality."""
+
+    height: int
+    width: int
+    n_files: int  # readable reference files of this size
+    n_summed: int  # images or video frames in the sums
+    quality: float  # split-half correlation of the estimate (0..1)
 
 
 @dataclass
 class EnrollSummary:
+    """What an enrollment did (the words are `sensorprint.cli.text.enroll_lines`)."""
+
     device: str
     added: int = 0
     already: int = 0
     errors: list[str] = field(default_factory=list)
-    fingerprints: list[str] = field(default_factory=list)
+    fingerprints: list[EnrolledFingerprint] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        text = [
-            f"{self.device}: {self.added} reference files added, {self.already} already enrolled, "
-            f"{len(self.errors)} unreadable"
-        ]
-        text += [f"  fingerprint {line}" for line in self.fingerprints]
-        text += [f"  error: {line}" for line in self.errors]
-        return text
+
+@dataclass
+class _Enrollment:
+    """The state of one enrollment run: the sums stored before it and those of its parts merged so far."""
+
+    case: Case
+    device: Device
+    run_id: int
+    options: SignalOptions
+    stored: dict[Shape, dict]  # FingerprintAccumulator.state() per size, as the case held them at the start
+    merged: dict[Shape, FingerprintAccumulator] = field(default_factory=dict)
+    saved: dict[Shape, EnrolledFingerprint] = field(default_factory=dict)
 
 
 def _chunks(items: list, n_chunks: int) -> list[list]:
@@ -50,24 +75,105 @@ def _chunks(items: list, n_chunks: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _sums_path(case: Case, device_id: int, key: tuple[int, int]) -> Path:
-    return case.arrays_dir / f"device{device_id}_sums_{key[1]}x{key[0]}.npz"
+def _parts(files: list[str], n_workers: int, part_size: int | None) -> list[list[str]]:
+    """One part per worker (the fewest partial sums to merge), or parts of `part_size` files."""
+    return _chunks(files, n_workers) if part_size is None else _chunks(files, math.ceil(len(files) / part_size))
 
 
-def load_sums(case: Case, device_id: int, key: tuple[int, int]) -> FingerprintAccumulator | None:
-    path = _sums_path(case, device_id, key)
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as state:
-        return FingerprintAccumulator.from_state(dict(state))
+def _device(case: Case, device_name: str, model: str | None) -> Device:
+    device = case.get_device(device_name)
+    if device is None:
+        return case.add_device(device_name, model=model)
+    if model and device.model and model != device.model:
+        raise CaseError(f"device {device_name!r} is enrolled as model {device.model!r}, not {model!r}")
+    return device
 
 
-def save_sums(case: Case, device_id: int, key: tuple[int, int], accumulator: FingerprintAccumulator) -> None:
-    # written to a temporary name and renamed: a kill mid-write leaves the previous sums intact
-    path = _sums_path(case, device_id, key)
-    temporary = path.with_name(path.stem + ".partial.npz")
-    np.savez(temporary, **accumulator.state())
-    temporary.replace(path)
+def _finished(executor: Executor, parts: list[list[str]], options: SignalOptions, inline: bool) -> Iterator[list]:
+    """Results of `enrollment_part`, in batches of the parts that finished together (one commit each).
+
+    Inline (workers=1), each part is committed before the next one is read.
+    """
+    if inline:
+        for part in parts:
+            yield [enrollment_part(part, options)]
+        return
+    pending = {executor.submit(enrollment_part, part, options): i for i, part in enumerate(parts)}
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        yield [future.result() for future in sorted(done, key=pending.__getitem__)]
+        for future in done:
+            del pending[future]
+
+
+def _commit(state: _Enrollment, batch: list, summary: EnrollSummary) -> int:
+    """Hand the store one batch of parts: their files, the device's sums with them, the new fingerprints.
+
+    The sums are the stored ones plus this run's parts merged in order of arrival, as one
+    run without interruption merges them, so K does not depend on how often it commits.
+    Returns how many files the batch held.
+    """
+    media, shapes = [], set()
+    for facts_list, accumulators in batch:
+        for shape, accumulator in accumulators.items():
+            merged = state.merged
+            merged[shape] = merged[shape].merge(accumulator) if shape in merged else accumulator
+            shapes.add(shape)
+        media += [facts.store_fields() for facts in facts_list]
+        summary.errors += [facts.error_line() for facts in facts_list if facts.error]
+        summary.added += sum(1 for facts in facts_list if not facts.error)
+    totals = {shape: _total(state, shape) for shape in sorted(shapes)}
+    _save(state, media, totals, summary)
+    return len(media)
+
+
+def _total(state: _Enrollment, shape: Shape) -> FingerprintAccumulator:
+    """The device's whole sums at one size: those stored before this run, then this run's (a copy)."""
+    if shape not in state.stored:
+        return state.merged[shape]
+    return FingerprintAccumulator.from_state(state.stored[shape]).merge(state.merged[shape])
+
+
+def _save(state: _Enrollment, media: list[dict], totals: dict[Shape, FingerprintAccumulator], summary) -> None:
+    """Estimate the fingerprints of `totals` and have the store commit them with `media` and the sums."""
+    estimates = {shape: accumulator.result() for shape, accumulator in totals.items()}
+    records = state.case.commit_enrollment(
+        state.device.id,
+        media,
+        {shape: accumulator.state() for shape, accumulator in totals.items()},
+        {shape: (fp.k, fp.quality) for shape, fp in estimates.items()},
+        parameters=state.options.to_dict(),
+        run_id=state.run_id,
+        stale_reason=f"device {summary.device} enrolled new reference media",
+    )
+    for record in records:
+        fp = estimates[(record.height, record.width)]
+        state.saved[(record.height, record.width)] = EnrolledFingerprint(
+            record.height, record.width, record.n_media, fp.n_media, fp.quality
+        )
+
+
+def _load_stored(case: Case, device: Device) -> dict[Shape, dict]:
+    """The device's enrollment sums as the case holds them, per landscape size."""
+    states = {shape: case.load_sums(device.id, shape) for shape in case.sums_shapes(device.id)}
+    return {shape: s for shape, s in states.items() if s is not None and "num" in s}
+
+
+def _run(state: _Enrollment, files: list[str], workers, scheduler, part_size, progress, summary) -> None:
+    """Read the files not yet enrolled for the device, committing each batch of finished parts."""
+    enrolled = {m.path for m in state.case.list_media(role="reference", device_id=state.device.id)}
+    todo = [f for f in files if storable(f) not in enrolled]  # the case escapes names that are not UTF-8
+    summary.already = len(files) - len(todo)
+    n_workers = workers or default_workers()
+    progress("enroll", 0, len(todo))
+    done = 0
+    with open_executor(workers, scheduler) as executor:
+        inline = scheduler is None and n_workers <= 1
+        for batch in _finished(executor, _parts(todo, n_workers, part_size), state.options, inline):
+            done += _commit(state, batch, summary)
+            progress("enroll", done, len(todo))
+    progress("fingerprint", len(state.saved), len(state.saved))
+    summary.fingerprints = [state.saved[shape] for shape in sorted(state.saved)]
 
 
 def enroll(
@@ -79,76 +185,30 @@ def enroll(
     options: SignalOptions = SignalOptions(frame_strategy="even", n_frames=30),
     workers: int | None = None,
     scheduler: str | None = None,
+    part_size: int | None = None,
     progress: Progress = no_progress,
 ) -> EnrollSummary:
-    """Add reference media to a device (created if new) and re-estimate its fingerprints."""
+    """Add reference media to a device (created if new) and re-estimate its fingerprints.
+
+    part_size: files per part of the work (each part is committed as it finishes);
+    default one part per worker, which merges the fewest partial sums.
+    """
     for path in paths:
         if not Path(path).exists():
             raise CaseError(f"{path} does not exist: give the reference files or folders of {device_name}")
-    device = case.get_device(device_name)
-    if device is None:
-        device = case.add_device(device_name, model=model)
-    elif model and device.model and model != device.model:
-        raise CaseError(f"device {device_name!r} is enrolled as model {device.model!r}, not {model!r}")
+    if part_size is not None and part_size < 1:
+        raise ValueError(f"part_size must be at least 1, not {part_size}")
+    device = _device(case, device_name, model)
     run_id = case.start_run(
         "enroll", {"device": device_name, "model": model, "paths": [str(p) for p in paths], **options.to_dict()}
     )
     summary = EnrollSummary(device_name)
     status = "interrupted"
     try:
-        enrolled = {m.path for m in case.list_media(role="reference", device_id=device.id)}
-        files = [str(Path(p).resolve()) for p in discover(paths)]
-        new = [f for f in files if f not in enrolled]
-        summary.already = len(files) - len(new)
-        n_workers = workers or default_workers()
-        # one part per worker: each part returns its partial sums (4 sensor-size arrays) once
-        parts = _chunks(new, n_workers)
-        merged: dict[tuple[int, int], FingerprintAccumulator] = {}
-        progress("enroll", 0, len(new))
-        done = 0
-        with open_executor(workers, scheduler) as executor:
-            futures = [executor.submit(enrollment_part, part, options) for part in parts]
-            for future in as_completed(futures):
-                facts_list, accumulators = future.result()
-                for key, accumulator in accumulators.items():
-                    merged[key] = merged[key].merge(accumulator) if key in merged else accumulator
-                for facts in facts_list:
-                    case.add_medium(role="reference", device_id=device.id, run_id=run_id, **facts.store_fields())
-                    if facts.error:
-                        summary.errors.append(facts.error_line())
-                    else:
-                        summary.added += 1
-                done += len(facts_list)
-                progress("enroll", done, len(new))
-        progress("fingerprint", 0, len(merged))
-        for i, (key, accumulator) in enumerate(sorted(merged.items()), start=1):
-            previous = load_sums(case, device.id, key)
-            if previous is not None:
-                accumulator = previous.merge(accumulator)
-            save_sums(case, device.id, key, accumulator)
-            fingerprint = accumulator.result()
-            behind = [
-                m
-                for m in case.list_media(role="reference", device_id=device.id, status="ok")
-                if landscape((m.height, m.width)) == key
-            ]
-            kinds = {m.kind for m in behind}
-            case.save_fingerprint(
-                device.id,
-                fingerprint.k,
-                n_media=len(behind),
-                quality=fingerprint.quality,
-                media_hashes=sorted(m.sha256 for m in behind),
-                source=kinds.pop() if len(kinds) == 1 else "mixed",
-                parameters=options.to_dict(),
-            )
-            summary.fingerprints.append(
-                f"{key[1]}x{key[0]} from {len(behind)} media ({fingerprint.n_media} images or frames), "
-                f"quality {fingerprint.quality:.3g}"
-            )
-            progress("fingerprint", i, len(merged))
-        if summary.added:
-            case.mark_models_stale(f"device {device_name} enrolled new reference media")
+        case.remove_unreferenced_arrays(run_id=run_id)  # what an enrollment killed earlier left
+        files = [str(recorded_path(p)) for p in discover(paths)]  # never raises (looping links)
+        state = _Enrollment(case, device, run_id, options, _load_stored(case, device))
+        _run(state, files, workers, scheduler, part_size, progress, summary)
         status = "completed"
     finally:
         case.finish_run(run_id, status, {"added": summary.added, "errors": summary.errors[:100]})

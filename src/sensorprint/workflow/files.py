@@ -8,6 +8,7 @@ can cause becomes one line in its facts (`fail`), so one bad file never ends a r
 from __future__ import annotations
 
 import os
+import stat
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ import numpy as np
 from sensorprint.errors import MatchError, MediaError
 from sensorprint.media import Medium, probe, read_frames, read_image, sha256_file
 from sensorprint.media.formats import sniff
-from sensorprint.media.medium import evidence_head
+from sensorprint.media.medium import FileState, check_regular_file, check_unchanged, evidence_head, file_state
 from sensorprint.media.video import Frame, read_video
+from sensorprint.store.names import printable, storable
 from sensorprint.workflow.options import SignalOptions
 
 
@@ -28,8 +30,8 @@ class FileFacts:
     """What the store needs about one file, whether it could be read or not."""
 
     path: str
-    size_bytes: int
-    mtime_ns: int
+    size_bytes: int | None  # None: the path had no status at all (see `stat_file`)
+    mtime_ns: int | None
     medium: Medium | None = None
     error: str | None = None
     sha256: str | None = None  # also for files that cannot be read: the hash goes into every result
@@ -39,7 +41,8 @@ class FileFacts:
 
     def error_line(self) -> str:
         """The error as one line that names the file (messages from the readers often already do)."""
-        return self.error if self.path in self.error else f"{self.path}: {self.error}"
+        shown = printable(self.path)
+        return self.error if shown in self.error else f"{shown}: {self.error}"
 
     def store_fields(self) -> dict:
         """The keyword arguments of `Case.add_medium` / `Case.record_results` for this file."""
@@ -60,31 +63,56 @@ class FileFacts:
         }
 
 
-def stat_file(path: Path) -> tuple[int, int]:
-    """Size in bytes and modification time in ns: the cheap test that a file is unchanged."""
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
+def stat_file(path: Path) -> tuple[int | None, int | None]:
+    """Size in bytes and modification time in ns: the cheap test that a file is unchanged.
+
+    Never raises: a link that leads nowhere (broken, looping) gives the link's own values
+    (lstat), so that it too is recognised as unchanged on a resumed scan; a path that has
+    no status at all (deleted, or in a folder that cannot be searched) gives (None, None).
+    """
+    for follow in (True, False):
+        try:
+            info = os.stat(path, follow_symlinks=follow)
+        except OSError:
+            continue
+        return info.st_size, info.st_mtime_ns
+    return None, None
 
 
 def file_facts(path: Path) -> FileFacts:
-    """The facts of a file before it is read: its size and modification time."""
+    """The facts of a file before it is read: its size and modification time (`stat_file`)."""
     size, mtime = stat_file(path)
     return FileFacts(path=str(path), size_bytes=size, mtime_ns=mtime)
 
 
 def fail(facts: FileFacts, error: BaseException) -> None:
-    """Record why a file could not be used, and still hash it when its bytes can be read."""
-    facts.error = one_line(error)
+    """Record why a file could not be used (one line), and still hash it when its bytes can be read."""
+    facts.error = one_line(error, facts.path)
     if not isinstance(error, (MediaError, MatchError)):
-        facts.error += " | " + traceback.format_exc(limit=3).replace("\n", " ")[-300:]
+        facts.error += " | " + storable(traceback.format_exc(limit=3).replace("\n", " ")[-300:])
+    facts.sha256 = stable_hash(Path(facts.path), facts.size_bytes, facts.mtime_ns)
+
+
+def stable_hash(path: Path, size: int | None, mtime_ns: int | None) -> str | None:
+    """The SHA-256 of a regular file still of `size` bytes and modified at `mtime_ns`, and unchanged while hashed; else None.
+
+    Never opens anything but a regular file (opening a pipe blocks). A file that changed
+    since its facts were taken gets no hash: its facts keep the state before reading, so
+    the hash, size and time of its record never describe two different states of it.
+    """
     try:
-        facts.sha256 = sha256_file(Path(facts.path))
-    except OSError:
-        pass
+        state, mode = file_state(path)
+        if not stat.S_ISREG(mode) or (state.size, state.mtime_ns) != (size, mtime_ns):
+            return None
+        digest = sha256_file(path)
+        check_unchanged(path, state)
+    except MediaError:
+        return None
+    return digest
 
 
 def read_medium(
-    path: Path, options: SignalOptions | None = None
+    path: Path, options: SignalOptions | None = None, facts: FileFacts | None = None
 ) -> tuple[Medium, np.ndarray | None, Iterator[Frame] | None]:
     """The medium of a file, with an image's pixels or the frames `options` choose of a video.
 
@@ -92,7 +120,31 @@ def read_medium(
     frames together); a video's frames come only when `options` are given. The kind is told
     from the content, never the extension; content no magic number identifies is tried as
     an image first, then as a video container.
+
+    The file is refused before anything opens it unless it is a regular file that may be
+    examined (`media.medium.check_regular_file`). Its state (size, modification time,
+    inode) is taken then and checked again after the pixels are read, or after the last
+    frame (videos are decoded by path after hashing): a file that changed in between
+    raises MediaError. `facts`, when given, get their size and time from that first state,
+    so that they describe the bytes that were hashed.
     """
+    before = check_regular_file(path)
+    if facts is not None:
+        facts.size_bytes, facts.mtime_ns = before.size, before.mtime_ns
+    medium, pixels, frames = _read_kind(path, options)
+    if frames is None:
+        check_unchanged(path, before)
+        return medium, pixels, None
+    return medium, None, _unchanged_at_end(frames, path, before)
+
+
+def _unchanged_at_end(frames: Iterator[Frame], path: Path, before: FileState) -> Iterator[Frame]:
+    """The frames, then a check that the file is still in the state `before`."""
+    yield from frames
+    check_unchanged(path, before)
+
+
+def _read_kind(path: Path, options: SignalOptions | None) -> tuple[Medium, np.ndarray | None, Iterator[Frame] | None]:
     kind = sniff(evidence_head(path), path).kind
     if kind == "video":
         if options is None:
@@ -110,9 +162,21 @@ def read_medium(
     return medium, None, frames
 
 
-def one_line(error: BaseException) -> str:
-    """A user-facing one-line message; unexpected errors say they are internal."""
-    text = " ".join(str(error).split()) or type(error).__name__
+def one_line(error: BaseException, path: str | None = None) -> str:
+    """A user-facing one-line message; unexpected errors say they are internal.
+
+    `path`, a file name the message may hold, is written there with `names.printable`: a
+    newline in a name is shown as ``\\n`` (not split into a space) and bytes that are not
+    UTF-8 as ``\\xff``, which a terminal can print and the case can store.
+    """
+    text = str(error)
+    shown = printable(path) if path else None
+    if shown is not None and shown != path:
+        text = text.replace(path, shown)
+    text = " ".join(text.split())
+    if shown is not None and shown != path:  # the readers' own one-line messages hold the name with spaces
+        text = text.replace(" ".join(path.split()), shown)
+    text = storable(text) or type(error).__name__
     if isinstance(error, (MediaError, MatchError)):
         return text
     return f"internal error ({type(error).__name__}): {text}"

@@ -17,11 +17,12 @@ still used, and the summary and every row it wrote say so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sensorprint.errors import CaseError
 from sensorprint.media import discover
+from sensorprint.results import Decision, Match, Method, cnn_answers, prnu_ranking
 from sensorprint.store import Case
 from sensorprint.workflow.classify import (
     NetworkRef,
@@ -39,7 +40,27 @@ from sensorprint.workflow.signals import FingerprintRef, match_device, query_sig
 
 
 @dataclass
+class NetworkCounts:
+    """What one network answered in a scan: files it named a class for, files it answered unknown."""
+
+    classified: int = 0
+    unknown: int = 0
+    caveat: int = 0  # answers for files less flat than every reference file (they carry the caveat)
+
+    @property
+    def files(self) -> int:
+        return self.classified + self.unknown
+
+
+@dataclass
 class ScanSummary:
+    """What a scan did: counts, one line per file it could not examine, and the networks' answers.
+
+    matched: files PRNU matched to an enrolled device. network_notes: which networks were
+    used, stale or refused (`classify.current_networks`), and networks that failed on a file.
+    classified: {network title: its answers}.
+    """
+
     run_id: int
     files: int = 0
     skipped: int = 0
@@ -47,45 +68,19 @@ class ScanSummary:
     errors: int = 0
     matched: int = 0
     error_lines: list[str] = field(default_factory=list)
-    network_lines: list[str] = field(default_factory=list)  # which networks were used, stale or refused
-    classified: dict[str, dict[str, int]] = field(default_factory=dict)  # network title -> {answer: files}
+    network_lines: list[str] = field(default_factory=list)
+    classified: dict[str, NetworkCounts] = field(default_factory=dict)
+    prnu_only: bool = False  # no trained network in the case
 
-    def lines(self) -> list[str]:
-        text = [
-            f"scan run {self.run_id}: {self.files} files, {self.scanned} scanned now, "
-            f"{self.skipped} already done, {self.matched} matched an enrolled device, {self.errors} unreadable"
-        ]
-        for title, answers in sorted(self.classified.items()):
-            n_files = answers.get("unknown", 0) + answers.get("classified", 0)
-            unknown, caveat = answers.get("unknown", 0), answers.get("caveat", 0)
-            text.append(
-                f"{title}: {n_files} files classified now, {unknown} answered unknown camera"
-                + (f"; {caveat} less flat than every reference file (their answers say so)" if caveat else "")
-            )
-        text += [f"  note: {line}" for line in self.network_lines]
-        text += [f"  error: {line}" for line in self.error_lines]
-        return text
-
-    def count(self, results: list[dict]) -> None:
-        """Count each network's answer for one file (one per network: its match, or unknown)."""
-        answers: dict[str, str] = {}
-        caveats: set[str] = set()
-        for row in results:
-            if row.get("method") != "cnn":
-                continue
-            title = row["details"].get("network", row["target_kind"])
-            if row["decision"] == "match":
-                answers[title] = row["target"]
+    def count(self, matches: list[Match]) -> None:
+        """Count each network's answer for one file (one per network: its class, or unknown)."""
+        for answer in cnn_answers(matches).values():
+            counts = self.classified.setdefault(answer.evidence.network or str(answer.target_kind), NetworkCounts())
+            if answer.named:
+                counts.classified += 1
             else:
-                answers.setdefault(title, "unknown")
-            if row["details"].get("content_caveat"):
-                caveats.add(title)
-        for title, answer in answers.items():
-            counts = self.classified.setdefault(title, {})
-            key = "unknown" if answer == "unknown" else "classified"
-            counts[key] = counts.get(key, 0) + 1
-            if title in caveats:
-                counts["caveat"] = counts.get("caveat", 0) + 1
+                counts.unknown += 1
+            counts.caveat += bool(answer.evidence.content_caveat)
 
 
 def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
@@ -105,11 +100,13 @@ def files_to_scan(
     case: Case, paths: list[Path], devices: dict, networks: list[NetworkRef] | None = None
 ) -> tuple[list[tuple[str, dict, list[NetworkRef]]], int, int]:
     """Which files still need work, against which devices and networks; plus the count of all files and skipped ones."""
+    from sensorprint.media.discover import recorded_path  # never raises (broken and looping links)
+
     todo, total, skipped = [], 0, 0
     networks = list(networks or [])
     for path in discover(paths):
         total += 1
-        name = str(Path(path).resolve())
+        name = str(recorded_path(path))
         record = case.find_medium("evidence", name)
         wanted, wanted_networks = devices, networks
         if record is not None and (record.size_bytes, record.mtime_ns) == stat_file(Path(name)):
@@ -132,7 +129,7 @@ class ScanOutcome:
     """What a worker returns for one evidence file: its facts and its result rows."""
 
     facts: FileFacts
-    results: list[dict]
+    results: list[Match]
     notes: list[str] = field(default_factory=list)  # e.g. a network that could not classify the file
     cnn_only: bool = False  # PRNU was done before: the medium's stored details (frame weights) are kept
 
@@ -162,8 +159,6 @@ def scan_file(
         match_device(signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=options.orientations)
         for device, refs in devices.items()
     ]
-    for row in results:
-        row["details"]["size_key"] = key
     notes: list[str] = []
     if networks:
         is_video = signal.intensity is None
@@ -220,10 +215,16 @@ def scan(
                 progress("scan", done, len(todo))
         status = "completed"
     finally:
-        case.finish_run(run_id, status, summary.__dict__ | {"error_lines": summary.error_lines[:100]})
-    if not networks and not network_lines:
-        summary.network_lines.append("no trained network in the case: PRNU only (`sensorprint train` adds the CNN)")
+        case.finish_run(run_id, status, _run_summary(summary))
+    summary.prnu_only = not networks and not network_lines
     return summary
+
+
+def _run_summary(summary: ScanSummary) -> dict:
+    """What the case keeps of a scan's summary in its run record."""
+    values = asdict(summary)
+    values["error_lines"] = summary.error_lines[:100]
+    return values
 
 
 def commit(case: Case, outcome: ScanOutcome, run_id: int, summary: ScanSummary) -> None:
@@ -242,11 +243,17 @@ def commit(case: Case, outcome: ScanOutcome, run_id: int, summary: ScanSummary) 
         summary.errors += 1
         summary.error_lines.append(facts.error_line())
         return
-    if any(row["decision"] == "match" and row["method"] == "prnu" for row in outcome.results):
+    if prnu_ranking(outcome.results):
         summary.matched += 1
-    for row in outcome.results:
-        transform = row.get("transform")
-        if row["decision"] == "match" and transform and not row["details"].get("roles_swapped"):
-            if transform.get("scale", 1.0) != 1.0 or any(transform.get("offset", (0, 0))):
-                device = case.get_device(row["target"])
-                case.set_hint(device.id, row["details"]["size_key"], transform)
+    for found in outcome.results:
+        if remembered_transform(found):
+            case.set_hint(case.get_device(found.target).id, found.evidence.size_key, dict(found.transform))
+
+
+def remembered_transform(found: Match) -> bool:
+    """Whether a match's transform is worth remembering for the device and size: a PRNU match by a crop or scale."""
+    if found.method != Method.PRNU or found.decision != Decision.MATCH or not found.transform:
+        return False
+    if found.evidence.roles_swapped or not found.evidence.size_key:
+        return False
+    return found.transform.get("scale", 1.0) != 1.0 or any(found.transform.get("offset", (0, 0)))

@@ -28,7 +28,6 @@ from sensorprint.errors import CaseError, MediaError, SensorprintError
 from sensorprint.media import read_frames, read_image, sha256_file
 from sensorprint.store import Case
 from sensorprint.store.records import Device, MediumRecord
-from sensorprint.workflow.classify import TARGET_NAMES
 from sensorprint.workflow.progress import Progress, no_progress
 
 Target = Literal["device", "model"]
@@ -67,30 +66,11 @@ class TrainSummary:
     results_dropped: bool = False
     least_flat_share: float | None = None  # of the reference files (patch networks), see learn.content_caveat
 
-    def lines(self) -> list[str]:
-        name = TARGET_NAMES[self.target]
-        per_class = ", ".join(f"{c} {n}" for c, n in sorted(self.files_per_class.items()))
-        accuracy = "n/a" if self.validation_accuracy is None else f"{self.validation_accuracy:.2f}"
-        threshold = "n/a" if self.unknown_threshold is None else f"{self.unknown_threshold:.3g}"
-        return [
-            f"train run {self.run_id}: {name} network {self.model_id} ({self.network} on {self.kind}), "
-            f"{len(self.classes)} classes from {self.n_training_files + self.n_validation_files} reference files "
-            f"({per_class})",
-            f"  {self.epochs_run} epochs (best {self.best_epoch}) in {self.seconds:.0f} s"
-            + (f" ({self.cpu_seconds:.0f} CPU s)" if self.cpu_seconds is not None else "")
-            + "; validation accuracy "
-            f"{accuracy} on {self.n_validation_files} held-out files; unknown-camera threshold {threshold} "
-            f"(mean top-class logit); inference with {self.backend}",
-            f"  saved in {self.path}; run `sensorprint scan` to classify the evidence with it"
-            + (" (earlier CNN results of this target were dropped)" if self.results_dropped else ""),
-        ] + (
-            [
-                f"  every reference file is at least {100 * self.least_flat_share:.1f}% flat: answers for less flat files "
-                "(scenes) will say that the accuracy and threshold above were measured on flatter media only"
-            ]
-            if self.least_flat_share is not None and self.least_flat_share >= FLAT_REFERENCES
-            else []
-        )
+    @property
+    def references_are_flat(self) -> bool:
+        """Every reference file is at least FLAT_REFERENCES flat (patch networks): the accuracy
+        and the threshold were measured on flat fields, not on scenes."""
+        return self.least_flat_share is not None and self.least_flat_share >= FLAT_REFERENCES
 
 
 @dataclass(frozen=True)
@@ -178,6 +158,113 @@ def choose_kind(target: Target, references: list[ReferenceFile]) -> str:
     return "frames" if kinds["video"] * 2 > len(references) else "patches"
 
 
+def _check_arguments(target: str, epochs: int | None) -> None:
+    """CaseError for a target or an epoch count that cannot be trained."""
+    if target not in ("device", "model"):
+        raise CaseError(f"unknown target {target!r}: use device or model")
+    if epochs is not None and epochs < 1:
+        raise CaseError(f"--epochs must be at least 1, not {epochs}")
+
+
+def _training_config(config, kind: str, *, epochs: int | None, units_per_file: int | None, seed: int):
+    """The `learn.TrainingConfig` of this run: `config` (default: the method's for `kind`, see
+    `learn.default_config`) with the kind, the epochs, the units per file and the seed asked for."""
+    from sensorprint.learn import default_config  # torch only when training
+
+    config = replace(config, kind=kind) if config is not None else default_config(kind)
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    if units_per_file is not None:
+        if units_per_file < 1:
+            raise CaseError(f"--units-per-file must be at least 1, not {units_per_file}")
+        config = replace(
+            config, patch=replace(config.patch, max_patches=units_per_file), max_units_per_file=units_per_file
+        )
+    return replace(config, seed=seed)
+
+
+def _run_parameters(target: str, kind: str, epochs: int, seed: int, references: list[ReferenceFile]) -> dict:
+    """What the case's run log records as this training run's parameters."""
+    return {
+        "target": target,
+        "kind": kind,
+        "epochs": epochs,
+        "seed": seed,
+        "classes": sorted({r.label for r in references}),
+        "n_files": len(references),
+        "video_frames": {"strategy": "even", "n": VIDEO_FRAMES.get(kind, 5)},
+    }
+
+
+def _add_case_facts(record: dict, references: list[ReferenceFile], parameters: dict, run_id: int) -> None:
+    """Add to the training record what the case knows: where each file was and whose it is (the
+    record names every training file by its hash), what the labels are, the frames read, the run."""
+    path_of = {r.sha256: r for r in references}
+    for entry in record["media"]:
+        reference = path_of.get(entry["sha256"])
+        if reference is not None:
+            entry["path"], entry["device"] = reference.path, reference.device
+    record["labels"] = (
+        "camera models given at enrollment (--model)" if parameters["target"] == "model" else "enrolled device names"
+    )
+    record["video_frames"] = parameters["video_frames"]
+    record["case_run_id"] = run_id
+
+
+def _fill_summary(summary: TrainSummary, model_id: int, directory: Path, kind: str, classifier) -> None:
+    """Copy the facts of the registered network's training record into `summary`."""
+    record = classifier.record
+    split = Counter(entry["split"] for entry in record["media"])
+    summary.model_id = model_id
+    summary.path = str(directory)
+    summary.kind = kind
+    summary.network = record["config"]["network"]
+    summary.classes = list(classifier.classes)
+    summary.files_per_class = dict(record["files_per_class"])
+    summary.n_training_files = split["train"]
+    summary.n_validation_files = split["validation"]
+    summary.epochs_run = record["epochs_run"]
+    summary.best_epoch = record["best_epoch"]
+    summary.validation_accuracy = record["validation"]["file_accuracy"]
+    summary.unknown_threshold = record["open_set"]["threshold"]
+    summary.backend = record["inference"]["backend"]
+    summary.cpu_seconds = record.get("training_cpu_seconds")
+    summary.least_flat_share = (record.get("reference_flat_share") or {}).get("min")
+
+
+def _train_and_register(
+    case: Case,
+    summary: TrainSummary,
+    samples: list,
+    references: list[ReferenceFile],
+    config,
+    parameters: dict,
+    progress: Progress,
+) -> None:
+    """Train the network, save it under `case.models_dir`, register it in the case (dropping the
+    earlier CNN results of its target) and fill `summary` in."""
+    from sensorprint.learn import train_classifier  # torch only when training
+
+    target, run_id = parameters["target"], summary.run_id
+    started = time.perf_counter()
+    classifier = train_classifier(
+        samples,
+        target=target,
+        kind=parameters["kind"],
+        config=config,
+        progress=lambda done, total: progress("train", done, total),
+    )
+    _add_case_facts(classifier.record, references, parameters, run_id)
+    directory = case.models_dir / f"{target}-run{run_id}"
+    classifier.save(directory)
+    seconds = time.perf_counter() - started
+    had_results = bool(case.results(method="cnn", target_kind=target))
+    model = case.save_model(target, directory, classifier.classes, classifier.record, run_id=run_id)
+    _fill_summary(summary, model.id, directory, parameters["kind"], classifier)
+    summary.seconds = seconds
+    summary.results_dropped = had_results
+
+
 def train(
     case: Case,
     *,
@@ -198,89 +285,27 @@ def train(
         method's; fewer train faster and less accurately).
     progress: called as progress("train", done, total) per file read and per epoch.
     """
-    if target not in ("device", "model"):
-        raise CaseError(f"unknown target {target!r}: use device or model")
-    if epochs is not None and epochs < 1:
-        raise CaseError(f"--epochs must be at least 1, not {epochs}")
+    _check_arguments(target, epochs)
     references = reference_files(case, target)
 
-    from sensorprint.learn import TrainingSample, default_config, train_classifier  # torch only when training
+    from sensorprint.learn import TrainingSample  # torch only when training
 
     kind = kind or (config.kind if config is not None else choose_kind(target, references))
-    config = replace(config, kind=kind) if config is not None else default_config(kind)
-    if epochs is not None:
-        config = replace(config, epochs=epochs)
-    if units_per_file is not None:
-        if units_per_file < 1:
-            raise CaseError(f"--units-per-file must be at least 1, not {units_per_file}")
-        config = replace(
-            config, patch=replace(config.patch, max_patches=units_per_file), max_units_per_file=units_per_file
-        )
-    config = replace(config, seed=seed)
+    config = _training_config(config, kind, epochs=epochs, units_per_file=units_per_file, seed=seed)
     samples = [TrainingSample(r.label, r.sha256, r.kind, lambda r=r: load_reference(r, kind, seed)) for r in references]
-    parameters = {
-        "target": target,
-        "kind": kind,
-        "epochs": config.epochs,
-        "seed": seed,
-        "classes": sorted({r.label for r in references}),
-        "n_files": len(references),
-        "video_frames": {"strategy": "even", "n": VIDEO_FRAMES.get(kind, 5)},
-    }
+    parameters = _run_parameters(target, kind, config.epochs, seed, references)
     run_id = case.start_run("train", parameters)
     summary = TrainSummary(run_id=run_id, target=target)
     status = "interrupted"
     failure: str | None = None
     try:
-        started = time.perf_counter()
-        classifier = train_classifier(
-            samples,
-            target=target,
-            kind=kind,
-            config=config,
-            progress=lambda done, total: progress("train", done, total),
-        )
-        record = classifier.record
-        path_of = {r.sha256: r for r in references}
-        # The record names every training file by its hash; the case adds where it was and whose it is.
-        for entry in record["media"]:
-            reference = path_of.get(entry["sha256"])
-            if reference is not None:
-                entry["path"], entry["device"] = reference.path, reference.device
-        record["labels"] = (
-            "camera models given at enrollment (--model)" if target == "model" else "enrolled device names"
-        )
-        record["video_frames"] = parameters["video_frames"]
-        record["case_run_id"] = run_id
-        directory = case.models_dir / f"{target}-run{run_id}"
-        classifier.save(directory)
-        seconds = time.perf_counter() - started
-        had_results = bool(case.results(method="cnn", target_kind=target))
-        model = case.save_model(target, directory, classifier.classes, classifier.record, run_id=run_id)
-        validation = record["validation"]
-        split = Counter(entry["split"] for entry in record["media"])
-        summary.model_id = model.id
-        summary.path = str(directory)
-        summary.kind = kind
-        summary.network = record["config"]["network"]
-        summary.classes = list(classifier.classes)
-        summary.files_per_class = dict(record["files_per_class"])
-        summary.n_training_files = split["train"]
-        summary.n_validation_files = split["validation"]
-        summary.epochs_run = record["epochs_run"]
-        summary.best_epoch = record["best_epoch"]
-        summary.validation_accuracy = validation["file_accuracy"]
-        summary.unknown_threshold = record["open_set"]["threshold"]
-        summary.backend = record["inference"]["backend"]
-        summary.seconds = seconds
-        summary.cpu_seconds = record.get("training_cpu_seconds")
-        summary.results_dropped = had_results
-        summary.least_flat_share = (record.get("reference_flat_share") or {}).get("min")
+        _train_and_register(case, summary, samples, references, config, parameters, progress)
         status = "completed"
     except SensorprintError as error:
         status, failure = "failed", str(error)
         raise
     finally:
+        # The run log keeps what was done even when it failed or was interrupted.
         recorded = {k: v for k, v in summary.__dict__.items() if k != "files_per_class"}
         case.finish_run(run_id, status, recorded | ({"error": failure} if failure else {}))
     return summary

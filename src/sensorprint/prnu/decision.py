@@ -1,0 +1,222 @@
+"""The PRNU decision rules: from a query's noise and a fingerprint to a `Match` with its evidence.
+
+Pure functions on arrays (the only state is the per-object caches of `PreparedFingerprint`
+and `Query`). The rules, each in one place:
+
+- `decide`: match when the PCE reaches the threshold (Goljan, Fridrich & Filler 2009: 60).
+- `compare`: which comparison a pair of sizes calls for. A query larger than a fingerprint
+  estimated from video frames (an image against a video-enrolled device: frames are
+  downscaled views of the sensor) is matched with the roles swapped; a query larger than a
+  full-sensor fingerprint cannot come from that sensor. Video frames against a fingerprint
+  from video frames of the same size are tested at the one sensor-aligned position.
+- `match_at_hint`: a transform remembered for the device is one position, tested first; when
+  it fails, the full search follows and the remembered position counts as searched too
+  (`count_extra_positions`): the false-alarm probability counts every position tried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..errors import MatchError
+from ..results import Decision, Match, Method, PrnuEvidence, TargetKind
+from .fingerprint import clean_fingerprint
+from .geometry import Transform
+from .matching import MatchResult, PreparedFingerprint, PreparedQuery, match
+from .stats import DEFAULT_PCE_THRESHOLD, false_alarm_probability, log10_false_alarm_probability
+
+MAX_HINTED_REGIONS = 16  # per fingerprint: one per query size and remembered transform in practice
+
+
+@dataclass
+class Query:
+    """The noise of one query file, ready to be compared with many fingerprints.
+
+    residual: H×W float32, an image's noise residual or a video's aggregated residual.
+    intensity: the image's grey levels 0..255 (the I of the detector's I·K term); None for a
+    video aggregate, which already estimates K itself. cleaned: False for a video aggregate
+    left without the CFA zero-mean and DFT Wiener steps (fine as a query against a clean
+    fingerprint; cleaned before it ever serves as a reference).
+    """
+
+    residual: np.ndarray
+    intensity: np.ndarray | None
+    cleaned: bool = True
+    _prepared: PreparedQuery | None = field(default=None, repr=False, compare=False)
+
+    def prepared(self) -> PreparedQuery:
+        """The query ready for matching (W·I and its spectra), built once and shared by every device."""
+        if self._prepared is None:
+            self._prepared = PreparedQuery(self.residual, self.intensity)
+        return self._prepared
+
+    def as_reference(self) -> np.ndarray:
+        """The query playing the fingerprint (roles swapped): W·I of an image, or the clean video aggregate."""
+        if self.intensity is not None:
+            return (self.residual * self.intensity).astype(np.float32)
+        reference = self.residual if self.cleaned else clean_fingerprint(self.residual)
+        return reference.astype(np.float32)
+
+
+def landscape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The (rows, cols) of a shape turned to landscape: the key of a fingerprint's size."""
+    h, w = shape[:2]
+    return (min(h, w), max(h, w))
+
+
+def decide(pce: float, threshold: float = DEFAULT_PCE_THRESHOLD) -> Decision:
+    """Match when the PCE reaches the threshold, else no match."""
+    return Decision.MATCH if pce >= threshold else Decision.NO_MATCH
+
+
+def hinted_region(prepared: PreparedFingerprint, hint: Transform, query_shape: tuple[int, int]):
+    """The part of K (resized by the hint's scale) that the hint says the query covers, ready for an aligned match.
+
+    Kept with the prepared fingerprint: every later query of the device at that size is then
+    one aligned comparison instead of a crop and scale search. None when the hint does not fit.
+    """
+    key = (hint.scale, hint.offset, hint.rotation, hint.flip, tuple(query_shape))
+    regions = prepared.regions
+    if key not in regions:
+        h, w = query_shape if hint.rotation in (0, 180) else query_shape[::-1]
+        k_scaled = prepared.at_scale(hint.scale)[0]
+        top, left = hint.offset
+        region = None
+        if top >= 0 and left >= 0 and top + h <= k_scaled.shape[0] and left + w <= k_scaled.shape[1]:
+            region = PreparedFingerprint(np.ascontiguousarray(k_scaled[top : top + h, left : left + w]))
+        if len(regions) > MAX_HINTED_REGIONS:
+            regions.clear()
+        regions[key] = region
+    return regions[key]
+
+
+def match_at_hint(
+    query: PreparedQuery, prepared: PreparedFingerprint, hint: Transform, threshold: float
+) -> tuple[MatchResult, Transform] | None:
+    """The query tested at the one position a previous match of this device found (Goljan & Fridrich 2008).
+
+    The hypothesis is fixed before this query is seen, so it is a single test: one position in
+    the false-alarm probability. Returns None when the hint does not fit or stays under the
+    threshold (the caller then searches as usual).
+    """
+    region = hinted_region(prepared, hint, query.shape)
+    if region is None:
+        return None
+    found = match(query, None, region, search="crop", hint=Transform(hint.rotation, hint.flip), threshold=threshold)
+    if found.n_positions != 1 or found.pce < threshold:
+        return None
+    return found, Transform(hint.rotation, hint.flip, hint.scale, hint.offset)
+
+
+def count_extra_positions(found: MatchResult, extra: int) -> MatchResult:
+    """The same result with `extra` more positions searched, and its false-alarm probability recounted."""
+    n_positions = found.n_positions + extra
+    return replace(
+        found,
+        n_positions=n_positions,
+        p_fa=false_alarm_probability(found.pce, n_positions),
+        log10_p_fa=log10_false_alarm_probability(found.pce, n_positions),
+    )
+
+
+@dataclass(frozen=True)
+class _Found:
+    result: MatchResult
+    transform: Transform
+    stage: str
+    hint_used: bool = False
+    hint_tried: bool = False
+
+
+def _search(
+    query: Query,
+    prepared: PreparedFingerprint,
+    hint: Transform | None,
+    threshold: float,
+    *,
+    k_is_video: bool,
+    orientations: str,
+) -> _Found:
+    """The comparison of a query no larger than the fingerprint: the hint, one aligned position, or the search."""
+    prepared_query = query.prepared()
+    if prepared.shape == prepared_query.shape:
+        hint = None  # a transform remembered against another (larger) fingerprint of the device
+    if hint is not None:
+        hinted = match_at_hint(prepared_query, prepared, hint, threshold)
+        if hinted is not None:
+            return _Found(hinted[0], hinted[1], "remembered transform (one position)", hint_used=True)
+    if query.intensity is None and k_is_video and prepared_query.shape == prepared.shape:
+        # video frames against a fingerprint from video frames of the same size: both are the
+        # frames as stored, in the sensor's read-out order (rotation is container metadata,
+        # never applied), so the one sensor-aligned position is tested (n_positions = 1)
+        found = match(prepared_query, None, prepared, search="crop", hint=Transform(), threshold=threshold)
+        return _Found(found, found.transform, "sensor-aligned video frames (one position)")
+    found = match(prepared_query, None, prepared, threshold=threshold, orientations=orientations)
+    if hint is not None:  # the remembered position was tested first and failed: it counts as searched too
+        return _Found(count_extra_positions(found, 1), found.transform, found.stage, hint_tried=True)
+    return _Found(found, found.transform, found.stage)
+
+
+def compare(
+    query: Query,
+    fingerprint: np.ndarray | PreparedFingerprint,
+    *,
+    target: str = "",
+    k_is_video: bool,
+    hint: Transform | None = None,
+    threshold: float = DEFAULT_PCE_THRESHOLD,
+    orientations: str = "sensor",
+) -> Match:
+    """Compare a query with a fingerprint K: the PRNU `Match`, with the evidence of how it was made.
+
+    fingerprint: K, or a `PreparedFingerprint` (its FFT cached: much faster when many queries
+    meet the same device). k_is_video: K was estimated from video frames. hint: a transform
+    found before for this device and query size; when it fits, the query is first tested at
+    that one position only, and searched fully when that test stays under the threshold.
+    orientations: "sensor" or "all" (see `match`). The module doc gives the rules.
+    """
+    prepared = fingerprint if isinstance(fingerprint, PreparedFingerprint) else None
+    k_shape = prepared.shape if prepared is not None else tuple(fingerprint.shape)
+    (q_rows, q_cols), (f_rows, f_cols) = landscape(query.residual.shape), landscape(k_shape)
+    larger = q_rows > f_rows or q_cols > f_cols
+    swapped = larger and k_is_video
+    evidence = PrnuEvidence(fingerprint_shape=tuple(int(v) for v in k_shape), roles_swapped=swapped)
+    try:
+        if larger and not swapped:
+            raise MatchError(
+                f"the query ({q_cols}x{q_rows}) is larger than this device's sensor fingerprint ({f_cols}x{f_rows})"
+            )
+        if swapped:
+            k_array = prepared.k if prepared is not None else np.asarray(fingerprint, dtype=np.float32)
+            result = match(k_array, None, query.as_reference(), threshold=threshold, orientations=orientations)
+            found = _Found(result, result.transform, result.stage)
+        else:
+            if prepared is None:
+                prepared = PreparedFingerprint(np.asarray(fingerprint, dtype=np.float32))
+            found = _search(query, prepared, hint, threshold, k_is_video=k_is_video, orientations=orientations)
+    except MatchError as error:
+        reason = " ".join(str(error).split())
+        return Match(Method.PRNU, target, 0.0, Decision.NO_MATCH, p_fa=1.0, evidence=replace(evidence, reason=reason))
+    result = found.result
+    evidence = replace(
+        evidence,
+        n_positions=int(result.n_positions),
+        log10_p_fa=float(result.log10_p_fa),
+        search_stage=found.stage,
+        transform_text=found.transform.describe(),
+        hint_used=found.hint_used,
+        hint_tried=found.hint_tried,
+    )
+    return Match(
+        Method.PRNU,
+        target,
+        float(result.pce),
+        decide(result.pce, threshold),
+        TargetKind.DEVICE,
+        ncc=float(result.ncc),
+        p_fa=float(result.p_fa),
+        transform=found.transform.to_dict(),
+        evidence=evidence,
+    )
