@@ -185,7 +185,7 @@ def test_a_case_with_sums_of_the_old_layout_is_upgraded_and_enrolls_on(tmp_path,
             )
             assert case.schema_version == 1
     with Case.open(old) as case:
-        assert case.schema_version == schema.current_version() == 2
+        assert case.schema_version == schema.current_version() >= 2
         assert int(case.load_sums(1, (240, 320))["n_media"]) == 3  # read from the old file
         summary = enroll(case, "cam", good, workers=1)
         assert (summary.added, summary.already) == (3, 3)

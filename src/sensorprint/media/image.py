@@ -283,6 +283,60 @@ def _identify_unknown(path: Path, head: bytes) -> None:
             ) from error
 
 
+def _read_pillow(
+    data: bytes, path: Path, sniffed: Sniffed, *, max_pixels: int, decode: bool
+) -> tuple[np.ndarray | None, int, int, int, dict]:
+    """Pixels (when `decode`), stored width and height, orientation and metadata of an image Pillow reads."""
+    try:
+        image = _open_pillow(data, path, max_pixels)
+    except UnidentifiedImageError as error:
+        if sniffed.kind == "unknown":
+            raise MediaError(
+                f"{path}: not an image or a video (unrecognised content starting with {data[:8].hex()}); check the file type"
+            ) from error
+        raise MediaError(
+            f"{path}: corrupt {sniffed.container.upper()} header; the file cannot be opened as an image"
+        ) from error
+    except MediaError:
+        raise
+    except Exception as error:
+        raise MediaError(
+            f"{path}: truncated or corrupt {sniffed.container.upper()} file ({error}); obtain a complete copy"
+        ) from error
+    metadata, orientation = _describe_pillow(image, data, path)
+    width, height = image.width, image.height
+    pixels = None
+    transformations = _heif_transformations(image) if image.format == "HEIF" else None
+    if image.format == "HEIF" and transformations is not None:
+        metadata["exif_orientation"] = orientation  # HEIF's own irot/imir decide; EXIF's code kept for the record
+        orientation = _orientation_of_transformations(transformations) or orientation
+        if orientation >= 5:  # Pillow reports the turned (display) size; the stored one is the other way round
+            width, height = height, width
+    if image.mode in QUANTISED_MODES:  # refused already by probe: no decision can be made on it
+        raise MediaError(
+            f"{path}: {QUANTISED_MODES[image.mode]} image; colour quantisation destroys the sensor noise, use the original camera file"
+        )
+    if decode:
+        if ImageFile.LOAD_TRUNCATED_IMAGES:  # a global someone set: truncated files would pass silently
+            raise MediaError(
+                f"{path}: refusing to decode while PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True (truncation would go unnoticed)"
+            )
+        try:
+            image.load()
+        except Exception as error:
+            raise MediaError(
+                f"{path}: truncated or corrupt {image.format or sniffed.container} file ({error}); obtain a complete copy"
+            ) from error
+        if image.format == "PNG":
+            _check_png_end(data, path, metadata)
+        pixels = _pillow_pixels(image, data, path, metadata)
+        if image.format == "HEIF":
+            pixels, orientation = _heif_orientation_and_undo(image, transformations, pixels, metadata)
+            height, width = pixels.shape[:2]
+    image.close()
+    return pixels, width, height, orientation, metadata
+
+
 def _read(path: Path, *, max_pixels: int, decode: bool) -> tuple[Medium, np.ndarray | None]:
     path = Path(path)
     head = evidence_head(path)
@@ -295,53 +349,9 @@ def _read(path: Path, *, max_pixels: int, decode: bool) -> tuple[Medium, np.ndar
     if sniffed.is_raw:
         pixels, width, height, orientation, metadata = read_raw(data, path, decode=decode, max_pixels=max_pixels)
     else:
-        try:
-            image = _open_pillow(data, path, max_pixels)
-        except UnidentifiedImageError as error:
-            if sniffed.kind == "unknown":
-                raise MediaError(
-                    f"{path}: not an image or a video (unrecognised content starting with {data[:8].hex()}); check the file type"
-                ) from error
-            raise MediaError(
-                f"{path}: corrupt {sniffed.container.upper()} header; the file cannot be opened as an image"
-            ) from error
-        except MediaError:
-            raise
-        except Exception as error:
-            raise MediaError(
-                f"{path}: truncated or corrupt {sniffed.container.upper()} file ({error}); obtain a complete copy"
-            ) from error
-        metadata, orientation = _describe_pillow(image, data, path)
-        width, height = image.width, image.height
-        pixels = None
-        transformations = _heif_transformations(image) if image.format == "HEIF" else None
-        if image.format == "HEIF" and transformations is not None:
-            metadata["exif_orientation"] = orientation  # HEIF's own irot/imir decide; EXIF's code kept for the record
-            orientation = _orientation_of_transformations(transformations) or orientation
-            if orientation >= 5:  # Pillow reports the turned (display) size; the stored one is the other way round
-                width, height = height, width
-        if image.mode in QUANTISED_MODES:  # refused already by probe: no decision can be made on it
-            raise MediaError(
-                f"{path}: {QUANTISED_MODES[image.mode]} image; colour quantisation destroys the sensor noise, use the original camera file"
-            )
-        if decode:
-            if ImageFile.LOAD_TRUNCATED_IMAGES:  # a global someone set: truncated files would pass silently
-                raise MediaError(
-                    f"{path}: refusing to decode while PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True (truncation would go unnoticed)"
-                )
-            try:
-                image.load()
-            except Exception as error:
-                raise MediaError(
-                    f"{path}: truncated or corrupt {image.format or sniffed.container} file ({error}); obtain a complete copy"
-                ) from error
-            if image.format == "PNG":
-                _check_png_end(data, path, metadata)
-            pixels = _pillow_pixels(image, data, path, metadata)
-            if image.format == "HEIF":
-                pixels, orientation = _heif_orientation_and_undo(image, transformations, pixels, metadata)
-                height, width = pixels.shape[:2]
-        image.close()
+        pixels, width, height, orientation, metadata = _read_pillow(
+            data, path, sniffed, max_pixels=max_pixels, decode=decode
+        )
     medium = Medium(
         path=path,
         sha256=sha256_bytes(data),

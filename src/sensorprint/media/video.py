@@ -756,19 +756,7 @@ def _read(
                 _configure_decoder(stream, threads, keyframes_only)
                 raw_frames = _sequential(container, stream, index, strategy, n, seed)
             else:
-                if keyframes_only:
-                    stream.codec_context.skip_frame = "NONKEY"
-                targets = _targets(strategy, index, n, seed)
-                reused = None
-                if first is not None and index.position(first.pts) == targets[0]:
-                    reused, targets = (first, targets[0]), targets[1:]  # already decoded, from the start: exact
-                if strategy == "even_keyframes":
-                    rest = _decode_keyframe_targets(path, container, stream, index, targets, threads)
-                else:
-                    rest = _decode_targets(
-                        _TargetDecoder(path, container, stream, index, threads, keyframes_only), targets
-                    )
-                raw_frames = itertools.chain([reused] if reused else [], rest)
+                raw_frames = _seeking(path, container, stream, index, first, (strategy, n, seed), threads)
             count = 0
             for raw, position in raw_frames:
                 frame = _frame_from(raw, index, position, channels)
@@ -790,6 +778,25 @@ def _read(
     except Exception as error:  # the boundary: never a traceback for bad input
         what = "cannot read as a video" if describe else "truncated or corrupt video"
         raise MediaError(f"{path}: {what} ({type(error).__name__}: {error})") from error
+
+
+def _seeking(path: Path, container, stream, index: _FrameIndex, first, choice: tuple, threads: int) -> Iterator[tuple]:
+    """(frame, position) of the frames `choice` = (strategy, n, seed) picks, each reached by seeking
+    ("random", "even", "even_keyframes" on a file with presentation timestamps); `first`, the
+    frame the indexing pass decoded from the start, is reused when it is the first one picked."""
+    strategy, n, seed = choice
+    keyframes_only = strategy == "even_keyframes"
+    if keyframes_only:
+        stream.codec_context.skip_frame = "NONKEY"
+    targets = _targets(strategy, index, n, seed)
+    reused = None
+    if first is not None and index.position(first.pts) == targets[0]:
+        reused, targets = (first, targets[0]), targets[1:]  # already decoded, from the start: exact
+    if keyframes_only:
+        rest = _decode_keyframe_targets(path, container, stream, index, targets, threads)
+    else:
+        rest = _decode_targets(_TargetDecoder(path, container, stream, index, threads, keyframes_only), targets)
+    return itertools.chain([reused] if reused else [], rest)
 
 
 def _medium(path: Path, before: FileState, container, stream, index: _FrameIndex, first, decode_error) -> Medium:

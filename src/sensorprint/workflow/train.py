@@ -26,6 +26,7 @@ import numpy as np
 
 from sensorprint.errors import CaseError, MediaError, SensorprintError
 from sensorprint.media import read_frames, read_image, sha256_file
+from sensorprint.results import TargetKind
 from sensorprint.store import Case
 from sensorprint.store.records import Device, MediumRecord
 from sensorprint.workflow.progress import Progress, no_progress
@@ -160,8 +161,8 @@ def choose_kind(target: Target, references: list[ReferenceFile]) -> str:
 
 def _check_arguments(target: str, epochs: int | None) -> None:
     """CaseError for a target or an epoch count that cannot be trained."""
-    if target not in ("device", "model"):
-        raise CaseError(f"unknown target {target!r}: use device or model")
+    if target not in tuple(TargetKind):
+        raise CaseError(f"unknown target {target!r}: use one of {', '.join(TargetKind)}")
     if epochs is not None and epochs < 1:
         raise CaseError(f"--epochs must be at least 1, not {epochs}")
 
