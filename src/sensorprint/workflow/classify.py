@@ -29,7 +29,7 @@ from sensorprint.workflow.files import FileFacts, fail, read_medium, stat_file
 from sensorprint.workflow.options import SignalOptions
 
 WEIGHTS_FILE = "weights.pt"  # as written by sensorprint.learn (TrainedClassifier.save)
-TARGET_NAMES = {"device": "camera-device", "model": "camera-model"}
+TARGET_NAMES = {TargetKind.DEVICE: "camera-device", TargetKind.MODEL: "camera-model"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def current_networks(case: Case, *, threads: int | None = None) -> tuple[list[Ne
     """
     refs: list[NetworkRef] = []
     lines: list[str] = []
-    for target in ("device", "model"):
+    for target in TargetKind:
         model = case.latest_model(target)
         if model is None:
             continue
