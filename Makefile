@@ -28,7 +28,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The browser tests drive Debian's chromium (no browser download); CI runs as root with apt reachable.
 test: lint
+	test -x /usr/bin/chromium -a -x /usr/bin/pdftotext || { apt-get update -qq && apt-get install -y -qq chromium poppler-utils; }
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sensorprint.cli.text import train_lines
+from sensorprint.cli.text import scan_lines, train_lines
 from sensorprint.report import report_records
 from sensorprint.store import Case
 from sensorprint.workflow import enroll, scan
@@ -143,7 +143,7 @@ def main() -> None:
     for target in ("model", "device"):
         for line in train_lines(summaries[target]):
             print(line)
-    for line in scan_summary.lines():
+    for line in scan_lines(scan_summary):
         print(line)
     counts = collections.Counter()
     agreement = collections.Counter()

@@ -170,8 +170,8 @@ def hint_speedup(case: Case, truth: dict[str, str], options: ScanOptions) -> dic
         with_hint.append(sec1[device])
         all_without.append(sum(sec0.values()))
         all_with.append(sum(sec1.values()))
-        used += bool(rows1[device]["details"].get("hint_used"))
-        same += rows0[device]["decision"] == rows1[device]["decision"] == "match"
+        used += bool(rows1[device].evidence.hint_used)
+        same += rows0[device].decision == rows1[device].decision == "match"
     print(
         f"   remembered transform ({len(hints)} stored): used for {used}/{len(one_each)} videos, same decision for {same}; "
         f"matching the true device {statistics.mean(without):.3f} s -> {statistics.mean(with_hint):.3f} s CPU "

@@ -130,8 +130,8 @@ def print_split(rows: list[tuple], truth: dict, workers: int, title: str) -> dic
         # matching (and the worker's bookkeeping): what the other steps leave of the file's CPU time
         steps["matching"].append(total - sum(timings.get(k, 0.0) for k in ("probe", "decode", "residual")))
         steps["total"].append(total)
-        best = max(results, key=lambda r: r["score"])
-        correct += best["target"] == truth[path] and best["decision"] == "match"
+        best = max(results, key=lambda r: r.score)
+        correct += best.target == truth[path] and best.decision == "match"
     mean_total = statistics.mean(steps["total"])
     print(f"\n{title}")
     for step, values in steps.items():
@@ -246,7 +246,7 @@ def main() -> None:
                 true_pce, wrong_pce, top, residual_s = [], [], 0, []
                 for path, timings, results, _total in rows:
                     residual_s.append(timings.get("residual", 0.0))
-                    scores = {r["target"]: r["score"] for r in results}
+                    scores = {r.target: r.score for r in results}
                     true_pce.append(scores[truth[path]])
                     wrong_pce += [s for d, s in scores.items() if d != truth[path]]
                     top += max(scores, key=scores.get) == truth[path]

@@ -212,7 +212,7 @@ def test_records_best_device_verdicts_and_disagreements(fake_case):
     )
     assert q3["best_device"] is None and q3["agreement"] == "agree"
     assert q3["cnn"]["device"]["label"] == "unknown" and q3["cnn"]["device"]["top"] == "D1"
-    assert q3["verdict"].startswith("PRNU: no match (highest D1, PCE 3.0); CNN: unknown camera")
+    assert q3["verdict"].startswith("PRNU: no match (highest D1, PCE 3.0, p_fa 0.042); CNN: unknown camera")
     assert q4["best_device"] == EVIL and q4["agreement"] == "prnu only" and "CNN: not run" in q4["verdict"]
     assert q5["agreement"] == "disagree" and "CNN: unknown camera" in q5["verdict"]
     assert f"[{CAVEAT}]" in q5["verdict"] and "flat area" not in q1["verdict"]
@@ -365,7 +365,7 @@ def test_html_report_is_one_escaped_self_contained_file(fake_case, tmp_path):
 
 def test_report_refuses_bad_formats_and_folders(fake_case, tmp_path):
     with pytest.raises(CaseError, match="unknown report format"):
-        write_report(fake_case, "pdf", tmp_path / "r.pdf", threshold=60.0)
+        write_report(fake_case, "docx", tmp_path / "r.docx", threshold=60.0)  # pdf is a format now
     with pytest.raises(CaseError, match="positive number"):
         write_report(fake_case, "json", tmp_path / "r.json", threshold=-1.0)
     with pytest.raises(CaseError, match="does not exist"):

@@ -87,7 +87,8 @@ class PrnuEvidence:
 
     n_positions: every shift, orientation and scale searched (the N of the false-alarm
     probability). log10_p_fa: log₁₀ of the false-alarm probability, finite where it
-    underflows. search_stage: which search found the peak. transform_text: the transform
+    underflows. threshold_at_search: the PCE this search had to reach for a match
+    (`prnu.decision.search_threshold`). search_stage: which search found the peak. transform_text: the transform
     in words as `prnu.Transform.describe` gives it. fingerprint_shape/id/source: the
     fingerprint compared with. size_key: the query size under which a found transform is
     remembered ("1920x1080"). roles_swapped: the query was larger than a video-estimated
@@ -98,11 +99,15 @@ class PrnuEvidence:
 
     n_positions: int | None = None
     log10_p_fa: float | None = None
+    threshold_at_search: float | None = None
     search_stage: str | None = None
     transform_text: str | None = None
     fingerprint_shape: tuple[int, ...] | None = None
     fingerprint_id: int | None = None
     fingerprint_source: str | None = None
+    fingerprint_media: int | None = None
+    fingerprint_quality: float | None = None
+    weak_fingerprint: bool = False
     size_key: str | None = None
     roles_swapped: bool = False
     hint_used: bool = False
@@ -290,7 +295,8 @@ class Verdict:
     The question is "which of these devices is the source?" (`fuse`, for a scanned file:
     every device with a fingerprint) or "do these two files share a source?" (`fuse_pair`).
     prnu: the device PRNU names (the strongest match), NO_SOURCE when it names none of
-    those compared, None when PRNU did not run. prnu_matches: every device at or above the
+    those compared, INCONCLUSIVE_ANSWER when it matched none and could not exclude some,
+    None when PRNU did not run. prnu_matches: every device at or above the
     threshold, strongest first. cnn_device / cnn_model: the networks' answers. cnn_says:
     the device network's answer to the question (a device, NO_SOURCE, or None).
     model_conflict: the model PRNU's device is enrolled as, when the model network names
@@ -309,8 +315,13 @@ class Verdict:
 NO_SOURCE = "no match"
 """A method's answer when it names none of the devices in question."""
 
+INCONCLUSIVE_ANSWER = "inconclusive"
+"""PRNU's answer when it matched no device and could not exclude at least one (`Decision.INCONCLUSIVE`)."""
+
 
 def _agreement(prnu: str | None, cnn: str | None, model_conflict: bool) -> Agreement:
+    if prnu == INCONCLUSIVE_ANSWER:  # PRNU gave no answer: the CNN's stands alone
+        prnu = None
     if prnu is None and cnn is None:
         return Agreement.NONE
     if model_conflict:
@@ -322,10 +333,32 @@ def _agreement(prnu: str | None, cnn: str | None, model_conflict: bool) -> Agree
     return Agreement.AGREE if prnu == cnn else Agreement.DISAGREE
 
 
+def strength_of_evidence(m: Match) -> tuple[float, float]:
+    """The sort key of PRNU matches, strongest first: the false-alarm probability of the search made, then the PCE.
+
+    A crop search over a million positions must not outrank an aligned comparison by its raw
+    PCE (Goljan 2009): the log₁₀ p_fa counts the positions searched.
+    """
+    log_p = m.evidence.log10_p_fa if m.evidence.log10_p_fa is not None else (0.0 if m.p_fa is None else _log10(m.p_fa))
+    return (log_p, -(m.score if m.score is not None else -math.inf))
+
+
+def _log10(p: float) -> float:
+    return math.log10(p) if p > 0 else -math.inf
+
+
 def prnu_ranking(matches: Iterable[Match]) -> tuple[str, ...]:
-    """The devices PRNU matched, strongest PCE first."""
+    """The devices PRNU matched, strongest evidence (lowest false-alarm probability) first."""
     found = [m for m in matches if m.method == Method.PRNU and m.decision == Decision.MATCH]
-    return tuple(m.target for m in sorted(found, key=lambda m: -(m.score if m.score is not None else -math.inf)))
+    return tuple(m.target for m in sorted(found, key=strength_of_evidence))
+
+
+def prnu_inconclusive(matches: Iterable[Match]) -> bool:
+    """Whether PRNU answered inconclusive for some device (and matched none)."""
+    rows = [m for m in matches if m.method == Method.PRNU]
+    return not any(m.decision == Decision.MATCH for m in rows) and any(
+        m.decision == Decision.INCONCLUSIVE for m in rows
+    )
 
 
 def fuse(
@@ -344,18 +377,20 @@ def fuse(
     prnu_rows = [m for m in matches if m.method == Method.PRNU]
     ranking = prnu_ranking(prnu_rows)
     prnu = (ranking[0] if ranking else NO_SOURCE) if prnu_rows else None
+    if prnu == NO_SOURCE and prnu_inconclusive(prnu_rows):
+        prnu = INCONCLUSIVE_ANSWER
     answers = cnn_answers(matches)
     device, model = answers.get(TargetKind.DEVICE), answers.get(TargetKind.MODEL)
     cnn_says = None
     if device is not None:
         cnn_says = device.label if device.named and device.label in in_question else NO_SOURCE
     conflict = None
-    if model is not None and prnu not in (None, NO_SOURCE):
+    if model is not None and prnu not in (None, NO_SOURCE, INCONCLUSIVE_ANSWER):
         enrolled = device_models.get(prnu)
         if enrolled and model.label != enrolled:
             conflict = enrolled
     agreement = _agreement(prnu, cnn_says, conflict is not None)
-    if prnu is None and cnn_says is None and model is not None:
+    if prnu in (None, INCONCLUSIVE_ANSWER) and cnn_says is None and model is not None:
         agreement = Agreement.CNN_ONLY
     return Verdict(agreement, prnu, ranking, device, model, cnn_says, conflict)
 
@@ -363,10 +398,13 @@ def fuse(
 def fuse_pair(prnu_same: bool, device_a: CnnAnswer | None, device_b: CnnAnswer | None) -> Verdict:
     """The fusion rule for "do A and B share a source?": PRNU's decision beside the device network's.
 
-    The network says "same" when it names the same enrolled device for both files; it is a
-    closed-set answer (it cannot tell apart two cameras it was never trained on).
+    prnu_same: None when PRNU was inconclusive. The network says "same" when it names the
+    same enrolled device for both files; it is a closed-set answer (it cannot tell apart two
+    cameras it was never trained on).
     """
     prnu = "same source" if prnu_same else NO_SOURCE
+    if prnu_same is None:
+        prnu = INCONCLUSIVE_ANSWER
     if device_a is None or device_b is None:
         return Verdict(Agreement.PRNU_ONLY, prnu, cnn_device=device_a)
     same = device_a.named and device_a.label == device_b.label
@@ -400,7 +438,7 @@ class FileResult:
     @property
     def best_device(self) -> str | None:
         """The device PRNU names for this file, or None."""
-        return self.verdict.prnu if self.verdict.prnu not in (None, NO_SOURCE) else None
+        return self.verdict.prnu if self.verdict.prnu not in (None, NO_SOURCE, INCONCLUSIVE_ANSWER) else None
 
     def prnu(self) -> dict[str, Match]:
         """{device: its PRNU match}."""

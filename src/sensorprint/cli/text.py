@@ -103,12 +103,29 @@ def _agreement_text(verification) -> str | None:
     return f"{prefix}PRNU says {verification.decision}; " + "; ".join(said)
 
 
+def prnu_decision_text(found, threshold: float) -> str:
+    """Why a PRNU match decided as it did: the PCE against the threshold of the search made, and the fingerprint."""
+    e = found.evidence
+    needed = e.threshold_at_search if e.threshold_at_search is not None else threshold
+    positions = e.n_positions or 1
+    where = f"{positions:,} position{'s' if positions != 1 else ''} searched"
+    if e.reason:
+        return e.reason
+    if found.decision == "match":
+        return f"PCE {found.score:.1f} ≥ {needed:.1f}, the threshold for {where}"
+    if found.decision == "inconclusive":
+        why = "the reference is too weak (one file, or too little sensor noise in its media) to "
+        if found.score is not None and found.score >= needed:
+            return why + f"decide a match over a search ({where}; PCE {found.score:.1f} ≥ {needed:.1f})"
+        return why + f"exclude a source (PCE {found.score:.1f} < {needed:.1f}, {where})"
+    return f"PCE {found.score:.1f} < {needed:.1f}, the threshold for {where}"
+
+
 def verify_rows(verification) -> list[tuple[str, str]]:
     """The rows of `sensorprint verify`'s table for a `workflow.verify.Verification`."""
     found = verification.prnu
-    sign = "≥" if verification.decision == "match" else "<"
     rows = [
-        ("decision", f"{verification.decision} (PCE {sign} {verification.threshold:g})"),
+        ("decision", f"{verification.decision} ({prnu_decision_text(found, verification.threshold)})"),
         ("PCE", f"{found.score:.1f}"),
         ("false-alarm probability", f"{found.p_fa:.3g}"),
         ("transform", found.evidence.transform_text or found.evidence.reason or "-"),
@@ -141,7 +158,34 @@ def enroll_lines(summary) -> list[str]:
         for f in summary.fingerprints
     ]
     text += [f"  error: {line}" for line in summary.errors]
+    text += _check_lines(summary)
     return text
+
+
+def _check_lines(summary) -> list[str]:
+    """What the check of the new references against the device's others found."""
+    check = summary.check
+    if check is None or not check.scores:
+        return []
+    scored = [s.score for s in check.scores if s.score is not None]
+    lines = [
+        f"  references checked against the others: {len(scored)} image(s), fit {min(scored):.0f} to {max(scored):.0f} "
+        f"(median {check.median:.0f}; {check.threshold:g} or more fits)"
+        if scored
+        else "  references checked against the others: none could be scored"
+    ]
+    refused = set(summary.refused)
+    for misfit in check.misfits:
+        verb = "REFUSED" if misfit.path in refused else "KEPT (--force), flagged in every report:"
+        lines.append(f"  {verb} {misfit.path}: fit {misfit.score:.1f} to the others; another camera's file?")
+    if check.weak:
+        lines.append(f"  warning: {check.weak}")
+    lines += [
+        f"  warning: the fingerprint correlates with {name}'s (score {score:g}): units of one model can share a "
+        "pattern that causes false matches; decisions between them need care"
+        for name, score in check.similar
+    ]
+    return lines
 
 
 # demo
@@ -157,4 +201,155 @@ def demo_lines(summary, report) -> list[str]:
     lines += [f"  WRONG: {w.path}: answered {w.answered}, truth {w.truth}" for w in summary.wrong]
     lines.append(f"case: {summary.case}")
     lines.append(f"report: {report}")
+    return lines
+
+
+# tables of files (scan, verify) and their JSON
+
+
+def _fmt_number(value, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+FILE_TABLE_COLUMNS = ("file", "best device", "PCE", "p_fa", "answer", "CNN")
+
+
+def _shown_path(path: str, base: str | None) -> str:
+    """A path as the table shows it: relative to `base` when it lies under it (the table's title names base)."""
+    import os
+
+    if base and path.startswith(base.rstrip(os.sep) + os.sep):
+        return path[len(base.rstrip(os.sep)) + 1 :]
+    return path
+
+
+def file_table_rows(rows: list[dict], base: str | None = None) -> list[tuple[str, ...]]:
+    """The cells of the terminal table of files, from `workflow.listing.file_rows` (paths relative to `base`)."""
+    return [
+        (
+            _shown_path(row["path"], base),
+            row["best_device"] or ("-" if row["answer"] != "error" else ""),
+            _fmt_number(row["pce"], ".1f"),
+            _fmt_number(row["p_fa"], ".2g"),
+            row["answer"] if row["answer"] != "error" else f"error: {row['error'] or 'unreadable'}",
+            row["cnn_device"] or "",
+        )
+        for row in rows
+    ]
+
+
+def verify_table_row(verification) -> tuple[str, ...]:
+    """The one row of `verify`'s file table: A, the best device (B when it matched), PCE, p_fa, answer, CNN."""
+    found = verification.prnu
+    device = verification.b if verification.decision == "match" else "-"
+    cnn = next((a.answer.label for a in verification.cnn if a.file == "A"), "")
+    return (verification.a, device, _fmt_number(found.score, ".1f"), _fmt_number(found.p_fa, ".2g"),
+            verification.decision, cnn)  # fmt: skip
+
+
+# case identity, notes and corrections
+
+
+def identity_lines(identity) -> list[str]:
+    """The lines of `sensorprint case show` / `case set` for a `store.identity.CaseIdentity`."""
+    lines = [
+        f"case number:  {identity.case_number or '(not set)'}",
+        f"examiner:     {identity.examiner or '(not set)'}",
+        f"organisation: {identity.organisation or '(not set)'}",
+    ]
+    if identity.title:
+        lines.append(f"title:        {identity.title}")
+    lines += [f"exhibit {number}: {root}" for root, number in sorted(identity.exhibits.items())]
+    lines += [f"note {n.id} ({n.time[:19]}, {n.subject}): {n.text}" for n in identity.notes]
+    return lines
+
+
+def correction_lines(correction) -> list[str]:
+    """The lines of `sensorprint reference remove` / `device remove` / `device rename` (`workflow.correct.Correction`)."""
+    d = correction.details
+    if correction.action == "reference removed":
+        shapes = ", ".join(f"{w}x{h}" for h, w in d.get("fingerprints", [])) or "none"
+        gone = ", ".join(f"{w}x{h}" for h, w in d.get("fingerprints_removed", []))
+        lines = [f"{correction.device}: reference {d['path']} removed (SHA-256 {d['sha256']})",
+                 f"  fingerprint re-estimated from the kept reference files: {shapes}"]  # fmt: skip
+        if gone:
+            lines.append(f"  no reference file is left at {gone}: that fingerprint was removed")
+        lines.append(
+            f"  {d.get('results_marked_stale', 0)} PRNU results marked stale: run `sensorprint scan` again to renew them"
+        )
+        return lines
+    if correction.action == "device removed":
+        return [f"device {correction.device} removed with {len(d.get('references', []))} reference files "
+                f"and {d.get('results_deleted', 0)} results (kept in the audit log)"]  # fmt: skip
+    return [f"device {d['old']} renamed {d['new']} ({d.get('results_renamed', 0)} results follow the new name)"]
+
+
+def enroll_nothing_line(summary) -> str:
+    """Why an enrollment added nothing."""
+    return f"error: nothing was enrolled for {summary.device}: none of the files could be read"
+
+
+# cluster
+
+
+def _group_line(group) -> str:
+    device = f", matches enrolled device {group.device} (PCE {group.device_score:.1f})" if group.device else ""
+    return f"group {group.id}: {len(group.paths)} media{device}"
+
+
+def cluster_lines(summary) -> list[str]:
+    """The lines of `sensorprint cluster` for a `workflow.cluster.ClusterSummary`."""
+    lines = [
+        f"cluster run {summary.run_id}: {summary.files} files, {summary.read} read now, {summary.skipped} read before, "
+        f"{summary.errors} unreadable; {len(summary.groups)} groups, {len(summary.singletons)} single media",
+        f"  {summary.screened} pairs screened, {summary.candidates} candidates, {summary.scored} scored now "
+        f"({summary.reused} before), {summary.group_tests} tests against group fingerprints; "
+        f"links at PCE >= {summary.threshold:.1f} (false-alarm probability of the whole run <= 1%)",
+    ]
+    for group in summary.groups:
+        lines.append("  " + _group_line(group))
+    lines += [f"  error: {line}" for line in summary.error_lines]
+    lines.append("  `sensorprint clusters CASE` lists the members; `enroll --from-cluster ID` enrolls a group")
+    return lines
+
+
+def clusters_lines(groups) -> list[str]:
+    """The lines of `sensorprint clusters`: each group with its members (path and SHA-256), then the single media."""
+    if not groups:
+        return ["no clustering in this case yet: run `sensorprint cluster CASE PATH...`"]
+    lines = []
+    for group in (g for g in groups if len(g.paths) > 1):
+        lines.append(_group_line(group))
+        lines += [f"  {path}  {sha}" for path, sha in zip(group.paths, group.sha256, strict=True)]
+    singles = [g for g in groups if len(g.paths) == 1]
+    if singles:
+        lines.append(f"single media (no other medium shares their source): {len(singles)}")
+        lines += [f"  {g.paths[0]}  {g.sha256[0]}  (group {g.id})" for g in singles]
+    return lines
+
+
+# the fingerprint index and the reference library
+
+
+def scan_index_lines(summary) -> list[str]:
+    """What the fingerprint index did in a scan (nothing when the scan compared every fingerprint)."""
+    if not summary.screened:
+        return []
+    return [
+        f"  index: {summary.screened} files screened against {summary.fingerprints_screened} fingerprints in all, "
+        f"{summary.fingerprints_compared} full comparisons (the shortlist); the decisions are those of comparing "
+        "every fingerprint (`--exhaustive` does so)"
+    ]
+
+
+def import_lines(summary) -> list[str]:
+    """The lines of `sensorprint import` for a `workflow.library.ImportSummary`."""
+    lines = [
+        f"import run {summary.run_id}: {len(summary.imported)} devices imported ({summary.fingerprints} fingerprints) "
+        f"from {len(summary.cases)} cases, {len(summary.already)} already here"
+    ]
+    lines += [f"  renamed: {source} is {name} here (the name was taken)" for source, name in summary.renamed.items()]
+    if summary.indexed:
+        lines.append(f"  index: {summary.indexed} fingerprints indexed; scans shortlist with it")
+    lines += [f"  error: {line}" for line in summary.error_lines]
     return lines

@@ -5,7 +5,7 @@ Pure functions on float32 numpy arrays (no files, no global state). FFTs run on
 """
 
 from .correlation import cross_correlation, ncc, pce
-from .decision import Query, compare, decide, landscape
+from .decision import FingerprintStrength, Query, compare, decide, landscape, search_threshold
 from .denoise import wavelet_noise
 from .fingerprint import Fingerprint, FingerprintAccumulator, clean_fingerprint, estimate_fingerprint
 from .geometry import Transform, orient, resize, unorient
@@ -16,6 +16,7 @@ from .video import VIDEO_DENOISERS, frame_noise, frame_weight
 
 __all__ = [
     "DEFAULT_PCE_THRESHOLD",
+    "FingerprintStrength",
     "Query",
     "VIDEO_DENOISERS",
     "compare",
@@ -43,6 +44,7 @@ __all__ = [
     "pce_threshold_for",
     "resize",
     "saturation_mask",
+    "search_threshold",
     "to_gray",
     "unorient",
     "wavelet_noise",

@@ -3,7 +3,14 @@
 Pure functions on arrays (the only state is the per-object caches of `PreparedFingerprint`
 and `Query`). The rules, each in one place:
 
-- `decide`: match when the PCE reaches the threshold (Goljan, Fridrich & Filler 2009: 60).
+- `decide`: three answers. Match when the PCE reaches the threshold of the search actually
+  made (`search_threshold`: the PCE whose false-alarm probability over the N positions and
+  transforms searched equals that of the customary threshold, 60, at one position; Goljan
+  2009; Goljan, Fridrich & Filler 2009), so that a crop search of a million positions never
+  outranks or out-decides an aligned comparison. A weak fingerprint (`FingerprintStrength`:
+  one medium, or a split-half reliability too low) can neither exclude a source (its "no
+  match" is inconclusive) nor decide a match over a searched comparison (scene content of a
+  one-image "fingerprint" lines up with some other photo somewhere among many positions).
 - `compare`: which comparison a pair of sizes calls for. A query larger than a fingerprint
   estimated from video frames (an image against a video-enrolled device: frames are
   downscaled views of the sensor) is matched with the roles swapped; a query larger than a
@@ -16,6 +23,7 @@ and `Query`). The rules, each in one place:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -25,7 +33,7 @@ from ..results import Decision, Match, Method, PrnuEvidence, TargetKind
 from .fingerprint import clean_fingerprint
 from .geometry import Transform
 from .matching import MatchResult, PreparedFingerprint, PreparedQuery, match
-from .stats import DEFAULT_PCE_THRESHOLD, false_alarm_probability, log10_false_alarm_probability
+from .stats import DEFAULT_PCE_THRESHOLD, false_alarm_probability, log10_false_alarm_probability, pce_threshold_for
 
 MAX_HINTED_REGIONS = 16  # per fingerprint: one per query size and remembered transform in practice
 
@@ -66,9 +74,67 @@ def landscape(shape: tuple[int, ...]) -> tuple[int, int]:
     return (min(h, w), max(h, w))
 
 
-def decide(pce: float, threshold: float = DEFAULT_PCE_THRESHOLD) -> Decision:
-    """Match when the PCE reaches the threshold, else no match."""
-    return Decision.MATCH if pce >= threshold else Decision.NO_MATCH
+# Comparisons of at most this many positions are aligned (every rotation and mirror of one
+# position): beyond, a position was searched for.
+ALIGNED_POSITIONS = 8
+# Split-half reliability (Spearman-Brown, 2q/(1+q)) under which a fingerprint is weak: on
+# dresden-nikon, 10 flat fields give 0.14-0.29.
+MIN_RELIABILITY = 0.05
+
+
+@dataclass(frozen=True)
+class FingerprintStrength:
+    """How much a fingerprint can decide: the media behind it and its split-half quality.
+
+    n_media: reference files behind it (shown, not used: a single video of many frames can
+    be strong). quality: the correlation of the estimates from the two halves of its images
+    or frames (`Fingerprint.quality`, 0..1; 0 for one image).
+    """
+
+    n_media: int
+    quality: float
+
+    @property
+    def reliability(self) -> float:
+        """The correlation of the whole estimate with a repeat of it: 2q/(1+q) (Spearman-Brown)."""
+        q = max(float(self.quality), 0.0)
+        return 2 * q / (1 + q)
+
+    @property
+    def weak(self) -> bool:
+        return self.reliability < MIN_RELIABILITY
+
+
+ONE_MEDIUM = FingerprintStrength(1, 0.0)
+"""A single file playing the reference (`verify A B`): no split halves, so no reliability."""
+
+
+def search_threshold(threshold: float, n_positions: int) -> float:
+    """The PCE a comparison over `n_positions` must reach to be as unlikely by chance as `threshold` at one position.
+
+    threshold: the customary PCE for one position (60). Returns τ_N with
+    1 − (1 − Q(√τ_N))^N = Q(√threshold) (Goljan 2009): about 89 for a million positions.
+    """
+    if n_positions <= 1:
+        return float(threshold)
+    return max(float(threshold), pce_threshold_for(false_alarm_probability(threshold, 1), n_positions))
+
+
+def decide(
+    pce: float,
+    threshold: float = DEFAULT_PCE_THRESHOLD,
+    n_positions: int = 1,
+    strength: FingerprintStrength | None = None,
+) -> Decision:
+    """Match, no match or inconclusive for a PCE found over `n_positions` (see the module doc).
+
+    strength: of the fingerprint compared with (None: strong, as for a device's fingerprint
+    from an older case that did not record it).
+    """
+    weak = strength is not None and strength.weak
+    if pce >= search_threshold(threshold, n_positions):
+        return Decision.INCONCLUSIVE if weak and n_positions > ALIGNED_POSITIONS else Decision.MATCH
+    return Decision.INCONCLUSIVE if weak else Decision.NO_MATCH
 
 
 def hinted_region(prepared: PreparedFingerprint, hint: Transform, query_shape: tuple[int, int]):
@@ -168,6 +234,7 @@ def compare(
     hint: Transform | None = None,
     threshold: float = DEFAULT_PCE_THRESHOLD,
     orientations: str = "sensor",
+    strength: FingerprintStrength | None = None,
 ) -> Match:
     """Compare a query with a fingerprint K: the PRNU `Match`, with the evidence of how it was made.
 
@@ -175,7 +242,8 @@ def compare(
     meet the same device). k_is_video: K was estimated from video frames. hint: a transform
     found before for this device and query size; when it fits, the query is first tested at
     that one position only, and searched fully when that test stays under the threshold.
-    orientations: "sensor" or "all" (see `match`). The module doc gives the rules.
+    orientations: "sensor" or "all" (see `match`). strength: what the fingerprint can decide
+    (`FingerprintStrength`; None: strong). The module doc gives the rules.
     """
     prepared = fingerprint if isinstance(fingerprint, PreparedFingerprint) else None
     k_shape = prepared.shape if prepared is not None else tuple(fingerprint.shape)
@@ -183,6 +251,13 @@ def compare(
     larger = q_rows > f_rows or q_cols > f_cols
     swapped = larger and k_is_video
     evidence = PrnuEvidence(fingerprint_shape=tuple(int(v) for v in k_shape), roles_swapped=swapped)
+    if strength is not None:
+        evidence = replace(
+            evidence,
+            fingerprint_media=strength.n_media,
+            fingerprint_quality=float(strength.quality),
+            weak_fingerprint=strength.weak,
+        )
     try:
         if larger and not swapped:
             raise MatchError(
@@ -202,6 +277,7 @@ def compare(
     result = found.result
     evidence = replace(
         evidence,
+        threshold_at_search=round(search_threshold(threshold, result.n_positions), 3),
         n_positions=int(result.n_positions),
         log10_p_fa=float(result.log10_p_fa),
         search_stage=found.stage,
@@ -213,10 +289,41 @@ def compare(
         Method.PRNU,
         target,
         float(result.pce),
-        decide(result.pce, threshold),
+        decide(result.pce, threshold, result.n_positions, strength),
         TargetKind.DEVICE,
         ncc=float(result.ncc),
         p_fa=float(result.p_fa),
         transform=found.transform.to_dict(),
         evidence=evidence,
     )
+
+
+FIT_WINDOW = 512  # side in pixels of the centre window a reference's fit is measured on (even: keeps the CFA phase)
+
+
+def centre_window(a: np.ndarray, side: int = FIT_WINDOW) -> np.ndarray:
+    """The centre side×side window of a 2-D array (all of it when smaller), at an even offset, as a float32 copy."""
+    h, w = a.shape[:2]
+    top, left = max(0, (h - side) // 4 * 2), max(0, (w - side) // 4 * 2)
+    return np.array(a[top : top + side, left : left + side], dtype=np.float32)
+
+
+def reference_fit(num: np.ndarray, den: np.ndarray, own: np.ndarray, energy: np.ndarray, n_pixels: int) -> float:
+    """How well one reference image fits the fingerprint of the device's other references (leave one out).
+
+    All arrays are the same centre window (`centre_window`) of: num and den, the device's
+    enrollment sums Σ WⱼIⱼ and Σ Iⱼ² over all its references, this image included (Chen et
+    al. 2008); own, this image's W·I (residual times intensity); energy, its I². The
+    fingerprint of the others, K₋ᵢ = (num − own)/(den − energy + 1), is cleaned as a
+    fingerprint is (`clean_fingerprint`) on the window. n_pixels: the image's pixel count.
+    Returns N·ρ²·sign(ρ), ρ the normalised correlation of own with K₋ᵢ on the window,
+    N = n_pixels: the aligned PCE the whole image would reach (PCE ≈ N ρ² at one position).
+    Another camera's file scores near 0 (the window's sampling error alone is about
+    N / window², 23 for a 6 MP image on 512×512); a genuine reference far above.
+    """
+    k = clean_fingerprint((num - own) / (den - energy + np.float32(1.0)))
+    x = own - np.float32(own.mean(dtype=np.float64))
+    y = k - np.float32(k.mean(dtype=np.float64))
+    norm = float(np.sqrt(np.dot(x.ravel(), x.ravel()) * np.dot(y.ravel(), y.ravel())))
+    rho = float(np.dot(x.ravel(), y.ravel())) / norm if norm > 0 else 0.0
+    return math.copysign(n_pixels * rho * rho, rho)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, false_alarm_probability
 from sensorprint.results import (
+    INCONCLUSIVE_ANSWER,
     NO_SOURCE,
     UNKNOWN_LABEL,
     Agreement,
@@ -22,6 +23,7 @@ from sensorprint.results import (
     Match,
     Verdict,
     cnn_answers,
+    strength_of_evidence,
 )
 from sensorprint.store import Case, tool_version
 from sensorprint.store.jsonvalues import finite_or_none
@@ -201,24 +203,37 @@ def _fmt_pce(value: float | None) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
+def _fmt_p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
+
+
 def _fmt_prob(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def _prnu_words(record: Mapping[str, Any], verdict: Verdict) -> str:
+def _strongest(result: FileResult) -> Match | None:
+    """The PRNU comparison with the strongest evidence (lowest false-alarm probability of the search made)."""
+    rows = [m for m in result.prnu().values() if m.score is not None]
+    return min(rows, key=strength_of_evidence) if rows else None
+
+
+def _prnu_words(record: Mapping[str, Any], verdict: Verdict, strongest: Match | None = None) -> str:
     devices: Mapping[str, Any] = record["devices"]
     if verdict.prnu is None:
         return "PRNU: not run"
-    if verdict.prnu != NO_SOURCE:
+    if verdict.prnu in (NO_SOURCE, INCONCLUSIVE_ANSWER):
+        text = f"PRNU: {verdict.prnu}"
+        if strongest is not None:
+            text += f" (highest {strongest.target}, PCE {_fmt_pce(strongest.score)}, p_fa {_fmt_p(strongest.p_fa)})"
+        if verdict.prnu == INCONCLUSIVE_ANSWER:
+            weak = sorted(n for n, v in devices.items() if v["decision"] == "inconclusive")
+            text += " [cannot exclude: " + ", ".join(weak) + "]"
+    else:
         text = f"PRNU: {verdict.prnu} (PCE {_fmt_pce(devices[verdict.prnu]['pce'])})"
         others = [name for name in verdict.prnu_matches if name != verdict.prnu]
         if others:
             listed = ", ".join(f"{n} (PCE {_fmt_pce(devices[n]['pce'])})" for n in others)
             text += f" [also above threshold: {listed}]"
-    else:
-        scored = [(v["pce"], n) for n, v in devices.items() if v["pce"] is not None]
-        highest = max(scored) if scored else None
-        text = "PRNU: no match" + (f" (highest {highest[1]}, PCE {_fmt_pce(highest[0])})" if highest else "")
     if record.get("not_compared"):
         text += " [not compared with: " + ", ".join(record["not_compared"]) + "]"
     return text
@@ -254,12 +269,16 @@ def _model_words(record: Mapping[str, Any], verdict: Verdict) -> str:
     return text
 
 
-def verdict_text(record: Mapping[str, Any], verdict: Verdict) -> str:
-    """The fused verdict of one record in words; any disagreement between the methods leads the text."""
+def verdict_text(record: Mapping[str, Any], verdict: Verdict, strongest: Match | None = None) -> str:
+    """The fused verdict of one record in words; any disagreement between the methods leads the text.
+
+    strongest: the PRNU comparison with the lowest false-alarm probability, named as the
+    "highest" device when none matched (a wide search never outranks an aligned one).
+    """
     if verdict.agreement == Agreement.ERROR:
         return f"ERROR: {record['error'] or 'unreadable'}"
     prnu, cnn, model = (
-        _prnu_words(record, verdict),
+        _prnu_words(record, verdict, strongest),
         _cnn_words(record["cnn"].get("device")),
         _model_words(record, verdict),
     )
@@ -308,7 +327,7 @@ def _medium_record(result: FileResult, changed: Mapping[str, str], stale_models:
         "run_id": medium.run_id,
         "recorded": medium.updated,
     }
-    record["verdict"] = verdict_text(record, result.verdict)
+    record["verdict"] = verdict_text(record, result.verdict, _strongest(result))
     record["agreement"] = str(result.verdict.agreement)
     return record
 
@@ -340,6 +359,30 @@ def report_records(case: Case, *, threshold: float | None = None) -> list[dict[s
         stale_models = {m.id: m.stale_reason or "stale" for m in case.models() if m.stale}
         results = file_results(case, threshold=threshold)
     return [_medium_record(result, changed, stale_models) for result, changed in results]
+
+
+def report_record(case: Case, medium_id: int, *, threshold: float | None = None) -> dict[str, Any] | None:
+    """The record of one evidence file (as `report_records` gives it), without reading every other file's results."""
+    from sensorprint.workflow.review import file_result
+
+    with case.snapshot():
+        medium = case.get_medium(medium_id)
+        if medium is None or medium.role != "evidence":
+            return None
+        stale_models = {m.id: m.stale_reason or "stale" for m in case.models() if m.stale}
+        device_models = {d.name: d.model for d in case.list_devices()}
+        comparable = {f.device_name for f in case.fingerprints()}
+        matches = case.results(medium_id=medium_id)
+    result, changed = file_result(
+        medium, matches, threshold=threshold, device_models=device_models, comparable=comparable
+    )
+    return finite_or_none(_medium_record(result, changed, stale_models))
+
+
+def device_entries(case: Case) -> list[dict[str, Any]]:
+    """Every enrolled device with its reference media (and their hashes) and fingerprints, as the report lists them."""
+    with case.snapshot():
+        return finite_or_none([_device_entry(case, device) for device in case.list_devices()])
 
 
 _REFERENCE_FIELDS = ("path", "sha256", "kind", "width", "height", "status", "error")
@@ -408,18 +451,27 @@ def _summary_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
-    """Everything a report shows: case, threshold, devices, models, runs, records, summary counts.
+def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD, rehash: bool = False) -> dict[str, Any]:
+    """Everything a report shows: case, identity, threshold, devices, models, runs, records, custody, counts.
 
     The JSON report is this dict; its schema is docs/report.schema.json (REPORT_FORMAT_VERSION).
+    rehash: read every evidence file again (read-only) for its SHA-256 at report (chain of custody).
     """
+    from sensorprint.report.filing import custody_section, identity_section, limitations_section, methodology_section
+    from sensorprint.workflow.runs import run_status
+
     with case.snapshot():
         records = report_records(case, threshold=threshold)
         devices = [_device_entry(case, device) for device in case.list_devices()]
         models = [_model_entry(m) for m in case.models()]
-        runs = [_fields(r, _RUN_FIELDS) for r in case.runs()]
+        # a run whose process died (SIGKILL) without recording its end is interrupted, not running
+        runs = [{**_fields(r, _RUN_FIELDS), "status": run_status(r)} for r in case.runs()]
         schema_version = case.schema_version
         audit = case.audit_log()
+        identity = identity_section(case)
+    exhibits = {e["root"]: e["exhibit"] for e in identity["exhibits"]}
+    custody = custody_section(case, records, exhibits, rehash=rehash)
+    pce = {"pce": float(threshold), "p_fa_per_position": false_alarm_per_position(float(threshold))}
     return finite_or_none(
         {
             "format": "sensorprint-report",
@@ -433,11 +485,24 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD) -> dict[str
                 "p_fa_per_position": false_alarm_per_position(float(threshold)),
                 "meaning": threshold_meaning(float(threshold)),
             },
+            "identity": identity,
+            "methodology": methodology_section(pce),
+            "limitations": limitations_section(pce, models),
+            "custody": custody,
             "summary": _summary_counts(records),
             "devices": devices,
             "models": models,
             "runs": runs,
             "audit": _audit_section(audit),
             "records": records,
+            **_clusters(case),
         }
     )
+
+
+def _clusters(case: Case) -> dict[str, Any]:
+    """The `clusters` section (report/clusters.py), only in a case that holds a clustering."""
+    from sensorprint.report.clusters import clusters_section
+
+    section = clusters_section(case)
+    return {"clusters": section} if section is not None else {}

@@ -34,6 +34,13 @@ class ReportFormat(StrEnum):
     HTML = "html"  # one self-contained file to keep with the case
     JSON = "json"  # for other tools (schema: docs/report.schema.json)
     CSV = "csv"  # one row per file, for spreadsheets
+    PDF = "pdf"  # the HTML report printed, every section open (WeasyPrint)
+    CASE_UCO = "case-uco"  # CASE/UCO JSON-LD, the exchange format of forensic tools
+
+    @property
+    def suffix(self) -> str:
+        """The file name suffix of a report in this format."""
+        return "jsonld" if self is ReportFormat.CASE_UCO else self.value
 
 
 FORMATS = tuple(ReportFormat)
@@ -199,8 +206,17 @@ def _environment() -> Environment:
     return env
 
 
-def render_html(data: Mapping[str, Any]) -> str:
-    """The report as one HTML file: CSS inline, the figure an embedded PNG, every value escaped."""
+def _cluster_figures(data: Mapping[str, Any]) -> dict:
+    from sensorprint.report.clusters import score_matrix_png
+
+    return {g["id"]: score_matrix_png(g) for g in (data.get("clusters") or {}).get("groups", [])}
+
+
+def render_html(data: Mapping[str, Any], *, open_all: bool = False) -> str:
+    """The report as one HTML file: CSS inline, the figure an embedded PNG, every value escaped.
+
+    open_all: every collapsible section open (for PDF; a browser opens them when printing).
+    """
     device_names = [d["name"] for d in data["devices"]]
     png = pce_figure_png(data["records"], device_names, data["threshold"]["pce"])
     runs = {r["id"]: r for r in data["runs"]}
@@ -220,16 +236,45 @@ def render_html(data: Mapping[str, Any]) -> str:
             css=_template_text("report.css"),
             figure=base64.b64encode(png).decode("ascii") if png else None,
             runs_by_id=runs,
+            open_all=open_all,
             fingerprints=fingerprints,
             evidence=evidence,
             errors=[r for r in data["records"] if r["status"] == "error"],
             linked={r["id"] for r in evidence} | {r["id"] for r in data["records"] if r["status"] == "error"},
+            cluster_figures=_cluster_figures(data),
         )
     )
 
 
-def write_report(case: Case, fmt: str, out: Path | str, *, threshold: float) -> Path:
-    """Write the case report as 'html', 'json' or 'csv' to `out` (a file, or a folder for report.<fmt>)."""
+def render_pdf(data: Mapping[str, Any]) -> bytes:
+    """The HTML report as PDF (WeasyPrint), every section open, the figure included."""
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: its system libraries (Pango) are missing
+        raise CaseError(f"PDF reports need WeasyPrint and its libraries ({exc}); write --format html instead") from exc
+    return HTML(string=render_html(data, open_all=True)).write_pdf()
+
+
+def _render(data: Mapping[str, Any], fmt: str) -> bytes:
+    if fmt == "json":
+        return render_json(data).encode("utf-8")
+    if fmt == "csv":
+        return render_csv(data).encode("utf-8")
+    if fmt == "pdf":
+        return render_pdf(data)
+    if fmt == "case-uco":
+        from sensorprint.report.uco import render_case_uco
+
+        return render_case_uco(data).encode("utf-8")
+    return render_html(data).encode("utf-8")
+
+
+def write_report(case: Case, fmt: str, out: Path | str, *, threshold: float, rehash: bool = False) -> Path:
+    """Write the case report as html, json, csv, pdf or case-uco to `out` (a file, or a folder for report.<suffix>).
+
+    rehash: read every evidence file again for its SHA-256 at report (chain of custody).
+    A case opened for writing keeps the SHA-256 of the report written in its audit log.
+    """
     if fmt not in FORMATS:
         raise CaseError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if not math.isfinite(threshold) or threshold <= 0:
@@ -238,15 +283,15 @@ def write_report(case: Case, fmt: str, out: Path | str, *, threshold: float) -> 
         )
     out = Path(out)
     if out.is_dir():
-        out = out / f"report.{fmt}"
+        out = out / f"report.{ReportFormat(fmt).suffix}"
     if not out.parent.is_dir():
         raise CaseError(f"cannot write the report to {out}: folder {out.parent} does not exist; create it first")
-    data = report_data(case, threshold=threshold)
-    if fmt == "json":
-        text = render_json(data)
-    elif fmt == "csv":
-        text = render_csv(data)
-    else:
-        text = render_html(data)
-    _write_atomically(out, text.encode("utf-8"))
+    data = report_data(case, threshold=threshold, rehash=rehash)
+    content = _render(data, fmt)
+    _write_atomically(out, content)
+    if not case.read_only:
+        from sensorprint.hashing import sha256_bytes
+
+        details = {"path": str(out.absolute()), "format": fmt, "sha256": sha256_bytes(content), "bytes": len(content)}
+        case.audit("report written", {**details, "threshold": threshold})
     return out

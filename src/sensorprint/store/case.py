@@ -539,7 +539,7 @@ class Case:
     @staticmethod
     def _medium_values(fields: Mapping[str, Any]) -> dict[str, Any]:
         """The columns of one medium, checked; its path and error text made storable (`names.storable`)."""
-        from sensorprint.store.names import storable  # here: this file's imports belong to others' edits
+        from sensorprint.store.names import storable  # a local import: the lead may move it to the top
 
         unknown = set(fields) - set(_MEDIUM_FIELDS) - {"run_id"}
         if unknown:
@@ -667,6 +667,23 @@ class Case:
                 run_id,
             )
         return medium_id
+
+    def annotate_media(self, notes: Mapping[int, Mapping[str, Any]], *, run_id: int | None = None) -> None:
+        """Merge `notes` ({medium id: {key: value}}) into the media's stored details, in one transaction, audited.
+
+        For what a later step learns about a file already recorded (e.g. a reference file's
+        fit to the fingerprint of the device's other references).
+        """
+        with self._write() as conn:
+            for medium_id, values in notes.items():
+                row = conn.execute("SELECT details FROM media WHERE id = ?", (int(medium_id),)).fetchone()
+                if row is None:
+                    raise CaseError(f"medium id {medium_id} is not recorded in this case")
+                details = {**(loads(row["details"]) or {}), **dict(values)}
+                conn.execute(
+                    "UPDATE media SET details = ?, updated = ? WHERE id = ?", (dumps(details), _now(), int(medium_id))
+                )
+            self._audit_in(conn, "media annotated", {"media": {str(k): dict(v) for k, v in notes.items()}}, run_id)
 
     def find_medium(self, role: str, path: str | os.PathLike[str], device_id: int | None = None) -> MediumRecord | None:
         """The medium recorded under `path` (made storable as `add_medium` stores it), or None."""
@@ -1303,12 +1320,18 @@ class Case:
         ]
 
     def done_targets(self, medium_id: int, method: str, target_kind: str | None = None) -> set[str]:
-        """Targets that already have a result for this medium and method (what a resumed scan skips)."""
+        """Targets that already have a result for this medium and method (what a resumed scan skips).
+
+        A result marked stale (`store.identity.mark_results_stale`) is not done: a scan computes it again.
+        """
+        fresh = "json_extract(details, '$.stale') IS NULL"
         if target_kind is None:
-            rows = self._rows("SELECT target FROM results WHERE medium_id = ? AND method = ?", (medium_id, method))
+            rows = self._rows(
+                f"SELECT target FROM results WHERE medium_id = ? AND method = ? AND {fresh}", (medium_id, method)
+            )
         else:
             rows = self._rows(
-                "SELECT target FROM results WHERE medium_id = ? AND method = ? AND target_kind = ?",
+                f"SELECT target FROM results WHERE medium_id = ? AND method = ? AND target_kind = ? AND {fresh}",
                 (medium_id, method, target_kind),
             )
         return {r["target"] for r in rows}

@@ -150,7 +150,98 @@ def _v2_fingerprint_sums(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_fingerprint_sums]
+def _v3_case_identity(conn: sqlite3.Connection) -> None:
+    """Version 3: the case's identity (case number, examiner, organisation), exhibits, notes, acquisition hashes.
+
+    Notes are append-only like the audit log (a correction is a new note). See `store/identity.py`.
+    """
+    for statement in (
+        "CREATE TABLE case_identity (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated TEXT NOT NULL)",
+        """CREATE TABLE exhibits (
+               root TEXT PRIMARY KEY,
+               exhibit TEXT NOT NULL,
+               description TEXT,
+               updated TEXT NOT NULL)""",
+        """CREATE TABLE notes (
+               id INTEGER PRIMARY KEY,
+               time TEXT NOT NULL,
+               subject TEXT NOT NULL,
+               text TEXT NOT NULL,
+               author TEXT,
+               run_id INTEGER REFERENCES runs(id))""",
+        """CREATE TRIGGER notes_no_update BEFORE UPDATE ON notes
+               BEGIN SELECT RAISE(ABORT, 'notes are append-only'); END""",
+        """CREATE TRIGGER notes_no_delete BEFORE DELETE ON notes
+               BEGIN SELECT RAISE(ABORT, 'notes are append-only'); END""",
+        """CREATE TABLE acquisition_hashes (
+               path TEXT PRIMARY KEY,
+               sha256 TEXT NOT NULL,
+               source TEXT,
+               recorded TEXT NOT NULL)""",
+    ):
+        conn.execute(statement)
+
+
+def _v4_clusters(conn: sqlite3.Connection) -> None:
+    """Version 4: grouping media by unknown source (`sensorprint cluster`, store/clusters.py).
+
+    cluster_files: each file a clustering read, with its hash and its residual cache (an
+    .npz in arrays/, named here); cluster_pairs: every score computed (a pair of files, or
+    a file against a group fingerprint, keyed by the group's members), at most once;
+    clusters and cluster_members: the groups each cluster run formed.
+    """
+    statements = (
+        """CREATE TABLE cluster_files (
+               id INTEGER PRIMARY KEY,
+               path TEXT NOT NULL UNIQUE,
+               sha256 TEXT,
+               size_bytes INTEGER,
+               mtime_ns INTEGER,
+               kind TEXT,
+               width INTEGER,
+               height INTEGER,
+               status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+               error TEXT,
+               array_file TEXT,
+               array_sha256 TEXT,
+               details TEXT,
+               run_id INTEGER REFERENCES runs(id),
+               created TEXT NOT NULL)""",
+        """CREATE TABLE cluster_pairs (
+               key TEXT NOT NULL,
+               a_id INTEGER NOT NULL,
+               b_id INTEGER NOT NULL REFERENCES cluster_files(id),
+               score REAL,
+               ncc REAL,
+               p_fa REAL,
+               n_positions INTEGER,
+               transform TEXT,
+               details TEXT,
+               run_id INTEGER REFERENCES runs(id),
+               created TEXT NOT NULL,
+               PRIMARY KEY (key, a_id, b_id))""",
+        """CREATE TABLE clusters (
+               id INTEGER PRIMARY KEY,
+               run_id INTEGER NOT NULL REFERENCES runs(id),
+               number INTEGER NOT NULL,
+               n_members INTEGER NOT NULL,
+               device TEXT,
+               device_score REAL,
+               details TEXT NOT NULL,
+               created TEXT NOT NULL,
+               UNIQUE (run_id, number))""",
+        """CREATE TABLE cluster_members (
+               cluster_id INTEGER NOT NULL REFERENCES clusters(id),
+               file_id INTEGER NOT NULL REFERENCES cluster_files(id),
+               score REAL,
+               details TEXT,
+               PRIMARY KEY (cluster_id, file_id))""",
+    )
+    for statement in statements:
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_fingerprint_sums, _v3_case_identity, _v4_clusters]
 """Ordered migrations; index i upgrades version i to i + 1 (module-level so tests can extend it)."""
 
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from sensorprint.errors import CaseError
 from sensorprint.media import discover
 from sensorprint.media.discover import recorded_path
-from sensorprint.prnu import FingerprintAccumulator
+from sensorprint.prnu import FingerprintAccumulator, landscape
 from sensorprint.store import Case, Device
 from sensorprint.store.names import storable
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import default_workers, open_executor
 from sensorprint.workflow.progress import Progress, no_progress
+from sensorprint.workflow.references import FitWindow, ReferenceCheck, check_references
 from sensorprint.workflow.signals import enrollment_part
 
 Shape = tuple[int, int]  # a landscape sensor size: (rows, cols), rows <= cols
@@ -55,6 +56,8 @@ class EnrollSummary:
     already: int = 0
     errors: list[str] = field(default_factory=list)
     fingerprints: list[EnrolledFingerprint] = field(default_factory=list)
+    check: ReferenceCheck | None = None  # the new references checked against the others (`workflow.references`)
+    refused: list[str] = field(default_factory=list)  # references that did not fit, removed (unless force)
 
 
 @dataclass
@@ -68,6 +71,7 @@ class _Enrollment:
     stored: dict[Shape, dict]  # FingerprintAccumulator.state() per size, as the case held them at the start
     merged: dict[Shape, FingerprintAccumulator] = field(default_factory=dict)
     saved: dict[Shape, EnrolledFingerprint] = field(default_factory=dict)
+    windows: list[tuple] = field(default_factory=list)  # (path, medium, centre window of W·I, pixels) per new image
 
 
 def _chunks(items: list, n_chunks: int) -> list[list]:
@@ -120,6 +124,7 @@ def _commit(state: _Enrollment, batch: list, summary: EnrollSummary) -> int:
             merged[shape] = merged[shape].merge(accumulator) if shape in merged else accumulator
             shapes.add(shape)
         media += [facts.store_fields() for facts in facts_list]
+        state.windows += [(facts.path, facts.medium, facts.fit_window) for facts in facts_list if facts.fit_window]
         summary.errors += [facts.error_line() for facts in facts_list if facts.error]
         summary.added += sum(1 for facts in facts_list if not facts.error)
     totals = {shape: _total(state, shape) for shape in sorted(shapes)}
@@ -176,6 +181,35 @@ def _run(state: _Enrollment, files: list[str], workers, scheduler, part_size, pr
     summary.fingerprints = [state.saved[shape] for shape in sorted(state.saved)]
 
 
+def _check(state: _Enrollment, summary: EnrollSummary, *, force: bool, workers, progress) -> None:
+    """Check the run's new references against the others; refuse the misfits, or flag them when forced."""
+    ids = {m.path: m.id for m in state.case.list_media(role="reference", device_id=state.device.id)}
+    windows = [
+        FitWindow(storable(path), ids[storable(path)], landscape((m.height, m.width)), own, energy, n)
+        for path, m, (own, energy, n) in state.windows
+        if storable(path) in ids
+    ]
+    state.windows.clear()
+    summary.check = check_references(state.case, state.device, windows)
+    if summary.check.misfits and not force:
+        from sensorprint.workflow.correct import remove_reference
+
+        for misfit in summary.check.misfits:
+            reason = (
+                f"does not fit the fingerprint of the device's other references (fit {misfit.score:.1f} < "
+                f"{summary.check.threshold:g}, median {summary.check.median:.1f}); refused at enrollment"
+            )
+            remove_reference(
+                state.case, state.device.name, misfit.path, reason=reason, workers=workers, progress=progress
+            )
+            summary.refused.append(misfit.path)
+    elif summary.check.misfits:
+        flags = {
+            m.medium_id: {"reference_flag": "does not fit the others; kept with --force"} for m in summary.check.misfits
+        }
+        state.case.annotate_media(flags, run_id=state.run_id)
+
+
 def enroll(
     case: Case,
     device_name: str,
@@ -186,18 +220,25 @@ def enroll(
     workers: int | None = None,
     scheduler: str | None = None,
     part_size: int | None = None,
+    force: bool = False,
     progress: Progress = no_progress,
 ) -> EnrollSummary:
-    """Add reference media to a device (created if new) and re-estimate its fingerprints.
+    """Add reference media to a device (created if new), re-estimate its fingerprints, and check the new references.
 
     part_size: files per part of the work (each part is committed as it finishes);
-    default one part per worker, which merges the fewest partial sums.
+    default one part per worker, which merges the fewest partial sums. Each new reference
+    image is compared with the fingerprint of the device's other references
+    (`workflow.references`); one that does not fit while the others do is refused (the
+    fingerprint estimated again without it) unless `force`, which keeps it, flagged.
     """
     for path in paths:
         if not Path(path).exists():
             raise CaseError(f"{path} does not exist: give the reference files or folders of {device_name}")
     if part_size is not None and part_size < 1:
         raise ValueError(f"part_size must be at least 1, not {part_size}")
+    files = [str(recorded_path(p)) for p in discover(paths)]  # never raises (looping links)
+    if not files:  # an enrollment that adds nothing creates nothing
+        raise CaseError(f"no image or video was found in {', '.join(map(str, paths))}: nothing was enrolled")
     device = _device(case, device_name, model)
     run_id = case.start_run(
         "enroll", {"device": device_name, "model": model, "paths": [str(p) for p in paths], **options.to_dict()}
@@ -206,9 +247,9 @@ def enroll(
     status = "interrupted"
     try:
         case.remove_unreferenced_arrays(run_id=run_id)  # what an enrollment killed earlier left
-        files = [str(recorded_path(p)) for p in discover(paths)]  # never raises (looping links)
         state = _Enrollment(case, device, run_id, options, _load_stored(case, device))
         _run(state, files, workers, scheduler, part_size, progress, summary)
+        _check(state, summary, force=force, workers=workers, progress=progress)
         status = "completed"
     finally:
         case.finish_run(run_id, status, {"added": summary.added, "errors": summary.errors[:100]})

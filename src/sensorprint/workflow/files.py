@@ -38,6 +38,9 @@ class FileFacts:
     frames: list[dict] = field(default_factory=list)
     # CPU seconds (process time) per step: "probe" (read, hash), "decode", "residual"; for benchmarks, not stored
     timings: dict[str, float] = field(default_factory=dict)
+    # a reference image's centre windows of W·I and I² and its pixel count (`signals.enrollment_part`), for the
+    # leave-one-out check of references (`workflow.references`); not stored
+    fit_window: tuple | None = field(default=None, repr=False)
 
     def error_line(self) -> str:
         """The error as one line that names the file (messages from the readers often already do)."""

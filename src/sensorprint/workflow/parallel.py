@@ -65,8 +65,41 @@ def open_executor(workers: int | None = None, scheduler: str | None = None) -> I
         return
     # fork keeps start-up cheap (numpy/scipy already imported); torch is only imported lazily by the CNN path
     context = multiprocessing.get_context("fork") if hasattr(os, "fork") else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
+    ) as pool:
         yield pool
+
+
+def watch_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    """In a worker: end this process when the process that started it is gone (killed with SIGKILL).
+
+    A pool's workers are not told when their parent is killed; each would go on holding
+    hundreds of MB. A daemon thread polls the parent id every `interval_s` seconds.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def share(executor: Executor, value: Any) -> Any:
+    """A large input that every task takes, sent to each worker once instead of with every task.
+
+    On a Dask cluster the value is scattered to every worker (broadcast) and a future stands
+    for it in the tasks (Dask resolves it on the worker, from the worker's own memory); a
+    local executor gets the value itself (a process pool pickles it per task, as before).
+    """
+    client = getattr(executor, "_client", None)  # distributed's ClientExecutor
+    if client is None or value is None:
+        return value
+    # in a list: scatter takes a dict or a list as many values, one future each
+    return client.scatter([value], broadcast=True, hash=False)[0]
 
 
 def completed(executor: Executor, fn: Callable[..., Any], tasks: Iterable[tuple], *, window: int) -> Iterator[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from sensorprint.prnu import decide
+from sensorprint.prnu import FingerprintStrength, decide
 from sensorprint.results import Agreement, Decision, FileResult, Match, Method, Verdict, fuse
 from sensorprint.store import Case, MediumRecord
 
@@ -19,19 +19,31 @@ from sensorprint.store import Case, MediumRecord
 def decided_again(matches: Iterable[Match], threshold: float | None) -> tuple[list[Match], dict[str, Decision]]:
     """PRNU matches decided at `threshold` (None: as stored); plus {device: decision at scan} where it changed.
 
-    Only match / no match decisions with a score are decided again; any other stored
-    decision (inconclusive, unknown) is kept as it is.
+    Decisions are made again by the PRNU rule (`prnu.decide`) from the evidence stored with
+    each match (positions searched, the fingerprint's strength); a comparison that could not
+    be made (a reason is stored) keeps its decision.
     """
     out, changed = [], {}
     for m in matches:
         redecide = threshold is not None and m.method == Method.PRNU and m.score is not None
-        if redecide and m.decision in (Decision.MATCH, Decision.NO_MATCH):
-            decision = decide(m.score, threshold)
+        if (
+            redecide
+            and m.decision in (Decision.MATCH, Decision.NO_MATCH, Decision.INCONCLUSIVE)
+            and not m.evidence.reason
+        ):
+            decision = decide(m.score, threshold, m.evidence.n_positions or 1, _strength(m))
             if decision != m.decision:
                 changed[m.target] = m.decision
                 m = replace(m, decision=decision)
         out.append(m)
     return out, changed
+
+
+def _strength(m: Match) -> FingerprintStrength | None:
+    e = m.evidence
+    if e.fingerprint_quality is None:
+        return None  # recorded before fingerprints had a strength: decided as strong, as then
+    return FingerprintStrength(e.fingerprint_media or 0, e.fingerprint_quality)
 
 
 def file_result(

@@ -34,8 +34,9 @@ from sensorprint.workflow.classify import (
 )
 from sensorprint.workflow.files import FileFacts, stat_file
 from sensorprint.workflow.options import ScanOptions, SignalOptions
-from sensorprint.workflow.parallel import completed, open_executor, window_for
+from sensorprint.workflow.parallel import completed, open_executor, share, window_for
 from sensorprint.workflow.progress import Progress, no_progress
+from sensorprint.workflow.screen import ScreenRef, ensure_index, screened_devices, shortlisted_devices, use_index
 from sensorprint.workflow.signals import FingerprintRef, match_device, query_signal, size_key
 
 
@@ -71,6 +72,9 @@ class ScanSummary:
     network_lines: list[str] = field(default_factory=list)
     classified: dict[str, NetworkCounts] = field(default_factory=dict)
     prnu_only: bool = False  # no trained network in the case
+    screened: int = 0  # files screened with the fingerprint index (workflow.screen)
+    fingerprints_screened: int = 0  # over those files: fingerprints screened, and compared in full
+    fingerprints_compared: int = 0
 
     def count(self, matches: list[Match]) -> None:
         """Count each network's answer for one file (one per network: its class, or unknown)."""
@@ -88,7 +92,15 @@ def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
     devices: dict[str, list[FingerprintRef]] = {}
     for device in case.list_devices():
         refs = [
-            FingerprintRef(device.name, record.id, str(record.path), tuple(record.shape), record.source)
+            FingerprintRef(
+                device.name,
+                record.id,
+                str(record.path),
+                tuple(record.shape),
+                record.source,
+                record.n_media,
+                record.quality,
+            )
             for record in case.fingerprints(device.id)
         ]
         if refs:
@@ -97,9 +109,16 @@ def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
 
 
 def files_to_scan(
-    case: Case, paths: list[Path], devices: dict, networks: list[NetworkRef] | None = None
+    case: Case,
+    paths: list[Path],
+    devices: dict,
+    networks: list[NetworkRef] | None = None,
+    screen: ScreenRef | None = None,
 ) -> tuple[list[tuple[str, dict, list[NetworkRef]]], int, int]:
-    """Which files still need work, against which devices and networks; plus the count of all files and skipped ones."""
+    """Which files still need work, against which devices and networks; plus the count of all files and skipped ones.
+
+    screen: the index a scan screens with; devices a file was screened out of with it count as done.
+    """
     from sensorprint.media.discover import recorded_path  # never raises (broken and looping links)
 
     todo, total, skipped = [], 0, 0
@@ -113,7 +132,7 @@ def files_to_scan(
             if record.status == "error":
                 skipped += 1  # unchanged and unreadable: the error line is already in the case
                 continue
-            done = case.done_targets(record.id, "prnu")
+            done = case.done_targets(record.id, "prnu") | screened_devices(record.details, screen)
             wanted = {device: refs for device, refs in devices.items() if device not in done}
             classified = networks_done(case, record.id, networks) if networks else set()
             wanted_networks = [ref for ref in networks if ref.model_id not in classified]
@@ -132,6 +151,7 @@ class ScanOutcome:
     results: list[Match]
     notes: list[str] = field(default_factory=list)  # e.g. a network that could not classify the file
     cnn_only: bool = False  # PRNU was done before: the medium's stored details (frame weights) are kept
+    screening: dict | None = None  # what the index shortlisted (workflow.screen), kept in the medium's details
 
 
 def scan_file(
@@ -141,8 +161,12 @@ def scan_file(
     options: SignalOptions,
     threshold: float,
     networks: list[NetworkRef] | None = None,
+    screen: ScreenRef | None = None,
 ) -> ScanOutcome:
-    """Read one evidence file, compare it with every given device (PRNU) and classify it with every given network (CNN)."""
+    """Read one evidence file, compare it with every given device (PRNU) and classify it with every given network (CNN).
+
+    screen: compare only the devices the case's index shortlists (`workflow.screen`).
+    """
     if networks and not devices:
         # Only networks trained since the last scan: the pixels suffice, the PRNU residual is not needed.
         facts, pixels, frames = read_pixels(Path(path), options)
@@ -154,6 +178,9 @@ def scan_file(
     facts, signal = query_signal(Path(path), options, keep_pixels=bool(networks), clean_video=False)
     if signal is None:
         return ScanOutcome(facts, [])
+    screening = None
+    if screen is not None:  # many fingerprints: the index shortlists, the full PCE decides
+        devices, screening = shortlisted_devices(signal, devices, screen, threshold, options.orientations)
     key = size_key(signal.residual.shape)
     results = [
         match_device(signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=options.orientations)
@@ -166,7 +193,7 @@ def scan_file(
         results += rows
         notes = [f"{facts.path}: {line}" for line in failures]
         signal.pixels.clear()  # the pixels are not needed any more: do not send them back
-    return ScanOutcome(facts, results, notes)
+    return ScanOutcome(facts, results, notes, screening=screening)
 
 
 def scan(
@@ -177,8 +204,14 @@ def scan(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Progress = no_progress,
+    exhaustive: bool | None = None,
 ) -> ScanSummary:
-    """Compare every file under `paths` with every enrolled device and commit each file's results."""
+    """Compare every file under `paths` with every enrolled device and commit each file's results.
+
+    exhaustive: True compares every file with every fingerprint; False screens with the
+    case's index first (`workflow.screen`); None (default) screens above
+    `screen.MIN_FINGERPRINTS` fingerprints. Decisions are the same either way.
+    """
     devices = enrolled_fingerprints(case)
     if not devices:
         raise CaseError(f"no device is enrolled in {case.root}: run `sensorprint enroll` first")
@@ -199,16 +232,22 @@ def scan(
     summary = ScanSummary(run_id, network_lines=network_lines)
     status = "interrupted"
     try:
+        screen = None
+        if use_index(case, exhaustive):  # rows are computed only for new or changed fingerprints
+            screen = ensure_index(case, run_id=run_id, progress=lambda done, total: progress("index", done, total))
         progress("discover", 0, 1)
-        todo, summary.files, summary.skipped = files_to_scan(case, paths, devices, networks)
+        todo, summary.files, summary.skipped = files_to_scan(case, paths, devices, networks, screen)
         progress("discover", 1, 1)
         hints = case.all_hints()
         progress("scan", 0, len(todo))
-        tasks = (
-            (name, wanted, hints, options.signal, options.threshold, wanted_networks)
-            for name, wanted, wanted_networks in todo
-        )
         with open_executor(workers, scheduler) as executor:
+            # what every task takes reaches each Dask worker once (the index: each worker loads it once)
+            every, shared_hints = share(executor, devices), share(executor, hints)
+            tasks = (
+                (name, every if wanted is devices else wanted, shared_hints, options.signal)
+                + (options.threshold, wanted_networks, screen)
+                for name, wanted, wanted_networks in todo
+            )
             outcomes = completed(executor, scan_file, tasks, window=window_for(workers, scheduler))
             for done, outcome in enumerate(outcomes, start=1):
                 commit(case, outcome, run_id, summary)
@@ -235,6 +274,11 @@ def commit(case: Case, outcome: ScanOutcome, run_id: int, summary: ScanSummary) 
         stored = case.find_medium("evidence", facts.path)
         if stored is not None and stored.sha256 == fields["sha256"]:
             fields["details"] = stored.details or {}
+    if outcome.screening is not None:
+        fields["details"] = {**(fields.get("details") or {}), "screening": outcome.screening}
+        summary.screened += 1
+        summary.fingerprints_screened += outcome.screening["screened"]
+        summary.fingerprints_compared += outcome.screening["compared"]
     case.record_results(fields, outcome.results, run_id)
     summary.scanned += 1
     summary.count(outcome.results)

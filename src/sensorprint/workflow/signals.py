@@ -19,6 +19,7 @@ from sensorprint.media import read_frames
 from sensorprint.media.video import Frame
 from sensorprint.prnu import (
     FingerprintAccumulator,
+    FingerprintStrength,
     PreparedFingerprint,
     Query,
     Transform,
@@ -26,9 +27,11 @@ from sensorprint.prnu import (
     extract_residual,
     frame_noise,
     frame_weight,
+    intensity,
     landscape,
     to_gray,
 )
+from sensorprint.prnu.decision import centre_window
 from sensorprint.results import Match
 from sensorprint.workflow.files import FileFacts, fail, file_facts, frame_choice, read_medium
 from sensorprint.workflow.options import SignalOptions
@@ -225,13 +228,25 @@ def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[File
             facts.medium, pixels, frames = read_medium(path, options, facts)
             if pixels is not None:
                 residual = extract_residual(pixels, sigma=options.sigma)
-                accumulator_for(pixels.shape).add(pixels, residual=residual)
+                rotation = accumulator_for(pixels.shape).add(pixels, residual=residual)
+                facts.fit_window = _fit_window(pixels, residual, rotation)
             else:
                 _add_video(accumulator_for, frames, path, options, facts)
         except Exception as error:  # noqa: BLE001 - one bad reference file must not stop enrollment
             fail(facts, error)
         all_facts.append(facts)
     return all_facts, accumulators
+
+
+def _fit_window(pixels: np.ndarray, residual: np.ndarray, rotation: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The centre windows of a reference's W·I and I², turned as the accumulator added it, and its pixel count.
+
+    Kept so that the image can be checked against the device's other references after the
+    fingerprint is estimated (`workflow.references`), without reading it again.
+    """
+    inten = intensity(pixels)
+    k = rotation // 90
+    return centre_window(np.rot90(residual * inten, k)), centre_window(np.rot90(inten * inten, k)), int(inten.size)
 
 
 @dataclass(frozen=True)
@@ -243,6 +258,14 @@ class FingerprintRef:
     path: str
     shape: tuple[int, int]
     source: str  # "image", "video" or "mixed": what the fingerprint was estimated from
+    n_media: int | None = None  # images or frames behind it (None: not recorded)
+    quality: float | None = None  # its split-half quality
+
+    @property
+    def strength(self) -> FingerprintStrength | None:
+        if self.n_media is None or self.quality is None:
+            return None
+        return FingerprintStrength(int(self.n_media), float(self.quality))
 
 
 _loaded: dict[str, np.ndarray] = {}
@@ -302,6 +325,7 @@ def match_device(
         hint=Transform.from_dict(hint) if hint else None,
         threshold=threshold,
         orientations=orientations,
+        strength=ref.strength,
     )
     return found.with_evidence(
         fingerprint_id=ref.fingerprint_id,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sensorprint import __version__
 from sensorprint.errors import CaseError, MediaError
-from sensorprint.prnu import FingerprintAccumulator, compare
-from sensorprint.results import CnnAnswer, Match, TargetKind, Verdict, cnn_answer, fuse, fuse_pair
+from sensorprint.prnu.cluster import pair_score
+from sensorprint.prnu.decision import ONE_MEDIUM
+from sensorprint.results import CnnAnswer, Decision, Match, TargetKind, Verdict, cnn_answer, fuse, fuse_pair
 from sensorprint.store import Case
 from sensorprint.workflow.classify import NetworkRef, classify_rows, current_networks
 from sensorprint.workflow.options import ScanOptions
@@ -51,6 +52,7 @@ class Verification:
     cnn: list[FileAnswer] = field(default_factory=list)
     cnn_notes: list[str] = field(default_factory=list)
     tool_version: str = __version__
+    medium_a: dict = field(default_factory=dict)  # A's facts as the store records a medium (`FileFacts.store_fields`)
 
     @property
     def b_is_device(self) -> bool:
@@ -82,26 +84,14 @@ def _classify(
     return answers, rows
 
 
-def _one_medium_fingerprint(signal: QuerySignal):
-    """The K that a single medium gives: a video's aggregate already estimates it; an image's one-medium estimate."""
-    if signal.intensity is None:
-        return signal.residual
-    accumulator = FingerprintAccumulator(signal.residual.shape)
-    accumulator.add(signal.intensity, residual=signal.residual)
-    return accumulator.result().k
-
-
 def _against_file(signal_a: QuerySignal, signal_b: QuerySignal, options: ScanOptions) -> Match:
-    """A against file B: the larger medium plays the reference (the smaller may be a crop or a scaled copy of it)."""
-    if signal_a.residual.size > signal_b.residual.size:
-        signal_a, signal_b = signal_b, signal_a
-    return compare(
-        signal_a,
-        _one_medium_fingerprint(signal_b),
-        target="B",
-        k_is_video=signal_b.intensity is None,
-        threshold=options.threshold,
-        orientations=options.signal.orientations,
+    """A against file B: the pair score `sensorprint cluster` gives every pair (`prnu.cluster.pair_score`).
+
+    The larger medium plays the reference (the smaller may be a crop or a scaled copy of it).
+    """
+    orientations = options.signal.orientations
+    return pair_score(
+        signal_a, signal_b, target="B", threshold=options.threshold, orientations=orientations, strength=ONE_MEDIUM
     )
 
 
@@ -138,6 +128,9 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
         if networks:
             answers += _classify(networks, facts_b, signal_b, "B", notes)[0]
         found = _against_file(signal_a, signal_b, options)
-        same = found.decision == "match"
+        same = None if found.decision == Decision.INCONCLUSIVE else found.decision == Decision.MATCH
         verdict = fuse_pair(same, _device_answer(answers, "A"), _device_answer(answers, "B"))
-    return Verification(str(a), str(b), found, options.threshold, facts_a.medium.sha256, sha_b, verdict, answers, notes)
+    return Verification(
+        str(a), str(b), found, options.threshold, facts_a.medium.sha256, sha_b, verdict, answers, notes,
+        medium_a=facts_a.store_fields(),
+    )  # fmt: skip

@@ -1,0 +1,345 @@
+"""Grouping media by unknown source camera: pair scores, compact signatures, decision thresholds, groups.
+
+Pure functions on arrays; the workflow (`workflow.cluster`) reads the files and runs them.
+
+The method, after the published common-source tools:
+
+- Pair score (`pair_score`): the PCE test of `verify` (Goljan 2009; Goljan & Fridrich 2008):
+  the larger medium's one-medium fingerprint estimate (Chen et al. 2008) plays K, the
+  smaller medium is the query, searched over the orientations a camera writes, crops and
+  the scales that make it full-width or full-height (resized copies, video frames).
+- Candidate pairs (`signature`, `candidate_pairs`): all pairs of a large collection cannot
+  get a full PCE, so each medium also gets a compact signature, the zero-mean, unit-norm
+  centre window of its W·I (Lin & Li, TIFS 2017 and Marra et al., TIFS 2017 cluster on
+  centre crops of residuals); the normalised correlations of all pairs are one matrix
+  product, and only pairs whose correlation is unlikely under "different cameras" are
+  given the full score. The candidate level expects one chance candidate per medium.
+- Decision (`decision_threshold`): a pair or a medium-to-group test links when its PCE
+  reaches the PCE at which the false-alarm probability over the positions searched
+  (`prnu.stats`) equals `family_alarm` shared among all the tests of the run (Bonferroni),
+  and never under the customary PCE 60 (Goljan, Fridrich & Filler 2009).
+- Groups (`components`, `GroupFingerprint`): linked pairs form the first groups (the
+  Netherlands Forensic Institute's tools cut a hierarchical clustering at PCE 60); then
+  each group's maximum-likelihood fingerprint, far stronger than one residual, is matched
+  against every medium outside it: media join and groups merge until nothing changes
+  (the split-and-merge refinement of Lin & Li 2017, with the fingerprint as the group's
+  centroid, as in Marra et al. 2017).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from ..results import Match
+from .decision import FingerprintStrength, Query, compare, landscape
+from .fingerprint import FingerprintAccumulator
+from .geometry import resize, scaled_shape
+from .stats import DEFAULT_PCE_THRESHOLD, pce_threshold_for
+
+SIGNATURE_SIDE = 512  # pixels: the centre window of each medium's W·I kept for candidate search
+FAMILY_ALARM = 0.01  # probability that any link of a whole run is a false alarm (shared among its tests)
+QUANTISATION_CLIP = 4.0  # residuals are stored as int8 up to ±4 standard deviations
+CHANCE_CANDIDATES_PER_MEDIUM = 1.0  # expected candidate pairs per medium under "different cameras"
+
+
+# ---------------------------------------------------------------- compact residual cache
+
+
+def quantise(residual: np.ndarray) -> tuple[np.ndarray, float]:
+    """A residual as int8 with one scale (grey levels per step), clipped at ±4 standard deviations.
+
+    Why int8: residuals are near-Gaussian, and steps of σ/32 keep the correlation with
+    the float32 residual above 0.999 at a quarter of the bytes.
+    """
+    a = np.asarray(residual, dtype=np.float32)
+    sigma = float(np.sqrt(np.mean(np.square(a, dtype=np.float64)))) if a.size else 0.0
+    step = max(QUANTISATION_CLIP * sigma / 127.0, 1e-12)
+    q = np.clip(np.rint(a / np.float32(step)), -127, 127).astype(np.int8)
+    return q, step
+
+
+def dequantise(q: np.ndarray, step: float) -> np.ndarray:
+    """The float32 residual of `quantise`."""
+    return np.asarray(q, dtype=np.float32) * np.float32(step)
+
+
+# ---------------------------------------------------------------- pair score (shared with verify)
+
+
+def one_medium_fingerprint(query: Query) -> np.ndarray:
+    """The K that a single medium gives: a video's aggregate already estimates it; an image's one-medium ML estimate."""
+    if query.intensity is None:
+        return query.residual
+    accumulator = FingerprintAccumulator(query.residual.shape)
+    accumulator.add(query.intensity, residual=query.residual)
+    return accumulator.result().k
+
+
+def pair_order(a: Query, b: Query) -> tuple[Query, Query, bool]:
+    """(query, reference, swapped): the larger medium plays the reference (the smaller may be its crop or scaled copy)."""
+    if a.residual.size > b.residual.size:
+        return b, a, True
+    return a, b, False
+
+
+def pair_score(
+    a: Query,
+    b: Query,
+    *,
+    threshold: float = DEFAULT_PCE_THRESHOLD,
+    orientations: str = "sensor",
+    target: str = "B",
+    reference: np.ndarray | None = None,
+    strength: FingerprintStrength | None = None,
+) -> Match:
+    """Do two media share a source? The PCE `Match` of the smaller against the larger's one-medium K.
+
+    reference: the one-medium fingerprint of the reference side when already computed
+    (or a `PreparedFingerprint` of it; a worker reuses it for every pair it meets).
+    The same function answers `verify A B` for two files.
+    """
+    query, ref, _ = pair_order(a, b)
+    k = one_medium_fingerprint(ref) if reference is None else reference
+    return compare(
+        query,
+        k,
+        target=target,
+        k_is_video=ref.intensity is None,
+        threshold=threshold,
+        orientations=orientations,
+        strength=strength,  # `verify` passes ONE_MEDIUM: one file cannot exclude, nor match by a search
+    )
+
+
+# ---------------------------------------------------------------- signatures and candidate pairs
+
+
+def landscape_views(a: np.ndarray) -> list[np.ndarray]:
+    """The array turned to landscape: itself, or for portrait both ways of turning it (90° and 270°)."""
+    if a.shape[0] <= a.shape[1]:
+        return [a]
+    return [np.rot90(a, 1), np.rot90(a, 3)]
+
+
+def centre_window(a: np.ndarray, side: int = SIGNATURE_SIDE) -> tuple[np.ndarray, int]:
+    """The zero-mean, unit-norm centre side×side window of a landscape array (zero-padded when smaller), flat.
+
+    Returns (float32 vector of side² values, pixels in the window).
+    """
+    h, w = a.shape
+    ch, cw = min(side, h), min(side, w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    window = np.asarray(a[top : top + ch, left : left + cw], dtype=np.float32)
+    window = window - np.float32(window.mean(dtype=np.float64))
+    norm = float(np.sqrt(np.sum(window.astype(np.float64) ** 2)))
+    out = np.zeros((side, side), np.float32)
+    pt, pl = (side - ch) // 2, (side - cw) // 2
+    if norm > 0:
+        out[pt : pt + ch, pl : pl + cw] = window / np.float32(norm)
+    return out.ravel(), ch * cw
+
+
+def signature(reference_form: np.ndarray, side: int = SIGNATURE_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """A medium's signature: its centre windows (one per landscape view, float16 rows) and their pixel counts.
+
+    reference_form: W·I of an image, or a video's aggregate K (`Query.as_reference`).
+    """
+    rows, counts = zip(*(centre_window(view, side) for view in landscape_views(reference_form)), strict=True)
+    return np.stack(rows).astype(np.float16), np.asarray(counts, np.int64)
+
+
+def scaled_signature(k: np.ndarray, shape: tuple[int, int], side: int = SIGNATURE_SIDE) -> tuple[np.ndarray, int]:
+    """The centre window of a group fingerprint K (landscape) resized as a medium of `shape` would see it.
+
+    A smaller medium is taken for the whole sensor resized (full width, else full height:
+    resized copies and video frames); the window is then at that medium's scale.
+    """
+    rows, cols = landscape(shape)
+    scale = min(1.0, cols / k.shape[1])
+    if round(k.shape[0] * scale) < rows:
+        scale = min(1.0, rows / k.shape[0])
+    target = scaled_shape(k.shape, scale)
+    scaled = k if tuple(target) == tuple(k.shape) else resize(k, target)
+    vector, n = centre_window(scaled, side)
+    return vector.astype(np.float16), n
+
+
+def candidate_z(n_tests_per_medium: int, chance_per_medium: float = CHANCE_CANDIDATES_PER_MEDIUM) -> float:
+    """The correlation z-score above which a pair is a candidate: `chance_per_medium` expected by chance per medium.
+
+    Under "different cameras" a centre-window correlation times √(pixels) is standard normal.
+    """
+    p = min(0.5, chance_per_medium / max(int(n_tests_per_medium), 1))
+    return float(-special.ndtri(p))
+
+
+def correlation_z(
+    rows: np.ndarray, row_counts: np.ndarray, cols: np.ndarray, col_counts: np.ndarray, block: int = 256
+) -> np.ndarray:
+    """z-scores (correlation × √(pixels in common)) of every row signature against every column signature.
+
+    rows, cols: float16 signatures (one per line); counts: pixels behind each. Computed in
+    blocks of `block` rows in float32, so a collection's signatures stay float16 in memory.
+    """
+    cols32 = np.asarray(cols, dtype=np.float32)
+    out = np.empty((rows.shape[0], cols.shape[0]), np.float32)
+    for start in range(0, rows.shape[0], block):
+        part = np.asarray(rows[start : start + block], dtype=np.float32) @ cols32.T
+        common = np.minimum(row_counts[start : start + block, None], col_counts[None, :])
+        out[start : start + block] = part * np.sqrt(common).astype(np.float32)
+    return out
+
+
+def stack_signatures(signatures: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, pixel counts, owner of each row) of many media's signatures stacked (float16 rows)."""
+    if not signatures:
+        return np.zeros((0, 0), np.float16), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = np.concatenate([s[0] for s in signatures])
+    counts = np.concatenate([s[1] for s in signatures])
+    owners = np.concatenate([np.full(len(s[0]), i, np.int64) for i, s in enumerate(signatures)])
+    return rows, counts, owners
+
+
+def candidate_pairs(
+    signatures: Sequence[tuple[np.ndarray, np.ndarray]], z_min: float | None = None, block: int = 512
+) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, z) with i < j whose best centre-window z-score over their views reaches `z_min`.
+
+    signatures: one `signature` per medium. z_min: default `candidate_z` for this many
+    views. Computed in blocks of `block` rows (memory O(block × views), not O(views²)).
+    Sorted by (i, j).
+    """
+    rows, counts, owners = stack_signatures(signatures)
+    if len(set(owners.tolist())) < 2:
+        return []
+    if z_min is None:
+        z_min = candidate_z(len(owners))
+    best: dict[tuple[int, int], float] = {}
+    for start in range(0, len(owners), block):
+        z = correlation_z(rows[start : start + block], counts[start : start + block], rows, counts)
+        r, c = np.nonzero(z >= z_min)
+        i, j = owners[start + r], owners[c]
+        for a, b, value in zip(i.tolist(), j.tolist(), z[r, c].tolist(), strict=True):
+            if a < b and value > best.get((a, b), -np.inf):
+                best[(a, b)] = value
+    return [(a, b, float(best[(a, b)])) for a, b in sorted(best)]
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def decision_threshold(
+    n_tests: int, n_positions: int, *, family_alarm: float = FAMILY_ALARM, floor: float = DEFAULT_PCE_THRESHOLD
+) -> float:
+    """The PCE a test must reach to link: false-alarm probability `family_alarm` / `n_tests` over its positions.
+
+    n_tests: the tests of the run (pairs scored plus media-to-group tests); n_positions:
+    the positions this test searched. Never under `floor` (the customary PCE 60).
+    """
+    per_test = family_alarm / max(int(n_tests), 1)
+    return max(float(floor), pce_threshold_for(per_test, max(int(n_positions), 1)))
+
+
+def links(match: Match, n_tests: int, *, family_alarm: float = FAMILY_ALARM, floor: float = DEFAULT_PCE_THRESHOLD):
+    """Whether a pair or medium-to-group `Match` links its two sides (see `decision_threshold`)."""
+    positions = match.evidence.n_positions if match.evidence is not None else None
+    if not positions or match.score is None:
+        return False
+    return match.score >= decision_threshold(n_tests, positions, family_alarm=family_alarm, floor=floor)
+
+
+# ---------------------------------------------------------------- groups
+
+
+def components(n: int, edges: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of media 0..n-1 under `edges` (union-find), each sorted, ordered by first member."""
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for x in range(n):
+        groups.setdefault(root(x), []).append(x)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+@dataclass(frozen=True)
+class GroupFingerprint:
+    """A group's fingerprint: K (landscape, cleaned), the members it was estimated from, and their kind.
+
+    k_is_video: estimated from video aggregates (a larger image is then matched with the
+    roles swapped, as against a video-enrolled device).
+    """
+
+    k: np.ndarray
+    members: tuple[int, ...]
+    k_is_video: bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.k.shape[0]), int(self.k.shape[1]))
+
+
+def reference_members(shapes: Sequence[tuple[int, int]], is_video: Sequence[bool]) -> list[int]:
+    """Which members a group's fingerprint is estimated from: the images of its largest landscape size (else videos).
+
+    Media of one size are views of the sensor in one geometry, so their maximum-likelihood
+    sums align (portrait ones turned); resized copies and video frames are matched against
+    the estimate instead of being summed into it.
+    """
+    images = [i for i, v in enumerate(is_video) if not v]
+    pool = images or list(range(len(shapes)))
+    size = max((landscape(shapes[i]) for i in pool), key=lambda s: (s[0] * s[1], s))
+    return [i for i in pool if landscape(shapes[i]) == size]
+
+
+def group_fingerprint(queries: Sequence[Query], members: Sequence[int]) -> GroupFingerprint:
+    """The ML fingerprint K = ΣWI / ΣI² of `members` (indices into `queries`, one landscape size; Chen et al. 2008).
+
+    Landscape members are summed first, so that each portrait one is turned (90° or 270°)
+    the way that correlates better with the estimate so far (`FingerprintAccumulator.add`).
+    A video's aggregate counts as one medium of unit intensity.
+    """
+    ordered = sorted(members, key=lambda m: queries[m].residual.shape[0] > queries[m].residual.shape[1])
+    first = queries[ordered[0]]
+    accumulator = FingerprintAccumulator(landscape(first.residual.shape))
+    for m in ordered:
+        q = queries[m]
+        image = q.intensity if q.intensity is not None else np.ones(q.residual.shape, np.float32)
+        accumulator.add(image, residual=q.residual)
+    return GroupFingerprint(accumulator.result().k, tuple(sorted(members)), first.intensity is None)
+
+
+def match_group(
+    query: Query, group: GroupFingerprint, *, threshold: float, orientations: str = "sensor", target: str = ""
+) -> Match:
+    """A medium against a group's fingerprint, with the geometric search of a scan (`prnu.compare`)."""
+    return compare(
+        query, group.k, target=target, k_is_video=group.k_is_video, threshold=threshold, orientations=orientations
+    )
+
+
+def merge_supported(member_links: int, members: int) -> bool:
+    """Whether a group merges into another: at least half of its members matched the other's fingerprint.
+
+    Each link is already decided at the run's false-alarm level; asking half of the
+    members keeps one medium that a group holds by mistake from carrying the whole group.
+    """
+    return members > 0 and member_links * 2 >= members
+
+
+def screened_pairs(n_media: int) -> int:
+    """The pair tests of a clustering of `n_media` media: every pair (the candidate stage screened them all)."""
+    return max(1, n_media * (n_media - 1) // 2)

@@ -1,0 +1,280 @@
+"""The web interface over one case: server-rendered pages (Jinja2, autoescaped), actions as background jobs.
+
+Pages read the case through the same functions as the report (`report_records`,
+`report_data`, `workflow.listing`); actions call the same workflow functions as the CLI.
+Nothing is read from disk but the case itself and the thumbnails of evidence files the
+case recorded (by their id, never by a path the browser sends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from jinja2 import Environment, StrictUndefined, select_autoescape
+from jinja2.loaders import DictLoader
+
+from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
+from sensorprint.report.filing import identity_section
+from sensorprint.report.records import device_entries, report_data, report_record
+from sensorprint.store import Case
+from sensorprint.web import actions
+from sensorprint.web.jobs import Busy, Jobs
+from sensorprint.web.security import TokenMiddleware, csrf_ok, csrf_token
+from sensorprint.workflow.listing import file_row
+from sensorprint.workflow.review import file_results
+from sensorprint.workflow.runs import run_status
+
+PAGE_SIZE = 50
+ANSWERS = ("match", "inconclusive", "no match", "error", "disagree", "not compared")
+TEMPLATES = (
+    "base.html",
+    "overview.html",
+    "devices.html",
+    "files.html",
+    "file.html",
+    "runs.html",
+    "job.html",
+    "message.html",
+    "groups.html",
+)
+
+
+def _environment() -> Environment:
+    folder = resources.files("sensorprint.web").joinpath("templates")
+    env = Environment(
+        loader=DictLoader({name: folder.joinpath(name).read_text(encoding="utf-8") for name in TEMPLATES}),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(pce=_fmt_pce, p=_fmt_p, log_width=_log_width)
+    return env
+
+
+def _fmt_pce(value: float | None) -> str:
+    return "n/a" if value is None else (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}")
+
+
+def _fmt_p(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "< 1e-300" if value == 0.0 else (f"{value:.1e}" if value < 0.01 else f"{value:.3f}")
+
+
+def _log_width(pce: float | None, top: float) -> float:
+    """Bar width in percent of a PCE on a log scale up to `top` (the chart of one file's devices)."""
+    if pce is None or pce <= 1:
+        return 0.0
+    return round(100 * math.log10(pce) / max(math.log10(max(top, 10.0)), 1e-9), 1)
+
+
+class State:
+    """What the routes share: the case folder, the token, the jobs, the templates, a cache of the file rows."""
+
+    def __init__(self, root: Path, token: str, workers: int | None) -> None:
+        self.root, self.token, self.workers = root, token, workers
+        self.env = _environment()
+        self.jobs = Jobs(root, lambda: actions.foreign_writer(root))
+        self._rows: tuple[int, list[dict]] | None = None
+
+    def case(self) -> Case:
+        return Case.open(self.root, read_only=True)
+
+    def rows(self, case: Case) -> list[dict]:
+        """Every evidence file's row, with its verdict's agreement; cached until the audit log grows."""
+        mark = int(case._rows("SELECT COALESCE(MAX(id), 0) FROM audit")[0][0])
+        if self._rows is None or self._rows[0] != mark:
+            rows = []
+            for result, _ in file_results(case):
+                row = file_row(result)
+                row["id"] = result.medium.id
+                rows.append(row)
+            self._rows = (mark, rows)
+        return self._rows[1]
+
+    def page(self, name: str, request: Request, **values: Any) -> HTMLResponse:
+        job = self.jobs.running()
+        html = self.env.get_template(name).render(
+            csrf=csrf_token(self.token), path=request.url.path, running=job, case_root=str(self.root), **values
+        )
+        return HTMLResponse(html)
+
+
+def filtered(rows: list[dict], answer: str | None, query: str | None, sort: str | None) -> list[dict]:
+    """The evidence browser's rows: by answer (or PRNU/CNN disagreement), name or hash search, sorted by p_fa."""
+    if answer == "disagree":
+        rows = [r for r in rows if r["agreement"] == "disagree"]
+    elif answer:
+        rows = [r for r in rows if r["answer"] == answer]
+    if query:
+        q = query.lower()
+        rows = [r for r in rows if q in r["path"].lower() or (r["sha256"] or "").startswith(q)]
+    if sort == "p_fa":
+        rows = sorted(rows, key=lambda r: (r["p_fa"] is None, r["p_fa"] if r["p_fa"] is not None else 1.0))
+    return rows
+
+
+def create_app(
+    root: Path | str, token: str, *, workers: int | None = None, allowed_hosts: set[str] | None = None
+) -> FastAPI:
+    """The application for the case in `root`, refusing every request without `token`."""
+    root = Path(root).absolute()
+    with Case.open(root):  # migrates an older case once, and fails here with one line if it is none
+        pass
+    state = State(root, token, workers)
+    app = FastAPI(title="sensorprint", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(TokenMiddleware, token=token, allowed_hosts=allowed_hosts or set())
+    app.state.sp = state
+    _pages(app, state)
+    _files(app, state)
+    _actions(app, state)
+    return app
+
+
+def _pages(app: FastAPI, state: State) -> None:
+    @app.get("/", response_class=HTMLResponse)
+    def overview(request: Request):
+        with state.case() as case:
+            counts = case.counts()
+            identity = identity_section(case)
+            rows = state.rows(case)  # cached: the front page of a large case stays fast
+        summary = {
+            "matched": sum(r["answer"] == "match" for r in rows),
+            "disagreements": sum(r["agreement"] == "disagree" for r in rows),
+        }
+        values = dict(identity=identity, summary=summary, counts=counts, threshold=DEFAULT_PCE_THRESHOLD)
+        return state.page("overview.html", request, jobs=list(state.jobs.jobs.values()), **values)
+
+    @app.get("/devices", response_class=HTMLResponse)
+    def devices(request: Request):
+        with state.case() as case:
+            devices = device_entries(case)
+        return state.page("devices.html", request, devices=devices)
+
+    @app.get("/groups", response_class=HTMLResponse)
+    def groups(request: Request):
+        with state.case() as case:
+            clusters = report_data(case).get("clusters")  # present once `cluster` has run
+        return state.page("groups.html", request, clusters=clusters)
+
+    @app.get("/runs", response_class=HTMLResponse)
+    def runs(request: Request, page: int = 1):
+        with state.case() as case:
+            records = [(r, run_status(r)) for r in case.runs()]
+            audit = case.audit_log()
+        audit.reverse()  # newest first
+        pages = max(1, math.ceil(len(audit) / 200))
+        page = min(max(page, 1), pages)
+        shown = audit[(page - 1) * 200 : page * 200]
+        return state.page("runs.html", request, runs=records, audit=shown, page=page, pages=pages)
+
+    @app.get("/static/{name}")
+    def static(name: str):
+        types = {"live.js": "text/javascript", "style.css": "text/css"}
+        if name not in types:  # two named files, never a path
+            raise HTTPException(404, "no such file")
+        text = resources.files("sensorprint.web").joinpath("static", name).read_text(encoding="utf-8")
+        return Response(text, media_type=types[name])
+
+
+def _files(app: FastAPI, state: State) -> None:
+    @app.get("/files", response_class=HTMLResponse)
+    def files(request: Request, answer: str = "", q: str = "", sort: str = "", page: int = 1):
+        answer = answer if answer in ANSWERS else ""
+        with state.case() as case:
+            rows = filtered(state.rows(case), answer, q.strip(), sort)
+        pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        values = dict(
+            rows=shown, total=len(rows), page=page, pages=pages, answer=answer, q=q, sort=sort, answers=ANSWERS
+        )
+        return state.page("files.html", request, **values)
+
+    @app.get("/files/{medium_id}", response_class=HTMLResponse)
+    def one_file(request: Request, medium_id: int):
+        with state.case() as case:
+            record = report_record(case, medium_id)
+        if record is None:
+            raise HTTPException(404, "no such evidence file in this case")
+        top = max([e["pce"] or 0 for e in record["devices"].values()] + [100.0])
+        metadata = json.dumps(record["metadata"] or {}, indent=1, ensure_ascii=False, sort_keys=True, default=str)
+        return state.page("file.html", request, r=record, top=top, metadata=metadata)
+
+    @app.get("/files/{medium_id}/thumbnail")
+    def thumbnail(medium_id: int):
+        with state.case() as case:
+            medium = case.get_medium(medium_id)  # only a file the case recorded, by its id
+        if medium is None or medium.role != "evidence" or medium.kind != "image" or medium.status != "ok":
+            raise HTTPException(404, "no thumbnail")
+        data = actions.thumbnail_jpeg(medium.path, medium.sha256)
+        if data is None:
+            raise HTTPException(404, "no thumbnail: the file is gone or changed since it was scanned")
+        return Response(data, media_type="image/jpeg")
+
+
+def _actions(app: FastAPI, state: State) -> None:
+    def start(request: Request, csrf: str, kind: str, parameters: dict[str, Any]):
+        if not csrf_ok(state.token, csrf):
+            raise HTTPException(403, "refused: the form's CSRF token is missing or wrong; reload the page")
+        try:
+            job = state.jobs.start(kind, parameters, actions.work(kind, parameters, state.workers))
+        except (Busy, ValueError) as error:
+            return state.page("message.html", request, title="Not started", message=str(error))
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+    @app.post("/actions/{kind}")
+    def action(
+        request: Request,
+        kind: str,
+        csrf: str = Form(""),
+        paths: str = Form(""),
+        device: str = Form(""),
+        model: str = Form(""),
+        target: str = Form("device"),
+        fmt: str = Form("html"),
+    ):
+        if kind not in actions.KINDS:
+            raise HTTPException(404, "no such action")
+        parameters = {"paths": paths, "device": device, "model": model, "target": target, "format": fmt}
+        return start(request, csrf, kind, parameters)
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
+    def job_page(request: Request, job_id: int):
+        job = state.jobs.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, "no such job")
+        return state.page("job.html", request, job=job.snapshot())
+
+    @app.get("/jobs/{job_id}/events")
+    async def job_events(job_id: int):
+        job = state.jobs.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, "no such job")
+        return StreamingResponse(_events(state, job), media_type="text/event-stream")
+
+    @app.get("/reports/{name}")
+    def report_file(name: str):
+        path = actions.report_path(state.root, name)
+        if path is None:
+            raise HTTPException(404, "no such report")
+        return Response(path.read_bytes(), media_type=actions.media_type(path))
+
+
+async def _events(state: State, job):
+    """Server-sent events: the job's state at once, then on every change, until it ends."""
+    version = -1
+    while True:
+        version = await asyncio.to_thread(state.jobs.wait_change, job, version, 10.0)
+        snapshot = job.snapshot()
+        yield f"data: {json.dumps(snapshot, ensure_ascii=False)}\n\n"
+        if snapshot["state"] != "running":
+            return

@@ -1,0 +1,673 @@
+"""Use case: group media by unknown source camera (`sensorprint cluster`), and enroll a group as a device.
+
+Stages (the method is `prnu.cluster`'s; the figures are benchmarks/cluster_*.py's):
+
+1. read: every file under the paths gets its noise residual once, in a worker
+   (`signals.query_signal`); the residual is cached compactly in the case (int8 residual,
+   uint8 grey levels, the centre-window signature) with the file's hash, or its one-line
+   error; one transaction per file.
+2. candidates: the signatures of all files, one matrix product; pairs unlikely under
+   "different cameras" become candidates.
+3. pairs: each candidate pair gets the full PCE score (`prnu.cluster.pair_score`, the one
+   `verify` gives) in the workers, from the caches; committed as each task finishes.
+4. groups: linked pairs form groups; each group's fingerprint is matched against the
+   media outside it, which join it, and groups merge, until nothing changes (scores of
+   this stage are stored too, keyed by the group's members).
+5. devices: each group's fingerprint is matched against every enrolled device.
+
+Resumable like `scan`: killed at any point (SIGKILL included) and run again, files whose
+cache is committed and unchanged on disk are not read again, no stored score is computed
+again or twice, and the groups, a function of the stored scores alone, come out the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sensorprint.errors import CaseError
+from sensorprint.media import discover
+from sensorprint.media.discover import recorded_path
+from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, PreparedFingerprint, Query
+from sensorprint.prnu import cluster as method
+from sensorprint.results import Match
+from sensorprint.store import Case
+from sensorprint.store import clusters as store
+from sensorprint.workflow.files import FileFacts, stat_file
+from sensorprint.workflow.options import SignalOptions
+from sensorprint.workflow.parallel import completed, open_executor, window_for
+from sensorprint.workflow.progress import Progress, no_progress
+from sensorprint.workflow.signals import QuerySignal, match_device, query_signal
+
+PAIR_KEY = "pair"
+PAIRS_PER_TASK = 16  # candidate pairs sharing one reference, scored by one worker task
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """How media are grouped (recorded with the run).
+
+    threshold: the lowest PCE that ever links (the customary 60); the run's own threshold
+    is higher when its many tests call for it (`prnu.cluster.decision_threshold`).
+    family_alarm: the probability that any link of the run is a false alarm.
+    signature_side: pixels of the centre window each file's signature keeps.
+    max_rounds: rounds of growing groups by their fingerprints (it stops earlier when nothing changes).
+    """
+
+    signal: SignalOptions = SignalOptions()
+    threshold: float = DEFAULT_PCE_THRESHOLD
+    family_alarm: float = method.FAMILY_ALARM
+    signature_side: int = method.SIGNATURE_SIDE
+    max_rounds: int = 6
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values.update(values.pop("signal"))
+        return values
+
+
+@dataclass
+class ClusterGroup:
+    """One group as the summary gives it: its stored id, members (paths and SHA-256), its link to a device."""
+
+    id: int
+    number: int
+    paths: list[str]
+    sha256: list[str]
+    device: str | None = None
+    device_score: float | None = None
+
+
+@dataclass
+class ClusterSummary:
+    """What a cluster run did (`cli.text.cluster_lines` words it).
+
+    seconds / counts: per stage ("read", "candidates", "pairs", "groups", "devices"): wall
+    seconds, and the units each stage handled (files, pairs screened, pairs scored, tests).
+    """
+
+    run_id: int
+    files: int = 0
+    read: int = 0
+    skipped: int = 0
+    errors: int = 0
+    error_lines: list[str] = field(default_factory=list)
+    screened: int = 0
+    candidates: int = 0
+    scored: int = 0
+    reused: int = 0
+    group_tests: int = 0
+    threshold: float = 0.0
+    groups: list[ClusterGroup] = field(default_factory=list)
+    singletons: list[ClusterGroup] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- worker functions (picklable)
+
+
+def read_file(path: str, options: SignalOptions, side: int) -> tuple[FileFacts, dict | None]:
+    """Read one file and make its residual cache: int8 residual and step, uint8 grey levels, signature rows."""
+    facts, signal = query_signal(Path(path), options, clean_video=True)
+    if signal is None:
+        return facts, None
+    w, step = method.quantise(signal.residual)
+    arrays = {"w": w, "step": np.float32(step), "video": np.bool_(signal.intensity is None)}
+    if signal.intensity is not None:
+        arrays["i"] = np.clip(np.rint(signal.intensity), 0, 255).astype(np.uint8)
+    arrays["sig"], arrays["sig_n"] = method.signature(signal.as_reference(), side)
+    return facts, arrays
+
+
+def cached_query(cache: str) -> Query:
+    """A file's `Query` from its residual cache (the grey levels back as float32, a video's aggregate cleaned)."""
+    with np.load(cache, allow_pickle=False) as data:
+        residual = method.dequantise(data["w"], float(data["step"]))
+        intensity = data["i"].astype(np.float32) if "i" in data.files else None
+    return Query(residual, intensity, cleaned=True)
+
+
+_references: OrderedDict[str, PreparedFingerprint] = OrderedDict()  # per worker: one-medium K of recent references
+
+
+def _reference(cache: str) -> PreparedFingerprint:
+    if cache not in _references:
+        if len(_references) >= 8:
+            _references.popitem(last=False)
+        _references[cache] = PreparedFingerprint(method.one_medium_fingerprint(cached_query(cache)))
+    return _references[cache]
+
+
+def score_pairs(
+    reference: tuple[int, str], queries: list[tuple[int, str]], orientations: str, threshold: float
+) -> list[tuple]:
+    """Score files against one reference file (the larger of each pair): [(query id, reference id, Match)].
+
+    threshold: where the geometric search may stop (the run decides links itself, `_State.links`).
+    """
+    ref_id, ref_cache = reference
+    prepared = _reference(ref_cache)
+    ref_query = cached_query(ref_cache)
+    out = []
+    for query_id, query_cache in queries:
+        query = cached_query(query_cache)
+        found = method.pair_score(query, ref_query, threshold=threshold, orientations=orientations, reference=prepared)
+        out.append((query_id, ref_id, found))
+    return out
+
+
+_groups: OrderedDict[tuple[str, ...], method.GroupFingerprint] = OrderedDict()  # per worker: recent group fingerprints
+
+
+def group_fingerprint(members: list[str]) -> method.GroupFingerprint:
+    """The fingerprint of a group from its reference members' caches (kept for the next tasks of this worker)."""
+    key = tuple(members)
+    if key not in _groups:
+        if len(_groups) >= 4:
+            _groups.popitem(last=False)
+        queries = [cached_query(cache) for cache in members]
+        _groups[key] = method.group_fingerprint(queries, list(range(len(queries))))
+    return _groups[key]
+
+
+def group_signatures(members: list[str], shapes: list[tuple[int, int]], side: int) -> dict:
+    """The group fingerprint's centre window at the scale of each landscape size in `shapes` (no larger than K)."""
+    group = group_fingerprint(members)
+    rows, cols = group.shape
+    return {
+        shape: method.scaled_signature(group.k, shape, side)
+        for shape in shapes
+        if shape[0] <= rows and shape[1] <= cols
+    }
+
+
+def score_group(
+    members: list[str], queries: list[tuple[int, str]], orientations: str, threshold: float
+) -> list[tuple[int, Match]]:
+    """Files against a group's fingerprint: [(file id, Match)]."""
+    group = group_fingerprint(members)
+    return [
+        (file_id, method.match_group(cached_query(cache), group, threshold=threshold, orientations=orientations))
+        for file_id, cache in queries
+    ]
+
+
+def score_group_task(tag: int, members: list[str], queries: list, orientations: str, threshold: float) -> tuple:
+    """`score_group` with the caller's tag handed back (results arrive in any order)."""
+    return tag, score_group(members, queries, orientations, threshold)
+
+
+def device_matches(members: list[str], devices: dict, threshold: float, orientations: str) -> list[Match]:
+    """A group's fingerprint against every enrolled device (`signals.match_device`, as a scan compares a file)."""
+    group = group_fingerprint(members)
+    signal = QuerySignal(group.k, None, cleaned=True)
+    return [match_device(signal, refs, None, threshold, orientations=orientations) for refs in devices.values()]
+
+
+# ---------------------------------------------------------------- the run
+
+
+@dataclass
+class _State:
+    """What one cluster run works with: the case, its executor, the files (by position) and their caches."""
+
+    case: Case
+    run_id: int
+    options: ClusterOptions
+    executor: object
+    window: int
+    progress: Progress
+    summary: ClusterSummary
+    records: list[store.ClusterFile] = field(default_factory=list)
+    signatures: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    stacked: tuple = ()  # `prnu.cluster.stack_signatures` of `signatures`
+    sizes: list[tuple[int, int]] = field(default_factory=list)  # the landscape sizes of the files, sorted
+    n_tests: int = 1
+
+    def cache(self, i: int) -> str:
+        return str(store.cache_path(self.case, self.records[i]))
+
+    def shape(self, i: int) -> tuple[int, int]:
+        r = self.records[i]
+        return (int(r.details["rows"]), int(r.details["cols"]))
+
+    def is_video(self, i: int) -> bool:
+        return self.records[i].kind == "video"
+
+    def links(self, found: store.PairScore) -> bool:
+        """Whether a stored score links its two sides (`prnu.cluster.decision_threshold`).
+
+        A pair of single media found by the native-scale crop search never links on its own:
+        over 10⁵–10⁶ offsets, residuals of two JPEG images reach PCE 40–117 by chance
+        (simulated cameras of different sensor sizes: benchmarks/cluster_accuracy.py), far
+        above what the Gaussian null predicts; a crop is confirmed against a group's
+        fingerprint instead.
+        """
+        if found.key == PAIR_KEY and (found.details or {}).get("stage") == "crop":
+            return False
+        score = found.score
+        positions = found.n_positions
+        if score is None or not positions:
+            return False
+        threshold = method.decision_threshold(
+            self.n_tests, positions, family_alarm=self.options.family_alarm, floor=self.options.threshold
+        )
+        return score >= threshold
+
+
+def _to_read(case: Case, paths: list[Path]) -> tuple[list[str], list[str], int]:
+    """(every file under `paths`, the files to read now, how many were read before and are unchanged)."""
+    every, todo, skipped = [], [], 0
+    for path in discover(paths):
+        name = str(recorded_path(path))
+        every.append(name)
+        record = store.find_file(case, name)
+        if record is not None and (record.size_bytes, record.mtime_ns) == stat_file(Path(name)):
+            skipped += 1
+            continue
+        todo.append(name)
+    return every, todo, skipped
+
+
+def _file_fields(facts: FileFacts, arrays: dict | None) -> dict:
+    fields = facts.store_fields()
+    details = {"frames": len(facts.frames)} if facts.frames else {}
+    if arrays is not None:
+        rows, cols = arrays["w"].shape
+        details.update(rows=int(rows), cols=int(cols))
+    keep = ("path", "sha256", "size_bytes", "mtime_ns", "kind", "width", "height", "status", "error")
+    return {**{k: fields[k] for k in keep}, "details": details}
+
+
+def _read_stage(state: _State, todo: list[str]) -> None:
+    """Read the files not yet cached, committing each file's cache (or error) as it arrives."""
+    options, summary = state.options, state.summary
+    tasks = ((name, options.signal, options.signature_side) for name in todo)
+    state.progress("read", 0, len(todo))
+    outcomes = completed(state.executor, read_file, tasks, window=state.window)
+    for done, (facts, arrays) in enumerate(outcomes, start=1):
+        store.save_file(state.case, _file_fields(facts, arrays), arrays, state.run_id)
+        summary.read += 1
+        if facts.error:
+            summary.errors += 1
+            summary.error_lines.append(facts.error_line())
+        state.progress("read", done, len(todo))
+
+
+def _load_files(state: _State, every: list[str]) -> None:
+    """The readable files of this run, in id order, with their signatures (and the lines of unreadable ones)."""
+    wanted = set(every)
+    records = [r for r in store.files(state.case) if r.path in wanted]
+    state.records = [r for r in records if r.status == "ok"]
+    for r in records:
+        if r.status == "error" and r.run_id != state.run_id:  # an error read in an earlier run: its line again
+            state.summary.errors += 1
+            state.summary.error_lines.append(r.error or r.path)
+    state.signatures = []
+    for r in state.records:
+        arrays = store.load_cache(state.case, r, ("sig", "sig_n"))
+        state.signatures.append((arrays["sig"], arrays["sig_n"]))
+    state.stacked = method.stack_signatures(state.signatures)
+    state.sizes = sorted({method.landscape(state.shape(i)) for i in range(len(state.records))})
+    n = len(state.records)
+    state.n_tests = 2 * method.screened_pairs(n)  # every pair, and at most as many file-to-group tests
+    state.summary.threshold = method.decision_threshold(
+        state.n_tests, 1, family_alarm=state.options.family_alarm, floor=state.options.threshold
+    )
+
+
+def _pair_tasks(state: _State, pairs: list[tuple[int, int]]) -> list[tuple]:
+    """Tasks of `score_pairs`: candidate pairs grouped by their reference (the larger file), in order."""
+    by_reference: dict[int, list[int]] = {}
+    for i, j in pairs:
+        size_i, size_j = np.prod(state.shape(i)), np.prod(state.shape(j))
+        ref, query = (i, j) if size_i > size_j else (j, i)
+        by_reference.setdefault(ref, []).append(query)
+    tasks = []
+    for ref in sorted(by_reference):
+        queries = by_reference[ref]
+        for start in range(0, len(queries), PAIRS_PER_TASK):
+            part = [(state.records[q].id, state.cache(q)) for q in queries[start : start + PAIRS_PER_TASK]]
+            orientations = state.options.signal.orientations
+            tasks.append(((state.records[ref].id, state.cache(ref)), part, orientations, state.summary.threshold))
+    return tasks
+
+
+def _score_row(key: str, a_id: int, b_id: int, found: Match) -> store.PairScore:
+    evidence = found.evidence
+    return store.PairScore(
+        key,
+        a_id,
+        b_id,
+        float(found.score or 0.0),
+        found.ncc,
+        found.p_fa,
+        evidence.n_positions if evidence else None,
+        dict(found.transform) if found.transform else None,
+        {"stage": evidence.search_stage, "transform": evidence.transform_text, "reason": evidence.reason}
+        if evidence
+        else {},
+        None,
+    )
+
+
+def _pair_stage(state: _State) -> list[store.PairScore]:
+    """Screen all pairs by signature, score the candidates not scored before; returns this run's pair scores."""
+    started = time.perf_counter()
+    candidates = method.candidate_pairs(state.signatures)
+    state.summary.seconds["candidates"] = time.perf_counter() - started
+    n = len(state.records)
+    state.summary.screened, state.summary.candidates = method.screened_pairs(n) if n > 1 else 0, len(candidates)
+    ids = [r.id for r in state.records]
+    stored = {(s.a_id, s.b_id): s for s in store.scores(state.case, PAIR_KEY)}
+    key = lambda i, j: (min(ids[i], ids[j]), max(ids[i], ids[j]))  # noqa: E731 - a pair's key in the store
+    todo = [(i, j) for i, j, _ in candidates if key(i, j) not in stored]
+    state.summary.reused = len(candidates) - len(todo)
+    started = time.perf_counter()
+    state.progress("pairs", 0, len(todo))
+    done = 0
+    for results in completed(state.executor, score_pairs, _pair_tasks(state, todo), window=state.window):
+        rows = [_score_row(PAIR_KEY, min(q, r), max(q, r), found) for q, r, found in results]
+        store.save_scores(state.case, rows, state.run_id)
+        stored.update({(row.a_id, row.b_id): row for row in rows})
+        done += len(rows)
+        state.progress("pairs", done, len(todo))
+    state.summary.scored = done
+    state.summary.seconds["pairs"] = time.perf_counter() - started
+    return [stored[key(i, j)] for i, j, _ in candidates if key(i, j) in stored]
+
+
+# ---------------------------------------------------------------- growing groups by their fingerprints
+
+
+def _ordered(state: _State, fn, tasks: list[tuple]) -> list:
+    """fn(*task) for every task on the executor, results in task order."""
+    futures = [state.executor.submit(fn, *task) for task in tasks]
+    return [future.result() for future in futures]
+
+
+def _reference_members(state: _State, group: list[int]) -> list[int]:
+    chosen = method.reference_members([state.shape(i) for i in group], [state.is_video(i) for i in group])
+    return [group[c] for c in chosen]
+
+
+def _group_key(state: _State, reference: list[int]) -> str:
+    """The key of a group fingerprint's scores: the hashes of the files it is estimated from."""
+    text = "\n".join(sorted(str(state.records[i].sha256) for i in reference))
+    return "group:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _group_candidates(state: _State, groups: list[list[int]], signatures: dict[int, dict]) -> dict[int, list[int]]:
+    """{group index: files outside it whose signature correlates with the group fingerprint's at their scale}.
+
+    One matrix product per landscape size: the signatures of the files of that size
+    against the windows of every group fingerprint at that scale.
+    """
+    rows, counts, owners = state.stacked
+    n = len(state.records)
+    z_min = method.candidate_z(max(1, n) * 2)
+    size_of = np.array([_size_index(state, i) for i in range(n)])
+    chosen: dict[int, set[int]] = {g: set() for g in signatures}
+    for size, shape in enumerate(state.sizes):
+        wanted = [g for g in signatures if shape in signatures[g]]
+        views = np.nonzero(size_of[owners] == size)[0]
+        if not wanted or not len(views):
+            continue
+        vectors = np.stack([signatures[g][shape][0] for g in wanted])
+        pixels = np.array([signatures[g][shape][1] for g in wanted])
+        z = method.correlation_z(rows[views], counts[views], vectors, pixels)
+        for v, c in zip(*np.nonzero(z >= z_min), strict=True):
+            chosen[wanted[c]].add(int(owners[views[v]]))
+    return {g: sorted(i for i in found if i not in set(groups[g])) for g, found in chosen.items()}
+
+
+def _size_index(state: _State, i: int) -> int:
+    return state.sizes.index(method.landscape(state.shape(i)))
+
+
+def _group_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int, store.PairScore]]:
+    """{group index: {file index: score against the group's fingerprint}} for groups of two or more."""
+    side = state.options.signature_side
+    big = [g for g, members in enumerate(groups) if len(members) >= 2]
+    references = {g: _reference_members(state, groups[g]) for g in big}
+    tasks = [([state.cache(i) for i in references[g]], state.sizes, side) for g in big]
+    signatures = dict(zip(big, _ordered(state, group_signatures, tasks), strict=True))
+    candidates = _group_candidates(state, groups, signatures)
+    position = {r.id: i for i, r in enumerate(state.records)}
+    stored: dict[int, dict[int, store.PairScore]] = {}
+    keys = {g: _group_key(state, references[g]) for g in big}
+    tasks = []
+    for g in big:
+        stored[g] = {position[s.b_id]: s for s in store.scores(state.case, keys[g]) if s.b_id in position}
+        wanted = [i for i in candidates[g] if i not in stored[g]]
+        members = [state.cache(i) for i in references[g]]
+        queries = [(state.records[i].id, state.cache(i)) for i in wanted]
+        for start in range(0, len(queries), PAIRS_PER_TASK):
+            part = queries[start : start + PAIRS_PER_TASK]
+            tasks.append((g, members, part, state.options.signal.orientations, state.summary.threshold))
+    for g, found in completed(state.executor, score_group_task, tasks, window=state.window):
+        rows = [_score_row(keys[g], 0, file_id, match) for file_id, match in found]
+        store.save_scores(state.case, rows, state.run_id)
+        stored[g].update({position[row.b_id]: row for row in rows})
+        state.summary.group_tests += len(rows)
+    return {g: {i: s for i, s in stored[g].items() if i not in set(groups[g])} for g in big}
+
+
+def _regroup(state: _State, groups: list[list[int]], tested: dict[int, dict[int, store.PairScore]]) -> list[list[int]]:
+    """Singletons join the group whose fingerprint they match best; a group merges into another
+    when most of its members match the other's fingerprint (`prnu.cluster.merge_supported`)."""
+    owner = {i: g for g, members in enumerate(groups) for i in members}
+    edges: list[tuple[int, int]] = []
+    best: dict[int, tuple[float, int]] = {}
+    votes: dict[tuple[int, int], int] = {}
+    for g, scored in tested.items():
+        for i, score in scored.items():
+            if not state.links(score):
+                continue
+            other = owner[i]
+            if len(groups[other]) == 1:
+                if score.score > best.get(i, (-np.inf, -1))[0]:
+                    best[i] = (score.score, g)
+            else:
+                votes[(g, other)] = votes.get((g, other), 0) + 1
+    edges += [(g, owner[i]) for i, (_, g) in best.items()]
+    edges += [(g, other) for (g, other), n in votes.items() if method.merge_supported(n, len(groups[other]))]
+    merged = method.components(len(groups), edges)
+    return sorted((sorted(i for g in part for i in groups[g]) for part in merged), key=lambda m: m[0])
+
+
+def _group_stage(state: _State, pair_scores: list[store.PairScore]) -> tuple[list[list[int]], dict]:
+    """Groups from the linked pairs, grown by their fingerprints until nothing changes."""
+    position = {r.id: i for i, r in enumerate(state.records)}
+    edges = [(position[s.a_id], position[s.b_id]) for s in pair_scores if state.links(s)]
+    groups = method.components(len(state.records), edges)
+    tested: dict = {}
+    for round_number in range(1, state.options.max_rounds + 1):
+        state.progress("groups", round_number - 1, state.options.max_rounds)
+        tested = _group_scores(state, groups)
+        regrouped = _regroup(state, groups, tested)
+        if regrouped == groups:
+            break
+        groups = regrouped
+    else:
+        tested = _group_scores(state, groups)
+    state.progress("groups", state.options.max_rounds, state.options.max_rounds)
+    return groups, tested
+
+
+# ---------------------------------------------------------------- devices, storing, the use case
+
+
+def _group_record(state: _State, members: list[int], devices: dict) -> dict:
+    """What the store keeps of one group: members, their scores against its fingerprint, its device link."""
+    record: dict = {"members": [state.records[i].id for i in members], "details": {}}
+    if len(members) < 2:
+        return record
+    reference = _reference_members(state, members)
+    record["details"]["reference_members"] = [state.records[i].id for i in reference]
+    record["details"]["key"] = _group_key(state, reference)
+    if devices:
+        found = device_matches([state.cache(i) for i in reference], devices, state.options.threshold, "sensor")
+        record["details"]["devices"] = [
+            {"device": m.target, "pce": m.score, "decision": str(m.decision), "p_fa": m.p_fa} for m in found
+        ]
+        matched = [m for m in found if str(m.decision) == "match"]
+        if matched:
+            top = max(matched, key=lambda m: m.score or 0.0)
+            record["device"], record["device_score"] = top.target, top.score
+    return record
+
+
+def _member_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int, float]]:
+    """{group index: {file id: PCE against the group's fingerprint}} from the stored scores."""
+    position = {r.id: i for i, r in enumerate(state.records)}
+    out: dict[int, dict[int, float]] = {}
+    for g, members in enumerate(groups):
+        if len(members) < 2:
+            continue
+        key = _group_key(state, _reference_members(state, members))
+        inside = set(members)
+        out[g] = {s.b_id: s.score for s in store.scores(state.case, key) if position.get(s.b_id) in inside}
+    return out
+
+
+def _near_groups(state: _State, groups: list[list[int]], tested: dict) -> dict[int, dict[int, float]]:
+    """{group index: {other group number: best PCE of its members against this group's fingerprint}}."""
+    owner = {i: g for g, members in enumerate(groups) for i in members}
+    near: dict[int, dict[int, float]] = {}
+    for g, scored in tested.items():
+        for i, score in scored.items():
+            other = owner[i] + 1
+            near.setdefault(g, {})[other] = max(near.get(g, {}).get(other, -np.inf), float(score.score))
+    return near
+
+
+def _store_groups(state: _State, groups: list[list[int]], tested: dict) -> None:
+    """Match the groups with the enrolled devices and store them (singletons last), in one transaction."""
+    from sensorprint.workflow.scan import enrolled_fingerprints
+
+    started = time.perf_counter()
+    devices = enrolled_fingerprints(state.case)
+    ordered = sorted(groups, key=lambda m: (len(m) < 2, m[0]))
+    old_index = {tuple(m): g for g, m in enumerate(groups)}
+    scores, near = _member_scores(state, groups), _near_groups(state, groups, tested)
+    records = []
+    for members in ordered:
+        g = old_index[tuple(members)]
+        record = _group_record(state, members, devices)
+        record["scores"] = scores.get(g, {})
+        renumber = {old_index[tuple(m)] + 1: n for n, m in enumerate(ordered, start=1)}
+        record["details"]["near"] = {str(renumber[o]): v for o, v in near.get(g, {}).items()}
+        records.append(record)
+    store.save_groups(state.case, state.run_id, records)
+    state.summary.seconds["devices"] = time.perf_counter() - started
+    paths = {r.id: r for r in state.records}
+    for stored in store.groups(state.case, state.run_id):
+        entry = ClusterGroup(
+            stored.id,
+            stored.number,
+            [paths[f].path for f in stored.members],
+            [str(paths[f].sha256) for f in stored.members],
+            stored.device,
+            stored.device_score,
+        )
+        (state.summary.groups if len(stored.members) > 1 else state.summary.singletons).append(entry)
+
+
+def cluster(
+    case: Case,
+    paths: list[Path],
+    *,
+    options: ClusterOptions = ClusterOptions(),
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress = no_progress,
+) -> ClusterSummary:
+    """Group every image and video under `paths` by source camera; store the groups with the run."""
+    for path in paths:
+        if not Path(path).exists():
+            raise CaseError(f"{path} does not exist: check the path of the media to group")
+    parameters = {"paths": [str(Path(p).resolve()) for p in paths], **options.to_dict()}
+    run_id = case.start_run("cluster", parameters)
+    summary = ClusterSummary(run_id)
+    status = "interrupted"
+    try:
+        with open_executor(workers, scheduler) as executor:
+            state = _State(case, run_id, options, executor, window_for(workers, scheduler), progress, summary)
+            _run(state, paths)
+        status = "completed"
+    finally:
+        case.finish_run(run_id, status, _run_summary(summary))
+    return summary
+
+
+def _run(state: _State, paths: list[Path]) -> None:
+    summary = state.summary
+    clock = time.perf_counter()
+    every, todo, summary.skipped = _to_read(state.case, paths)
+    summary.files = len(every)
+    _read_stage(state, todo)
+    _load_files(state, every)
+    summary.seconds["read"] = time.perf_counter() - clock
+    pair_scores = _pair_stage(state)
+    clock = time.perf_counter()
+    groups, tested = _group_stage(state, pair_scores)
+    summary.seconds["groups"] = time.perf_counter() - clock
+    _store_groups(state, groups, tested)
+    summary.counts = {
+        "read": summary.read,
+        "candidates": summary.screened,
+        "pairs": summary.scored,
+        "groups": summary.group_tests,
+    }
+
+
+def _run_summary(summary: ClusterSummary) -> dict:
+    values = asdict(summary)
+    values["error_lines"] = summary.error_lines[:100]
+    values["groups"] = [{"id": g.id, "members": len(g.paths), "device": g.device} for g in summary.groups]
+    values["singletons"] = len(summary.singletons)
+    return values
+
+
+def cluster_paths(case: Case, cluster_id: int) -> list[Path]:
+    """The member files of a stored group; CaseError when the case holds no group of that id."""
+    group = store.get_group(case, cluster_id)
+    if group is None:
+        raise CaseError(f"{case.root} holds no group {cluster_id}: `sensorprint clusters {case.root}` lists them")
+    by_id = {r.id: r for r in store.files(case)}
+    return [Path(by_id[f].path) for f in group.members]
+
+
+def enroll_cluster(case: Case, cluster_id: int, device_name: str, **options):
+    """Enroll a stored group as a device: its member files become the device's reference media.
+
+    options: those of `workflow.enroll.enroll` (model, options, workers, scheduler, progress).
+    """
+    from sensorprint.workflow.enroll import enroll
+
+    paths = cluster_paths(case, cluster_id)
+    case.audit("cluster enrolled as a device", {"cluster_id": cluster_id, "device": device_name, "files": len(paths)})
+    return enroll(case, device_name, paths, **options)
+
+
+def stored_groups(case: Case, run_id: int | None = None) -> list[ClusterGroup]:
+    """The groups of the latest cluster run (or of `run_id`), singletons included, for `sensorprint clusters`."""
+    by_id = {r.id: r for r in store.files(case)}
+    return [
+        ClusterGroup(
+            g.id,
+            g.number,
+            [by_id[f].path for f in g.members],
+            [str(by_id[f].sha256) for f in g.members],
+            g.device,
+            g.device_score,
+        )
+        for g in store.groups(case, run_id)
+    ]

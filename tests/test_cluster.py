@@ -1,0 +1,204 @@
+"""Grouping media by unknown source (`sensorprint cluster`): groups, resume after SIGKILL, bad files, the CLI.
+
+The set: 4 simulated cameras (the first two are same-model twins) × 5 images of 1024×768,
+three flat-field and two natural scenes each; one of camera 0's is stored in portrait, one
+of camera 2's is resized to 50% and recompressed; plus one damaged file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sensorprint.cli import app
+from sensorprint.prnu import Query
+from sensorprint.prnu import cluster as method
+from sensorprint.simulate import make_cameras
+from sensorprint.store import Case
+from sensorprint.store import clusters as store
+from sensorprint.workflow.cluster import cluster, stored_groups
+
+CAMERAS, IMAGES = 4, 5
+
+
+def _write_set(root: Path) -> None:
+    cameras = make_cameras(3, 2, width=1024, height=768, seed=1)[:CAMERAS]
+    for c, camera in enumerate(cameras):
+        for k in range(IMAGES):
+            options: dict = {"flat": k < 3 or (c == 2 and k == 4)}
+            if c == 0 and k == 4:
+                options["orientation"] = 90
+            if c == 2 and k == 4:
+                options["scale"] = 0.5
+            camera.save_jpeg(root / f"cam{c}_{k}.jpg", seed=100 * c + k, **options)
+    (root / "damaged.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+
+def _named_groups(case: Case) -> set[frozenset[str]]:
+    return {frozenset(Path(p).name for p in g.paths) for g in stored_groups(case)}
+
+
+TRUTH = {frozenset(f"cam{c}_{k}.jpg" for k in range(IMAGES)) for c in range(CAMERAS)}
+
+
+@pytest.fixture(scope="module")
+def clustered(tmp_path_factory):
+    """The media, and a case clustered once from scratch (its groups and scores are the reference)."""
+    root = tmp_path_factory.mktemp("cluster")
+    media = root / "media"
+    media.mkdir()
+    _write_set(media)
+    case = Case.create(root / "case")
+    summary = cluster(case, [media], workers=1)
+    case.close()
+    return media, root / "case", summary
+
+
+def test_simulated_set_is_grouped_by_camera(clustered):
+    media, case_dir, summary = clustered
+    with Case.open(case_dir, read_only=True) as case:
+        assert _named_groups(case) == TRUTH  # twins apart, the portrait and the resized copy in their groups
+    assert summary.files == CAMERAS * IMAGES + 1
+    assert summary.errors == 1 and len(summary.error_lines) == 1
+    line = summary.error_lines[0]
+    assert "damaged.jpg" in line and "\n" not in line
+    assert summary.threshold >= 60.0
+    assert summary.candidates < summary.screened  # the signatures spared full scores
+
+
+def test_pair_score_is_the_one_verify_gives(clustered):
+    media, _, _ = clustered
+    from sensorprint.workflow import verify
+
+    a, b = media / "cam3_0.jpg", media / "cam3_1.jpg"
+    verification = verify(a, str(b))
+    assert verification.decision == "match"
+    from sensorprint.workflow.options import SignalOptions
+    from sensorprint.workflow.signals import query_signal
+
+    signals = [query_signal(p, SignalOptions())[1] for p in (a, b)]
+    assert method.pair_score(*signals).score == pytest.approx(verification.prnu.score, rel=1e-6)
+
+
+def test_quantised_cache_keeps_the_residual():
+    rng = np.random.default_rng(0)
+    residual = rng.normal(0, 2.0, (64, 80)).astype(np.float32)
+    q, step = method.quantise(residual)
+    back = method.dequantise(q, step)
+    assert q.dtype == np.int8
+    assert np.corrcoef(back.ravel(), residual.ravel())[0, 1] > 0.999
+
+
+def test_decision_threshold_grows_with_the_tests():
+    assert method.decision_threshold(1, 1) == 60.0  # the customary floor
+    few, many = method.decision_threshold(10**6, 10**7), method.decision_threshold(10**10, 10**7)
+    assert 60.0 < few < many
+
+
+def test_components_and_portrait_views():
+    assert method.components(5, [(0, 3), (3, 4)]) == [[0, 3, 4], [1], [2]]
+    portrait = np.arange(12, dtype=np.float32).reshape(4, 3)
+    views = method.landscape_views(portrait)
+    assert [v.shape for v in views] == [(3, 4), (3, 4)]
+    assert np.array_equal(views[1], np.rot90(views[0], 2))
+    q = Query(np.ones((8, 8), np.float32), None)
+    assert method.one_medium_fingerprint(q) is q.residual  # a video aggregate is its own K
+
+
+KILLER = """
+import sys
+from pathlib import Path
+from sensorprint.store import Case
+from sensorprint.workflow.cluster import cluster
+with Case.open(sys.argv[1]) as case:
+    cluster(case, [Path(sys.argv[2])], workers=1)
+"""
+
+
+def _scores_in(case_dir: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{case_dir / 'case.sqlite'}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM cluster_pairs").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_resume_after_sigkill_gives_the_same_groups_and_no_doubled_score(clustered, tmp_path):
+    media, reference_dir, _ = clustered
+    case_dir = tmp_path / "case"
+    Case.create(case_dir).close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    child = subprocess.Popen([sys.executable, "-c", KILLER, str(case_dir), str(media)], env=env)
+    deadline = time.monotonic() + 60
+    while _scores_in(case_dir) < 5 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    killed = child.poll() is None
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert killed, "the child finished before it could be killed"
+    with Case.open(case_dir) as case:
+        partial = {(s.key, s.a_id, s.b_id) for s in store.scores(case)}
+        assert 0 < len(partial)
+        summary = cluster(case, [media], workers=1)
+        assert summary.skipped > 0  # cached files were not read again
+        after = store.scores(case)
+        assert partial <= {(s.key, s.a_id, s.b_id) for s in after}  # nothing lost
+        groups = _named_groups(case)
+    with Case.open(reference_dir, read_only=True) as reference:
+        assert groups == _named_groups(reference)
+        assert len(after) == len(store.scores(reference))  # none doubled, none missing
+
+
+def test_cli_cluster_clusters_and_enroll_from_cluster(clustered, tmp_path):
+    media, reference_dir, _ = clustered
+    case_dir = tmp_path / "case"
+    shutil.copytree(reference_dir, case_dir)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["clusters", str(case_dir)])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.count("group ") >= CAMERAS and "cam3_4.jpg" in listed.output
+    with Case.open(case_dir, read_only=True) as case:
+        group = next(g for g in stored_groups(case) if any("cam3_" in p for p in g.paths))
+    enrolled = runner.invoke(
+        app, ["enroll", str(case_dir), "--device", "camera three", "--from-cluster", str(group.id)]
+    )
+    assert enrolled.exit_code == 0, enrolled.output
+    assert "5 reference files added" in enrolled.output
+    again = runner.invoke(app, ["cluster", str(case_dir), str(media), "--workers", "1"])
+    assert again.exit_code == 0, again.output
+    assert "matches enrolled device camera three" in again.output
+    assert "damaged.jpg" in again.output  # its one error line, again
+    missing = runner.invoke(app, ["enroll", str(case_dir), "--device", "x", "--from-cluster", "999999"])
+    assert missing.exit_code == 2 and "999999" in missing.output
+
+
+def test_report_has_a_section_per_group(clustered, tmp_path):
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from sensorprint.report import write_report
+
+    _, case_dir, _ = clustered
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report.schema.json").read_text())
+    with Case.open(case_dir, read_only=True) as case:
+        html = Path(write_report(case, "html", tmp_path / "report.html", threshold=60.0)).read_text()
+        data = json.loads(Path(write_report(case, "json", tmp_path / "report.json", threshold=60.0)).read_text())
+    section = data["clusters"]
+    assert len(section["groups"]) == CAMERAS and section["singletons"] == []
+    group = section["groups"][0]
+    assert len(group["scores"]) == len(group["members"]) and all(len(m["sha256"]) == 64 for m in group["members"])
+    assert any(v is not None and v >= 60 for row in group["scores"] for v in row)
+    assert list(Draft202012Validator(schema).iter_errors(data)) == []
+    assert html.count('id="cluster-') == CAMERAS and "data:image/png;base64," in html

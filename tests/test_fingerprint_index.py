@@ -1,0 +1,197 @@
+"""The fingerprint index: the binarised digest shortlists, the full PCE decides, decisions equal the exhaustive ones."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from sensorprint.prnu import Query, compare, digest
+from sensorprint.simulate import make_cameras
+from sensorprint.store import Case
+from sensorprint.store import index as store_index
+from sensorprint.workflow import enroll, scan
+from sensorprint.workflow import screen as screen_module
+
+SHAPE = (240, 320)
+
+
+def _query_of(k: np.ndarray, strength: float, rng) -> np.ndarray:
+    return (strength * k + rng.standard_normal(k.shape)).astype(np.float32)
+
+
+def test_binarised_scores_are_standard_normal_for_wrong_cameras_and_keep_true_ones():
+    rng = np.random.default_rng(1)
+    ks = rng.standard_normal((60, *SHAPE), dtype=np.float32)
+    codes = [digest.fingerprint_code(k) for k in ks]
+    bits = np.stack([c[0] for c in codes])
+    efficiency = np.array([c[1] for c in codes])
+    assert efficiency == pytest.approx(np.sqrt(2 / np.pi), abs=0.01)  # Gaussian K
+    light = np.kron(rng.uniform(20, 240, (8, 8)), np.ones((30, 40))).astype(np.float32)  # uneven W·I
+    kept = 0
+    for j, strength in enumerate(np.linspace(0.028, 0.06, 12)):  # PCE from about 60 to 280
+        query = Query(_query_of(ks[j], float(strength), rng) * light, None)
+        code = digest.code_prepared_query(query.prepared(), 0, False, SHAPE)
+        scores = digest.scores(bits, code)
+        cuts = digest.shortlist_cuts(code.efficiency * efficiency)
+        pce = compare(query, ks[j], k_is_video=False).score
+        wrong = np.delete(scores, j)
+        assert abs(wrong.mean()) < 0.5 and 0.6 < wrong.std() < 1.4  # N(0, 1) when not the source
+        if pce >= 60:
+            kept += 1
+            assert j in digest.shortlist(scores - cuts, 0.0, always_kept=0), (pce, scores[j], cuts[j])
+    assert kept >= 6
+
+
+def test_screenable_pairs_are_exactly_the_aligned_comparisons():
+    k = np.random.default_rng(2).standard_normal(SHAPE, dtype=np.float32)
+    portrait = Query(np.ascontiguousarray(k.T), None)
+    found = compare(portrait, k, k_is_video=False)
+    assert digest.screenable(portrait.residual.shape, k.shape) and found.evidence.search_stage == "aligned"
+    assert digest.aligned_orientations(portrait.residual.shape, k.shape) == [(90, False), (270, False)]
+    crop = Query(np.ascontiguousarray(k[:200, :300]), None)
+    assert not digest.screenable(crop.residual.shape, k.shape)
+    assert not digest.cannot_match(crop.residual.shape, k.shape, k_is_video=False)
+    wide = np.random.default_rng(3).standard_normal((200, 400), dtype=np.float32)
+    assert digest.cannot_match(wide.shape, k.shape, k_is_video=False)
+    assert not digest.cannot_match(wide.shape, k.shape, k_is_video=True)  # roles swapped: searched
+    refused = compare(Query(wide, None), k, k_is_video=False)
+    assert refused.decision == "no match" and refused.score == 0 and refused.evidence.reason
+
+
+@pytest.fixture(scope="module")
+def enrolled_case(tmp_path_factory):
+    """Three simulated cameras enrolled from images, plus 40 decoy fingerprints of the same size."""
+    root = tmp_path_factory.mktemp("index")
+    cameras = make_cameras(n_models=1, units_per_model=3, width=SHAPE[1], height=SHAPE[0], seed=11)
+    seized = root / "seized"
+    for camera in cameras:
+        for i in range(6):
+            camera.save_jpeg(root / "refs" / camera.name / f"flat{i}.jpg", flat=True, seed=i)
+        for i in range(2):
+            camera.save_jpeg(seized / f"{camera.name}-{i}.jpg", seed=40 + i)
+    make_cameras(n_models=1, units_per_model=1, width=SHAPE[1], height=SHAPE[0], seed=99)[0].save_jpeg(
+        seized / "stranger.jpg", seed=3
+    )
+    rng = np.random.default_rng(5)
+    with Case.create(root / "case") as case:
+        for camera in cameras:
+            enroll(case, camera.name, [root / "refs" / camera.name], workers=1)
+        for i in range(40):
+            device = case.add_device(f"decoy{i:02d}")
+            k = (0.02 * rng.standard_normal(SHAPE)).astype(np.float32)
+            case.save_fingerprint(device.id, k, n_media=1, quality=None, media_hashes=[], source="image", parameters={})
+    return root, cameras
+
+
+def _decisions(case: Case) -> dict[str, dict[str, tuple[str, float]]]:
+    out = {}
+    for medium in case.list_media(role="evidence"):
+        rows = case.results(medium.id, method="prnu")
+        out[medium.path] = {r.target: (str(r.decision), round(r.score, 6)) for r in rows}
+    return out
+
+
+def test_scan_with_the_index_decides_as_the_exhaustive_scan(enrolled_case, tmp_path):
+    root, cameras = enrolled_case
+    shutil.copytree(root / "case", tmp_path / "full")
+    shutil.copytree(root / "case", tmp_path / "indexed")
+    with Case.open(tmp_path / "full") as case:
+        exhaustive = scan(case, [root / "seized"], workers=1, exhaustive=True)
+        full = _decisions(case)
+    with Case.open(tmp_path / "indexed") as case:
+        summary = scan(case, [root / "seized"], workers=1, exhaustive=False)
+        indexed = _decisions(case)
+        screenings = {m.path: m.details["screening"] for m in case.list_media(role="evidence")}
+        assert summary.matched == exhaustive.matched >= 2 and summary.scanned == 7
+        assert summary.screened == 7 and summary.fingerprints_compared < summary.fingerprints_screened == 7 * 43
+        assert exhaustive.screened == 0
+        again = scan(case, [root / "seized"], workers=1, exhaustive=False)
+        assert again.skipped == 7  # a resumed scan knows the screened devices are done
+    for path, rows in full.items():
+        matched = {device for device, (decision, _) in rows.items() if decision == "match"}
+        assert matched == {device for device, (decision, _) in indexed[path].items() if decision == "match"}
+        for device, row in indexed[path].items():
+            assert rows[device] == row  # a shortlisted device gets the very same result
+        assert screenings[path]["screened"] == 43 and len(indexed[path]) < len(rows)
+    assert all(len(rows) == 43 for rows in full.values())
+
+
+def test_the_index_follows_the_fingerprints_and_keeps_unchanged_rows(enrolled_case, tmp_path):
+    root, cameras = enrolled_case
+    shutil.copytree(root / "case", tmp_path / "case")
+    with Case.open(tmp_path / "case") as case:
+        first = screen_module.ensure_index(case)
+        manifest = store_index.read_manifest(case.arrays_dir / first.manifest)
+        assert len(manifest.entries) == 43
+        assert screen_module.ensure_index(case).manifest == first.manifest  # nothing changed: nothing written
+        old_bits = np.array(store_index.load_bits(case.arrays_dir, manifest.groups[0]))
+        enroll(case, "late", [root / "refs" / cameras[0].name], workers=1)
+        second = screen_module.ensure_index(case)
+        assert second.manifest != first.manifest
+        updated = store_index.read_manifest(case.arrays_dir / second.manifest)
+        assert {e.device for e in updated.entries} == {e.device for e in manifest.entries} | {"late"}
+        new_bits = store_index.load_bits(case.arrays_dir, updated.groups[0])
+        assert np.array_equal(old_bits, new_bits[: old_bits.shape[0]])
+        names = {p.name for p in case.arrays_dir.iterdir() if p.name.startswith("index-")}
+        assert names == store_index.index_files(updated) | {store_index.POINTER}
+        pointer = json.loads((case.arrays_dir / store_index.POINTER).read_text())
+        assert pointer == {"manifest": second.manifest}
+        assert any(e.action == "fingerprint index updated" for e in case.audit_log())
+        summary = scan(case, [root / "seized"], workers=1, exhaustive=False)  # every file screened again
+        assert summary.scanned == 7 and summary.fingerprints_screened == 7 * 44
+        assert {m.details["screening"]["index"] for m in case.list_media(role="evidence")} == {second.manifest}
+        late = case.find_medium("evidence", str(root / "seized" / f"{cameras[0].name}-1.jpg"))
+        assert "late" in case.done_targets(late.id, "prnu")  # the same camera as "late": shortlisted
+
+
+def test_import_pools_devices_with_their_provenance_and_decides_as_the_source(enrolled_case, tmp_path):
+    from sensorprint.workflow.library import import_cases
+
+    root, cameras = enrolled_case
+    shutil.copytree(root / "case", tmp_path / "source")
+    with Case.open(tmp_path / "source") as source:
+        sources = {f.device_name: f for f in source.fingerprints()}
+        sums = source.load_sums(source.get_device(cameras[0].name).id, SHAPE)
+    with Case.create(tmp_path / "library") as library:
+        library.add_device(cameras[1].name)  # a name already taken here: the import renames
+        summary = import_cases(library, [tmp_path / "source"])
+        assert summary.fingerprints == 43 and len(summary.imported) == 43
+        assert summary.renamed == {f"source: {cameras[1].name}": f"{cameras[1].name} [source]"}
+        copied = {f.device_name: f for f in library.fingerprints()}
+        first = copied[cameras[0].name]
+        assert first.array_sha256 == sources[cameras[0].name].array_sha256
+        assert first.media_hashes == sources[cameras[0].name].media_hashes and first.n_media == 6
+        origin = first.parameters["imported"][f"{SHAPE[1]}x{SHAPE[0]}"]
+        assert origin["case"] == str(tmp_path / "source") and origin["run"]["command"] == "enroll"
+        assert origin["array_sha256"] == first.array_sha256
+        copied_sums = library.load_sums(library.get_device(cameras[0].name).id, SHAPE)
+        assert all(np.array_equal(copied_sums[key], sums[key]) for key in sums)
+        assert not library.verify_arrays()
+        again = import_cases(library, [tmp_path / "source"])
+        assert not again.imported and len(again.already) == 43  # an import can be repeated
+        scanned = scan(library, [root / "seized"], workers=1, exhaustive=False)
+        assert scanned.matched >= 2
+        assert any(e.action == "device imported" for e in library.audit_log())
+
+
+def test_the_import_and_exhaustive_commands(enrolled_case, tmp_path):
+    from typer.testing import CliRunner
+
+    from sensorprint.cli import app
+
+    root, cameras = enrolled_case
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(tmp_path / "library")]).exit_code == 0
+    result = runner.invoke(app, ["import", str(tmp_path / "library"), str(root / "case")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "43 devices imported (43 fingerprints) from 1 cases, 0 already here" in result.output
+    result = runner.invoke(app, ["import", str(tmp_path / "library"), str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    result = runner.invoke(app, ["scan", str(tmp_path / "library"), str(root / "seized"), "-w", "1", "--exhaustive"])
+    assert result.exit_code == 0, result.output
+    assert "index:" not in result.output  # compared with every fingerprint
+    with Case.open(tmp_path / "library") as case:
+        assert all(len(case.results(m.id, method="prnu")) == 43 for m in case.list_media(role="evidence"))
