@@ -248,10 +248,17 @@ def render_html(data: Mapping[str, Any], *, open_all: bool = False) -> str:
 
 def render_pdf(data: Mapping[str, Any]) -> bytes:
     """The HTML report as PDF (WeasyPrint), every section open, the figure included."""
+    from PIL import ImageFile
+
+    tolerant = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         from weasyprint import HTML
     except (ImportError, OSError) as exc:  # OSError: its system libraries (Pango) are missing
         raise CaseError(f"PDF reports need WeasyPrint and its libraries ({exc}); write --format html instead") from exc
+    finally:
+        # importing WeasyPrint turns on Pillow's decoding of truncated images for the whole process;
+        # the evidence readers (media.image) then refuse to decode, so a scan after a PDF would fail
+        ImageFile.LOAD_TRUNCATED_IMAGES = tolerant
     return HTML(string=render_html(data, open_all=True)).write_pdf()
 
 
