@@ -322,8 +322,19 @@ def reference_fit(num: np.ndarray, den: np.ndarray, own: np.ndarray, energy: np.
     N / window², 23 for a 6 MP image on 512×512); a genuine reference far above.
     """
     k = clean_fingerprint((num - own) / (den - energy + np.float32(1.0)))
-    x = own - np.float32(own.mean(dtype=np.float64))
-    y = k - np.float32(k.mean(dtype=np.float64))
-    norm = float(np.sqrt(np.dot(x.ravel(), x.ravel()) * np.dot(y.ravel(), y.ravel())))
-    rho = float(np.dot(x.ravel(), y.ravel())) / norm if norm > 0 else 0.0
-    return math.copysign(n_pixels * rho * rho, rho)
+    return correlation_score(own, k, n_pixels)
+
+
+def correlation_score(a: np.ndarray, b: np.ndarray, n_pixels: int | None = None) -> float:
+    """N·ρ²·sign(ρ): the aligned PCE that the normalised correlation ρ of two same-shape arrays predicts.
+
+    n_pixels: the N to scale by (default: the arrays' size; more when ρ was measured on a
+    window of larger images). PCE ≈ N ρ² at one position (Goljan 2009).
+    """
+    x = np.asarray(a, dtype=np.float32).ravel()
+    y = np.asarray(b, dtype=np.float32).ravel()
+    x = x - np.float32(x.mean(dtype=np.float64))
+    y = y - np.float32(y.mean(dtype=np.float64))
+    norm = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
+    rho = float(np.dot(x, y)) / norm if norm > 0 else 0.0
+    return math.copysign((x.size if n_pixels is None else n_pixels) * rho * rho, rho)

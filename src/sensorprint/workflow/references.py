@@ -15,14 +15,13 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sensorprint.prnu import DEFAULT_PCE_THRESHOLD
-from sensorprint.prnu.decision import centre_window, reference_fit
+from sensorprint.prnu.decision import centre_window, correlation_score, reference_fit
 from sensorprint.store import Case, Device
 
 MIN_CHECKED = 3  # fewer scored references than this: no file can be told an outlier
@@ -93,12 +92,7 @@ def similar_devices(case: Case, device: Device, threshold: float) -> list[tuple[
     for other in case.fingerprints():
         if other.device_id == device.id or (other.height, other.width) not in mine:
             continue
-        a = np.asarray(mine[(other.height, other.width)].load(), dtype=np.float32).ravel()
-        b = np.asarray(other.load(), dtype=np.float32).ravel()
-        a, b = a - a.mean(), b - b.mean()
-        norm = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
-        rho = float(np.dot(a, b)) / norm if norm > 0 else 0.0
-        score = math.copysign(a.size * rho * rho, rho)
+        score = correlation_score(mine[(other.height, other.width)].load(), other.load())
         if score >= threshold:
             found.append((other.device_name, round(score, 1)))
     return sorted(found, key=lambda item: -item[1])
