@@ -195,7 +195,7 @@ def record_video(
     exposure: float | None = None,
     analog_gain: float = 2.0,
     readout: str = "skip",
-    threads: int = 2,
+    threads: int = 1,
     metadata: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -221,7 +221,9 @@ def record_video(
     readout : how the sensor makes the smaller frame: ``"bin"`` averages the photosites of
         each frame pixel (lower noise, PRNU averaged down), ``"skip"`` reads one photosite per
         frame pixel (line skipping: full-amplitude PRNU and noise).
-    threads : x264 encoder threads (part of what makes the output bytes reproducible).
+    threads : x264 encoder threads. One by default: with frame threads x264's rate control
+        saw a different encoder state on a loaded CI machine and the bytes differed between two
+        identical calls; one thread costs nothing measurable here (scene synthesis dominates).
     metadata : write container tags make/model/creation_time (and the QuickTime keys).
     progress : called with (frames done, frames total).
     """
@@ -301,6 +303,7 @@ def record_video(
             # every machine for a given seed.
             "threads": str(int(threads)),
         }
+        stream.codec_context.thread_count = int(threads)
         frame_buf = np.empty((h * 3 // 2, w), np.uint8)
         views = _scene_views(lum_canvas, chroma_planes, (w, h), xs, ys, zs)
         for i, (lum, chroma) in enumerate(views):
