@@ -13,7 +13,8 @@ Printed per set: adjusted Rand index (Hubert & Arabie 1985), pair precision and 
 and true cameras, single media, seconds. Bars (simulated): ARI >= 0.95 and pair precision 1.0.
 
 Run: .venv/bin/python benchmarks/cluster_accuracy.py [--sets simulated,dresden,vision]
-[--cameras 30] [--media 20] [--workers 2] [--cache DIR]. The last line is one key=value line.
+[--cameras 30] [--media 20] [--workers 2] [--cache DIR] [--work DIR: keep the cases there; a case
+found there is resumed, as `sensorprint cluster` resumes]. The last line is one key=value line.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def real_set(name: str) -> dict[str, str]:
 
 def run(title: str, truth: dict[str, str], folders: list[Path], workers: int, work: Path) -> dict[str, float]:
     """Cluster `folders` in a new case and print the figures against `truth`."""
-    case = Case.create(work / f"case-{title}")
+    folder = work / f"case-{title}"
+    case = Case.open(folder) if folder.exists() else Case.create(folder)  # an existing case: the run resumes it
     started = time.perf_counter()
     summary = cluster(case, folders, workers=workers)
     seconds = time.perf_counter() - started
@@ -162,11 +164,13 @@ def main() -> None:
     parser.add_argument("--media", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sensorprint-cluster-accuracy")
+    parser.add_argument("--work", type=Path, default=None, help="keep the cases here (a case found there is resumed)")
     args = parser.parse_args()
     wanted = args.sets.split(",")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if "simulated" in wanted:
             media = args.cache / f"sim-{args.cameras}x{args.media}"
             started = time.perf_counter()

@@ -13,7 +13,10 @@ the units per second of each stage, the peak resident memory of the main process
 the workers, and the ARI and pair precision against the cameras.
 
 Run: .venv/bin/python benchmarks/cluster_scale.py --sizes 100,200,400 [--width 3264 --height 2448]
-[--per-camera 10] [--workers 2] [--side 512]. The last line reads
+[--per-camera 10] [--workers 2] [--side 512] [--extrapolate 1000,10000]. Between the smallest
+and the largest N each stage's work (files, pairs screened, pairs scored, group tests) is
+fitted as a·N^b and divided by its rate at the largest N to predict the --extrapolate sizes
+(printed as extrapolated, never as measured). The last line reads
 `images=N seconds=S ari=A precision=P peak_mb=M` (for the largest N).
 """
 
@@ -116,7 +119,56 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
         f"peak memory main {own:.0f} MB, worker {children:.0f} MB",
         flush=True,
     )
-    return {"n": len(truth), "seconds": seconds, "peak_mb": max(own, children), **found}
+    units = {
+        "read": summary.read,
+        "candidates": summary.screened,
+        "pairs": summary.scored,
+        "groups": summary.group_tests,
+    }
+    per_second = dict(zip(units, rates.values(), strict=True))
+    return {
+        "n": len(truth),
+        "seconds": seconds,
+        "peak_mb": max(own, children),
+        "units": units,
+        "rates": per_second,
+        **found,
+    }
+
+
+def reference_seconds(width: int, height: int, repeats: int = 5) -> float:
+    """Median seconds of one float32 rfft2 + irfft2 round trip of a width×height frame in this process:
+    the unit that makes the stage times comparable between runs on a shared machine."""
+    frame = np.random.default_rng(0).normal(size=(height, width)).astype(np.float32)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.fft.irfft2(np.fft.rfft2(frame), s=frame.shape)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def extrapolate(first: dict, last: dict, targets: list[int]) -> None:
+    """Print how each stage's work grew between two measured sizes, and the seconds it predicts at `targets`.
+
+    Wall seconds on a shared machine follow the load more than N, so the prediction counts
+    work instead: each stage's units at N (files read ∝ N, pairs screened = N(N-1)/2, pairs
+    scored and group tests as grown from `first` to `last`) at the rate (units per second)
+    measured at the largest N. These figures are extrapolated, not measured.
+    """
+    ratio = last["n"] / first["n"]
+    growth = {
+        k: float(np.log(max(last["units"][k], 1) / max(first["units"][k], 1)) / np.log(ratio)) for k in last["units"]
+    }
+    print("work grows per stage as: " + ", ".join(f"{k} N^{b:.2f}" for k, b in growth.items()))
+    for n in targets:
+        parts = {
+            k: last["units"][k] * (n / last["n"]) ** growth[k] / max(last["rates"][k], 1e-9) for k in last["units"]
+        }
+        print(
+            f"extrapolated (not measured) N={n}: {sum(parts.values()):.0f} s at the rates of N={last['n']} "
+            f"({', '.join(f'{k} {v:.0f} s' for k, v in parts.items())})"
+        )
 
 
 def main() -> None:
@@ -128,6 +180,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sensorprint-cluster-scale")
+    parser.add_argument("--extrapolate", default="1000", help="sizes N to extrapolate the time to (comma-separated)")
     args = parser.parse_args()
     sizes = sorted(int(v) for v in args.sizes.split(","))
     folder = args.cache / f"{args.width}x{args.height}-{args.per_camera}"
@@ -137,12 +190,22 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
+            unit = reference_seconds(args.width, args.height)
             subset = dict(list(truth.items())[:n])
             results.append(run(subset, folder, args.workers, args.side, Path(tmp)))
+            unit = (unit + reference_seconds(args.width, args.height)) / 2
+            last = results[-1]
+            print(
+                f"   reference: one {args.width}x{args.height} FFT round trip {unit * 1000:.0f} ms (before and after); "
+                f"end to end {last['seconds'] / unit:.0f} round trips, "
+                f"{last['seconds'] / unit / last['n']:.1f} per image; load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
     if len(results) > 1:
         first, last = results[0], results[-1]
         exponent = np.log(last["seconds"] / first["seconds"]) / np.log(last["n"] / first["n"])
-        print(f"time grows as N^{exponent:.2f} from N={first['n']} to N={last['n']}")
+        print(f"time grows as N^{exponent:.2f} from N={first['n']} to N={last['n']} (measured)")
+        extrapolate(first, last, [int(v) for v in args.extrapolate.split(",") if v])
     last = results[-1]
     print(
         f"images={last['n']} seconds={last['seconds']:.1f} ari={last['ari']:.4f} "

@@ -19,6 +19,10 @@ matcher's own (the identity's relative error on those pairs is printed).
 
 Run: .venv/bin/python benchmarks/fingerprint_index.py [--cameras 10000] [--queries 100] [--workers 2]
 Last line: cameras=N queries=Q recall=R identical=K query_s=S build_s=B bytes_per_camera=N
+
+Timing only (no build, random rows; minutes, not an hour):
+    .venv/bin/python benchmarks/fingerprint_index.py --timing-only 1000,10000 --queries 20
+Last line: cameras=N query_s=S max_s=M ... coding_s=C us_per_fingerprint=U load=L
 """
 
 from __future__ import annotations
@@ -266,9 +270,15 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--timing-only", metavar="N,N", help="only time the shortlist against N random index rows per count (no build)"
+    )
     args = parser.parse_args()
     global THREADS
     THREADS = args.workers
+    if args.timing_only:
+        timing_only([int(n) for n in args.timing_only.split(",")], args.queries, args.seed)
+        return
     specs = query_specs(args.cameras, args.queries, args.seed)
     with tempfile.TemporaryDirectory(prefix="fingerprint-index-") as folder:
         groups, efficiency, identity, code_s, pass_s = build(args.cameras, specs, args.workers, Path(folder))
@@ -281,10 +291,72 @@ def main() -> None:
             outcomes.append(
                 run_query(spec, members, bits[spec.shape], efficiency[spec.shape], identity[spec.shape][row])
             )
-    report(args, outcomes, groups, code_s, pass_s, index_bytes)
+        first = specs[0]
+        query_bytes = query_memory(make_query(first), bits[first.shape], efficiency[first.shape], first.shape)
+    report(args, outcomes, groups, code_s, pass_s, index_bytes, query_bytes)
 
 
-def report(args, outcomes: list[QueryOutcome], groups, code_s: float, pass_s: float, index_bytes: int) -> None:
+def timing_only(counts: list[int], queries: int, seed: int) -> None:
+    """Shortlist time per query against `n` rows of random bits of the 1.5 MP size, for each n, in one run.
+
+    The time of scoring a row does not depend on its bits (XOR, AND, popcount), so random rows
+    time the index as real ones do; recall and decisions need the full run. The counts are
+    timed in turn, query by query, so that the machine's load weighs on each alike.
+    """
+    shape = SIZES[0]
+    rng = np.random.default_rng(seed)
+    rows = max(int(round(n * SIZE_SHARE[0])) for n in counts)
+    bits = rng.integers(0, np.iinfo(np.int64).max, size=(rows, digest.words_for(shape)), dtype=np.uint64)
+    efficiency = np.full(rows, math.sqrt(2 / math.pi))
+    times: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, list[float]] = {n: [] for n in counts}  # CPU seconds of both threads: the time on free cores
+    coding: list[float] = []
+    for i in range(queries):
+        query = make_query(QuerySpec(i, NEVER_ENROLLED + i, shape, 0.01))
+        for n in counts:
+            part = int(round(n * SIZE_SHARE[0]))
+            started, cpu_started = time.perf_counter(), time.process_time()
+            _, _, score_s = screen_query(query, bits[:part], efficiency[:part], shape)
+            times[n].append(time.perf_counter() - started)
+            cpu[n].append(time.process_time() - cpu_started)
+            coding.append(times[n][-1] - score_s)
+    load = os.getloadavg()[0]
+    for n in counts:
+        t = np.array(times[n])
+        print(
+            f"{n:>7} fingerprints ({int(round(n * SIZE_SHARE[0]))} of the 1.5 MP size screened): shortlist mean "
+            f"{t.mean():.3f} s, median {np.median(t):.3f} s, 95th percentile {np.percentile(t, 95):.3f} s, "
+            f"max {t.max():.3f} s; CPU {np.mean(cpu[n]):.3f} s per query (on {THREADS} free cores: "
+            f"{np.mean(cpu[n]) / THREADS:.3f} s)"
+        )
+    per_row = (np.mean(times[max(counts)]) - np.mean(times[min(counts)])) / (
+        (max(counts) - min(counts)) * SIZE_SHARE[0]
+    )
+    print(f"coding a query {np.mean(coding):.3f} s; each further fingerprint {per_row * 1e6:.1f} us; load {load:.1f}")
+    print(
+        " ".join(
+            f"cameras={n} query_s={np.mean(times[n]):.3f} max_s={np.max(times[n]):.3f} cpu_s={np.mean(cpu[n]):.3f}"
+            for n in counts
+        )
+        + f" coding_s={np.mean(coding):.3f} us_per_fingerprint={per_row * 1e6:.1f} load={load:.1f}"
+    )
+
+
+def query_memory(query: Query, bits: np.ndarray, efficiency: np.ndarray, shape: tuple[int, int]) -> int:
+    """Peak bytes that screening one query allocates (numpy arrays, traced), beside the memory-mapped index."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        screen_query(query, bits, efficiency, shape)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def report(
+    args, outcomes: list[QueryOutcome], groups, code_s: float, pass_s: float, index_bytes: int, query_bytes: int
+) -> None:
     cameras = args.cameras
     times = np.array([o.shortlist_s for o in outcomes])
     screened = np.array([o.screened for o in outcomes])
@@ -300,12 +372,14 @@ def report(args, outcomes: list[QueryOutcome], groups, code_s: float, pass_s: fl
     per_row_s = float(sum(o.score_s for o in outcomes) / np.sum(screened))
     fixed_s = float(np.mean([o.shortlist_s - o.score_s for o in outcomes]))
     build_s = code_s / args.workers
-    rss = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    )
+    query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; counts the mapped index pages it read
+    build_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"sizes: {', '.join(f'{w}x{h}: {len(m)}' for (h, w), m in groups.items())} fingerprints")
     print(
-        f"shortlist per query: mean {times.mean():.3f} s, max {times.max():.3f} s (coding the query {fixed_s:.3f} s, then {per_row_s * 1e6:.1f} us per fingerprint scored)"
+        f"shortlist per query: mean {times.mean():.3f} s, median {np.median(times):.3f} s, 95th percentile "
+        f"{np.percentile(times, 95):.3f} s, max {times.max():.3f} s (query {int(times.argmax())}, "
+        f"{screened[int(times.argmax())]} screened) (coding the query {fixed_s:.3f} s, then {per_row_s * 1e6:.1f} us "
+        "per fingerprint scored)"
     )
     print(
         f"shortlisted per query: mean {shortlisted.mean():.1f}, max {shortlisted.max()} of {screened.mean():.0f} screened"
@@ -327,14 +401,19 @@ def report(args, outcomes: list[QueryOutcome], groups, code_s: float, pass_s: fl
             f"identity PCE vs prnu.compare on the {len(errors)} pairs rechecked: max relative error {max(errors):.2e}"
         )
     print(
-        f"index: {index_bytes / 1e9:.3f} GB of bits, {bytes_per_camera} bytes per fingerprint; build {code_s:.1f} CPU s ({build_s:.1f} s on {args.workers} cores); per-camera pass {pass_s:.0f} s wall; peak RSS {rss / 1e6:.2f} GB"
+        f"index: {index_bytes / 1e9:.3f} GB of bits, {bytes_per_camera} bytes per fingerprint; build {code_s:.1f} s of worker time, wall clock inside the workers ({build_s:.1f} s on {args.workers} cores); per-camera pass {pass_s:.0f} s wall; peak RSS: querying {query_rss / 1e6:.2f} GB (of which the memory-mapped index, read from the page cache, up to {index_bytes / 1e9:.2f} GB), a build worker {build_rss / 1e6:.2f} GB"
+    )
+    print(
+        f"memory of one query's screening: {query_bytes / 1e6:.0f} MB allocated at most (its code and the scratch "
+        f"blocks), whatever the number of fingerprints; the index is memory-mapped ({index_bytes / 1e9:.2f} GB here), "
+        "its pages shared by every worker of one machine through the page cache"
     )
     for n in (1_000, 10_000, 1_000_000):
         print(
             f"on paper at {n:>9,} fingerprints of this mix: shortlist {fixed_s + per_row_s * n * 0.75:.2f} s per query "
             f"({args.workers} threads), "
             f"false candidates {n * 0.75 * np.mean(shortlisted - 4) / max(np.mean(screened), 1):.1f} + 4 kept, "
-            f"index {n * bytes_per_camera / 1e9:.2f} GB, build {code_s / cameras * n / 3600:.2f} CPU h"
+            f"index {n * bytes_per_camera / 1e9:.2f} GB, build {code_s / cameras * n / 3600:.2f} worker h"
         )
     print(
         f"cameras={cameras} queries={len(outcomes)} recall={recall:.3f} identical={identical} "

@@ -57,6 +57,13 @@ def test_enroll_of_an_empty_folder_creates_nothing(world, tmp_path):
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     with Case.open(world["case"], read_only=True) as case:
         assert case.get_device("ghost") is None
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.jpg").write_bytes(b"not an image")  # found, but nothing readable
+    result = runner.invoke(app, ["enroll", str(world["case"]), "--device", "ghost", str(tmp_path / "bad")])
+    assert result.exit_code != 0 and "nothing was enrolled" in result.output and "Traceback" not in result.output
+    with Case.open(world["case"], read_only=True) as case:
+        assert case.get_device("ghost") is None and not case.list_media(role="reference", status="error")
+        assert "device removed" in [e.action for e in case.audit_log()]  # the attempt stays in the audit log
 
 
 @pytest.mark.parametrize("with_case", [True, False])
@@ -87,6 +94,8 @@ def test_verify_against_a_device_is_recorded_in_the_case(world):
 def test_scan_shows_a_table_of_files_and_json_says_the_same(world):
     output = ok("scan", world["case"], world["root"] / "seized", "--workers", "1")
     assert "best device" in output and "img1.jpg" in output and "cam" in output
+    again = ok("scan", world["case"], world["root"] / "seized", "--workers", "1")  # a rescan says what was found
+    assert "0 scanned now, 2 already done" in again and "of all 2: 2 matched an enrolled device" in again
     rows = json.loads(ok("scan", world["case"], world["root"] / "seized", "--json"))["files"]
     assert {Path(r["path"]).name for r in rows} == {"img0.jpg", "img1.jpg"}
     assert all(r["best_device"] == "cam" and r["answer"] == "match" and r["pce"] > 60 for r in rows)
@@ -100,8 +109,17 @@ def test_case_identity_notes_and_corrections_from_the_command_line(world, tmp_pa
     ok("case", "note", case, "first look", "--device", "cam")
     shown = ok("case", "show", case)
     assert "2026-7" in shown and "EXH-1" in shown and "device:cam" in shown
+    ok("scan", case, world["root"] / "seized", "--workers", "1")
     out = ok("reference", "remove", case, "cam", world["root"] / "refs" / "flat0.jpg", "--reason", "wrong camera")
-    assert "re-estimated" in out
+    assert "re-estimated" in out and "2 PRNU results marked stale" in out
+    ok("report", case, "--format", "json", "--out", tmp_path / "r.json", "--no-rehash")
+    records = json.loads((tmp_path / "r.json").read_text())["records"]  # the matches were computed before: stale
+    assert [r["best_device"] for r in records] == [None, None] and all(r["devices"]["cam"]["stale"] for r in records)
+    assert all(
+        r["devices"]["cam"]["decision"] == "match" and "stale, not counted: cam" in r["verdict"] for r in records
+    )
+    again = ok("scan", case, world["root"] / "seized", "--workers", "1")  # computes them with the corrected K
+    assert "2 scanned now" in again and "of all 2: 2 matched an enrolled device" in again
     assert "renamed" in ok("device", "rename", case, "cam", "Phone of J. Doe")
     assert "removed" in ok("device", "remove", case, "Phone of J. Doe", "--reason", "test")
     bad = runner.invoke(app, ["device", "remove", str(case), "nobody"])
@@ -153,3 +171,24 @@ def test_workers_end_when_the_scan_is_killed_and_its_run_shows_interrupted(world
     with Case.open(case, read_only=True) as opened:
         (run,) = [r for r in opened.runs() if r.command == "scan"]
         assert run.status == "running" and run_status(run) == "interrupted"
+
+
+def test_the_table_names_an_unreadable_file_once():
+    from sensorprint.cli import text
+
+    row = {"path": "/ev/a.jpg", "sha256": None, "status": "error", "error": "/ev/a.jpg: not an image or a video",
+           "best_device": None, "pce": None, "p_fa": None, "answer": "error", "cnn_device": None}  # fmt: skip
+    ((file, _, _, _, answer, _),) = text.file_table_rows([row], "/ev")
+    assert (file, answer) == ("a.jpg", "error: not an image or a video")
+    stale = {**row, "status": "ok", "error": None, "answer": "stale"}
+    assert "stale" in text.scan_lines(type("S", (), {"run_id": 1, "files": 1, "scanned": 0, "skipped": 1,
+                                      "classified": {}, "network_lines": [], "prnu_only": False,
+                                      "error_lines": []})(), [stale])[0]  # fmt: skip
+
+
+def test_verify_records_a_relative_path_as_a_scan_would(world, monkeypatch):
+    monkeypatch.chdir(world["root"])
+    ok("verify", "seized/img1.jpg", "cam", "--case", world["case"])
+    with Case.open(world["case"], read_only=True) as case:
+        paths = [m.path for m in case.list_media(role="evidence")]
+    assert str((world["root"] / "seized" / "img1.jpg").resolve()) in paths and "seized/img1.jpg" not in paths

@@ -2,7 +2,8 @@
 
 The set: 4 simulated cameras (the first two are same-model twins) × 5 images of 1024×768,
 three flat-field and two natural scenes each; one of camera 0's is stored in portrait, one
-of camera 2's is resized to 50% and recompressed; plus one damaged file.
+of camera 2's is resized to 50% and recompressed; camera 1 has a sixth, a 640×480 crop from
+the middle of its frame (a crop search never links: it stays single); plus one damaged file.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def _write_set(root: Path) -> None:
             if c == 2 and k == 4:
                 options["scale"] = 0.5
             camera.save_jpeg(root / f"cam{c}_{k}.jpg", seed=100 * c + k, **options)
+    cameras[1].save_jpeg(root / "crop1.jpg", seed=150, flat=True, crop=(192, 144, 640, 480))  # a crop: left single
     (root / "damaged.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
 
 
@@ -47,7 +49,7 @@ def _named_groups(case: Case) -> set[frozenset[str]]:
     return {frozenset(Path(p).name for p in g.paths) for g in stored_groups(case)}
 
 
-TRUTH = {frozenset(f"cam{c}_{k}.jpg" for k in range(IMAGES)) for c in range(CAMERAS)}
+TRUTH = {frozenset(f"cam{c}_{k}.jpg" for k in range(IMAGES)) for c in range(CAMERAS)} | {frozenset({"crop1.jpg"})}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_simulated_set_is_grouped_by_camera(clustered):
     media, case_dir, summary = clustered
     with Case.open(case_dir, read_only=True) as case:
         assert _named_groups(case) == TRUTH  # twins apart, the portrait and the resized copy in their groups
-    assert summary.files == CAMERAS * IMAGES + 1
+    assert summary.files == CAMERAS * IMAGES + 2
     assert summary.errors == 1 and len(summary.error_lines) == 1
     line = summary.error_lines[0]
     assert "damaged.jpg" in line and "\n" not in line
@@ -174,7 +176,7 @@ def test_cli_cluster_clusters_and_enroll_from_cluster(clustered, tmp_path):
         app, ["enroll", str(case_dir), "--device", "camera three", "--from-cluster", str(group.id)]
     )
     assert enrolled.exit_code == 0, enrolled.output
-    assert "5 reference files added" in enrolled.output
+    assert "5 reference files added" in enrolled.output  # camera 3's five
     again = runner.invoke(app, ["cluster", str(case_dir), str(media), "--workers", "1"])
     assert again.exit_code == 0, again.output
     assert "matches enrolled device camera three" in again.output
@@ -196,9 +198,60 @@ def test_report_has_a_section_per_group(clustered, tmp_path):
         html = Path(write_report(case, "html", tmp_path / "report.html", threshold=60.0)).read_text()
         data = json.loads(Path(write_report(case, "json", tmp_path / "report.json", threshold=60.0)).read_text())
     section = data["clusters"]
-    assert len(section["groups"]) == CAMERAS and section["singletons"] == []
+    assert len(section["groups"]) == CAMERAS and [Path(m["path"]).name for m in section["singletons"]] == ["crop1.jpg"]
     group = section["groups"][0]
     assert len(group["scores"]) == len(group["members"]) and all(len(m["sha256"]) == 64 for m in group["members"])
     assert any(v is not None and v >= 60 for row in group["scores"] for v in row)
     assert list(Draft202012Validator(schema).iter_errors(data)) == []
     assert html.count('id="cluster-') == CAMERAS and "data:image/png;base64," in html
+    assert all(m["thumbnail"] for g in section["groups"] for m in g["members"])  # one per member, as read
+    assert html.count('class="thumb"') == CAMERAS * IMAGES
+
+
+def test_verify_video_video_and_video_image_use_the_pair_score(tmp_path):
+    """`verify A B` between two videos and between a video and an image: the clustering's pair score, either order."""
+    from sensorprint.workflow import verify
+    from sensorprint.workflow.options import SignalOptions
+    from sensorprint.workflow.signals import query_signal
+
+    a, b = make_cameras(1, 2, width=1024, height=768, seed=3)
+    video = dict(seconds=2, size=(640, 360), bitrate=3_000_000, threads=1)
+    a.record_video(tmp_path / "a0.mp4", seed=1, **video)
+    a.record_video(tmp_path / "a1.mp4", seed=2, **video)
+    b.record_video(tmp_path / "b0.mp4", seed=3, **video)
+    a.save_jpeg(tmp_path / "a.jpg", flat=True, seed=4)
+    signals = {p.name: query_signal(p, SignalOptions())[1] for p in tmp_path.iterdir()}
+    for x, y in (("a0.mp4", "a.jpg"), ("a0.mp4", "a1.mp4")):
+        forward, backward = verify(tmp_path / x, str(tmp_path / y)), verify(tmp_path / y, str(tmp_path / x))
+        pair = method.pair_score(signals[x], signals[y])
+        assert forward.prnu.score == pytest.approx(backward.prnu.score, rel=1e-6)
+        assert forward.prnu.score == pytest.approx(pair.score, rel=1e-6)
+        assert pair.score >= 60.0  # same camera: the video frames found in the photo's sensor (scaled, cropped)
+    assert method.pair_score(signals["a0.mp4"], signals["a1.mp4"]).evidence.n_positions == 1  # frames as stored
+    assert method.pair_score(signals["b0.mp4"], signals["a.jpg"]).score < 60.0  # another camera
+    assert method.pair_score(signals["b0.mp4"], signals["a0.mp4"]).score < 60.0
+
+
+def test_enroll_from_cluster_refuses_a_member_changed_since_it_was_grouped(tmp_path):
+    from sensorprint.errors import CaseError
+    from sensorprint.hashing import sha256_of_file
+    from sensorprint.workflow.cluster import cluster_paths
+
+    files = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for k, path in enumerate(files):
+        path.write_bytes(b"member %d" % k)
+    with Case.create(tmp_path / "case") as case:
+        run_id = case.start_run("cluster", {})
+        ids = [
+            store.save_file(case, {"path": str(p), "sha256": sha256_of_file(p), "status": "ok"}, None, run_id)
+            for p in files
+        ]
+        store.save_groups(case, run_id, [{"members": ids}])
+        group = store.groups(case)[0]
+        assert cluster_paths(case, group.id) == files
+        files[1].write_bytes(b"another medium")
+        with pytest.raises(CaseError, match="b.jpg changed since it was grouped"):
+            cluster_paths(case, group.id)
+        files[1].unlink()
+        with pytest.raises(CaseError, match="b.jpg"):
+            cluster_paths(case, group.id)

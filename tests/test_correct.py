@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from sensorprint.errors import CaseError
+from sensorprint.report.records import report_data, report_records
+from sensorprint.report.writers import csv_rows
 from sensorprint.simulate import make_cameras
 from sensorprint.store import Case
 from sensorprint.store import identity as ident
 from sensorprint.workflow import enroll, scan
 from sensorprint.workflow.correct import add_note, remove_device, remove_reference, rename_device, set_case
+from sensorprint.workflow.listing import file_rows
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +81,26 @@ def test_removing_a_wrong_reference_reestimates_and_marks_results_stale(world, t
         stale = [r for r in case.results(method="prnu") if r.target == a.name]
         assert stale and all("taken with camera b" in r.evidence.extra["stale"] for r in stale)
         assert case.done_targets(stale[0].medium_id, "prnu") == {b.name}  # a rescan computes a's again
+        _stale_results_are_shown_but_not_counted(case, a.name, b.name)
         summary = scan(case, [world["root"] / "seized"], workers=1)
         assert summary.scanned == 1
         assert not [r for r in case.results(method="prnu") if r.evidence.extra.get("stale")]
+        (row,) = file_rows(case)
+        assert row["stale"] == [] and row["answer"] in ("match", "inconclusive")  # counted again (3 small flats: weak)
         assert "reference removed" in [e.action for e in case.audit_log()]
+
+
+def _stale_results_are_shown_but_not_counted(case, stale_device: str, other: str) -> None:
+    """The file matched the corrected device before: its stale result is shown, and decides nothing."""
+    (row,) = file_rows(case)
+    assert (row["answer"], row["best_device"], row["stale"]) == ("stale", None, [stale_device])
+    (record,) = report_records(case)
+    assert record["best_device"] is None and record["matches"] == []
+    assert record["devices"][stale_device]["stale"] and "stale" not in record["devices"][other]
+    assert f"stale, not counted: {stale_device}" in record["verdict"] and "scan again" in record["verdict"]
+    assert report_data(case)["summary"]["matched"] == 0
+    rows = [r for r in csv_rows(report_data(case)) if r["device"] == stale_device]
+    assert rows and rows[0]["reason"].startswith("STALE, not counted") and not rows[0]["is_best"]
 
 
 def test_remove_and_rename_devices(world, tmp_path):
@@ -93,9 +112,20 @@ def test_remove_and_rename_devices(world, tmp_path):
         with pytest.raises(CaseError):
             rename_device(case, "Phone <1>", b.name)
         files = {f.path for f in case.fingerprints()}
-        remove_device(case, b.name, reason="never seized")
+        before = [r for r in case.results(method="prnu") if r.target == b.name]
+        correction = remove_device(case, b.name, reason="never seized")
         assert [d.name for d in case.list_devices()] == ["Phone <1>"]
         assert {r.target for r in case.results(method="prnu")} == {"Phone <1>"}
+        # nothing is lost: every removed result is in the audit line in full
+        (line,) = [e.details for e in case.audit_log() if e.action == "device removed"]
+        assert correction.details["results_removed"] == len(before) == len(line["removed_results"]) >= 1
+        kept = {r["medium_id"]: r for r in line["removed_results"]}
+        for result in before:
+            medium = case.get_medium(result.medium_id)
+            got = kept[result.medium_id]
+            assert (got["path"], got["sha256"]) == (medium.path, medium.sha256)
+            assert (got["score"], got["p_fa"], got["decision"]) == (result.score, result.p_fa, str(result.decision))
+            assert got["details"] == result.details and got["run_id"] == result.run_id
         assert sum(p.exists() for p in files) == 1
         assert not case.list_media(role="reference", device_id=2)
         with pytest.raises(CaseError, match="no device"):

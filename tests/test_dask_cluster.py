@@ -80,7 +80,46 @@ def _answers(case: Case) -> dict[str, dict[str, tuple[str, float]]]:
     return out
 
 
-def test_scan_through_dask_worker_processes_gives_the_local_answers(tmp_path, loopback_cluster):
+def _record_tasks(monkeypatch) -> list[tuple]:
+    """The arguments of every task the scan submits (`parallel.completed` wrapped)."""
+    import importlib
+
+    scan_module = importlib.import_module("sensorprint.workflow.scan")  # the module, not the function
+    submitted: list[tuple] = []
+    real = scan_module.completed
+
+    def recording(executor, fn, tasks, *, window):
+        return real(executor, fn, (submitted.append(task) or task for task in tasks), window=window)
+
+    monkeypatch.setattr(scan_module, "completed", recording)
+    return submitted
+
+
+def _worker_loads(address: str) -> tuple[dict, dict]:
+    """Per worker: how often it read each fingerprint file, and each index manifest."""
+    with distributed.Client(address) as client:
+        fingerprints = client.run(lambda: dict(__import__("sensorprint.workflow.signals").workflow.signals.LOADS))
+        index = client.run(lambda: dict(__import__("sensorprint.workflow.screen").workflow.screen.LOADS))
+    return fingerprints, index
+
+
+def _check_shared_once(submitted: list[tuple], address: str, cases: Path, manifest: str) -> None:
+    """The device list went to the workers once (one scattered future in every task), and each
+    worker read each fingerprint file and the index at most once however many tasks used them."""
+    shared = {id(task[1]) for task in submitted}
+    assert len(submitted) == 8 and len(shared) == 2  # 4 files per scan, one future per scan
+    assert all(
+        isinstance(task[1], distributed.Future) and isinstance(task[2], distributed.Future) for task in submitted
+    )
+    fingerprints, index = _worker_loads(address)
+    mine = [{p: n for p, n in loads.items() if Path(p).is_relative_to(cases)} for loads in fingerprints.values()]
+    assert all(n == 1 for loads in mine for n in loads.values()) and any(mine)  # 4 tasks used each: read once
+    assert all(len(loads) <= 2 * 2 for loads in mine)  # two devices in each of the two scanned cases
+    reads = [n for loads in index.values() for key, n in loads.items() if key.endswith(manifest)]
+    assert reads and all(n == 1 for n in reads)
+
+
+def test_scan_through_dask_worker_processes_gives_the_local_answers(tmp_path, loopback_cluster, monkeypatch):
     cameras = make_cameras(n_models=1, units_per_model=2, width=480, height=360, seed=7)
     seized = tmp_path / "seized"
     for camera in cameras:
@@ -96,6 +135,7 @@ def test_scan_through_dask_worker_processes_gives_the_local_answers(tmp_path, lo
     with Case.open(tmp_path / "local") as case:
         local = scan(case, [seized], workers=1)
         expected = _answers(case)
+    submitted = _record_tasks(monkeypatch)
     with Case.open(tmp_path / "case") as case:
         remote = scan(case, [seized], scheduler=loopback_cluster)
         assert _answers(case) == expected
@@ -112,6 +152,7 @@ def test_scan_through_dask_worker_processes_gives_the_local_answers(tmp_path, lo
             assert {d for d, r in rows.items() if r[0] == "match"} == {
                 d for d, r in expected[name].items() if r[0] == "match"
             }
+    _check_shared_once(submitted, loopback_cluster, tmp_path, manifest)
     assert (remote.files, remote.scanned, remote.errors, remote.matched) == (4, 4, 0, local.matched)
     assert indexed.matched == local.matched
     assert local.matched >= 2

@@ -8,10 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
+from sensorprint.errors import CaseError
 from sensorprint.prnu import Query, compare, digest
 from sensorprint.simulate import make_cameras
 from sensorprint.store import Case
 from sensorprint.store import index as store_index
+from sensorprint.store.records import Precision
 from sensorprint.workflow import enroll, scan
 from sensorprint.workflow import screen as screen_module
 
@@ -58,7 +60,8 @@ def test_screenable_pairs_are_exactly_the_aligned_comparisons():
     assert digest.cannot_match(wide.shape, k.shape, k_is_video=False)
     assert not digest.cannot_match(wide.shape, k.shape, k_is_video=True)  # roles swapped: searched
     refused = compare(Query(wide, None), k, k_is_video=False)
-    assert refused.decision == "no match" and refused.score == 0 and refused.evidence.reason
+    # not compared, so not excluded (the fingerprint may be a crop of the sensor): inconclusive, with the reason
+    assert refused.decision == "inconclusive" and refused.score == 0 and refused.evidence.reason
 
 
 @pytest.fixture(scope="module")
@@ -161,12 +164,15 @@ def test_import_pools_devices_with_their_provenance_and_decides_as_the_source(en
         assert summary.fingerprints == 43 and len(summary.imported) == 43
         assert summary.renamed == {f"source: {cameras[1].name}": f"{cameras[1].name} [source]"}
         copied = {f.device_name: f for f in library.fingerprints()}
-        first = copied[cameras[0].name]
-        assert first.array_sha256 == sources[cameras[0].name].array_sha256
-        assert first.media_hashes == sources[cameras[0].name].media_hashes and first.n_media == 6
+        first, original = copied[cameras[0].name], sources[cameras[0].name]
+        assert first.precision == Precision.FLOAT16 and original.precision == Precision.FLOAT32  # the default
+        assert np.array_equal(first.load(), original.load().astype(np.float16).astype(np.float32))
+        assert first.load().dtype == np.float32 and not first.load().flags.writeable
+        assert first.media_hashes == original.media_hashes and first.n_media == 6
         origin = first.parameters["imported"][f"{SHAPE[1]}x{SHAPE[0]}"]
         assert origin["case"] == str(tmp_path / "source") and origin["run"]["command"] == "enroll"
-        assert origin["array_sha256"] == first.array_sha256
+        assert origin["array_sha256"] == original.array_sha256 and origin["stored_as"] == "float16"
+        assert summary.stored_bytes < 0.51 * summary.source_bytes
         copied_sums = library.load_sums(library.get_device(cameras[0].name).id, SHAPE)
         assert all(np.array_equal(copied_sums[key], sums[key]) for key in sums)
         assert not library.verify_arrays()
@@ -195,3 +201,69 @@ def test_the_import_and_exhaustive_commands(enrolled_case, tmp_path):
     assert "index:" not in result.output  # compared with every fingerprint
     with Case.open(tmp_path / "library") as case:
         assert all(len(case.results(m.id, method="prnu")) == 43 for m in case.list_media(role="evidence"))
+
+
+def test_float16_fingerprints_decide_as_float32_and_a_full_copy_keeps_the_bytes(enrolled_case, tmp_path):
+    from sensorprint.workflow.library import import_cases
+
+    root, cameras = enrolled_case
+    with Case.create(tmp_path / "full") as library:  # float32 asked for: the very bytes of the source
+        import_cases(library, [root / "case"], precision=Precision.FLOAT32)
+        with Case.open(root / "case", read_only=True) as source:
+            assert {f.array_sha256 for f in library.fingerprints()} == {f.array_sha256 for f in source.fingerprints()}
+    shutil.copytree(tmp_path / "full", tmp_path / "half")
+    with Case.open(tmp_path / "half") as half:  # the same fingerprints rewritten at float16
+        for record in half.fingerprints():
+            params = dict(n_media=record.n_media, quality=record.quality, media_hashes=record.media_hashes)
+            half.save_fingerprint(
+                record.device_id, record.load(), **params, source=record.source, parameters=record.parameters,
+                precision=Precision.FLOAT16,
+            )  # fmt: skip
+        assert {f.precision for f in half.fingerprints()} == {Precision.FLOAT16}
+    results = {}
+    for name in ("full", "half"):
+        with Case.open(tmp_path / name) as case:
+            scan(case, [root / "seized"], workers=1, exhaustive=True)
+            results[name] = _decisions(case)
+    for path, rows in results["full"].items():
+        assert {d: r[0] for d, r in rows.items()} == {d: r[0] for d, r in results["half"][path].items()}
+        for device, (_, pce) in rows.items():
+            assert results["half"][path][device][1] == pytest.approx(pce, rel=1e-3, abs=0.05)
+
+
+def test_float16_storage_halves_the_bytes_and_loads_as_float32(tmp_path):
+    rng = np.random.default_rng(4)
+    k = (0.01 * rng.standard_normal(SHAPE)).astype(np.float32)
+    with Case.create(tmp_path / "case") as case:
+        fields = dict(n_media=1, quality=None, media_hashes=[], source="image", parameters={})
+        full = case.save_fingerprint(case.add_device("full").id, k, **fields)
+        half = case.save_fingerprint(case.add_device("half").id, k, **fields, precision=Precision.FLOAT16)
+        huge = case.save_fingerprint(case.add_device("huge").id, k * 1e7, **fields, precision=Precision.FLOAT16)
+        assert (full.precision, half.precision, huge.precision) == ("float32", "float16", "float32")
+        assert half.path.stat().st_size < 0.51 * full.path.stat().st_size
+        assert isinstance(full.load(), np.memmap)  # float32 files (older cases too) load as before
+        loaded = half.load()
+        assert loaded.dtype == np.float32 and not loaded.flags.writeable
+        assert np.array_equal(loaded, k.astype(np.float16).astype(np.float32))
+        assert np.abs(loaded - k).max() <= 2.0**-11 * np.abs(k).max()
+        assert not case.verify_arrays()
+        np.save(half.path, k.astype(np.float64))  # neither float32 nor float16: refused in one line
+        with pytest.raises(CaseError, match="does not match the case record"):
+            case.fingerprints(half.device_id)[0].load()
+
+
+def test_scan_screens_by_itself_above_the_documented_size(enrolled_case, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sensorprint.cli import app
+
+    root, _ = enrolled_case
+    shutil.copytree(root / "case", tmp_path / "case")
+    with Case.open(tmp_path / "case") as case:
+        assert case.counts()["fingerprints"] == 43
+        assert not screen_module.use_index(case, None)  # 43 <= MIN_FINGERPRINTS (200): every fingerprint
+        assert screen_module.use_index(case, False) and not screen_module.use_index(case, True)
+    monkeypatch.setattr(screen_module, "MIN_FINGERPRINTS", 42)  # as if the case were large
+    result = CliRunner().invoke(app, ["scan", str(tmp_path / "case"), str(root / "seized"), "-w", "1"])
+    assert result.exit_code == 0, result.output
+    assert "index: 7 files screened against 301 fingerprints" in result.output

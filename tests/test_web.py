@@ -174,6 +174,8 @@ def test_devices_page_lists_fingerprints_and_references(browser_page, served):
     assert page.locator("section.device").count() == 2
     assert EVIL in page.inner_text("main")
     assert page.locator("section.device >> text=f0.jpg").count() == 2
+    fits = page.locator("section.device td.fit").all_inner_texts()  # each reference's own score
+    assert len(fits) == 16 and all(float(f) > 60 for f in fits)
     _no_injection(page)
     _shot(page, "devices")
 

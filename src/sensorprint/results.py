@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 
@@ -60,12 +61,25 @@ class Agreement(StrEnum):
     ERROR = "error"
 
 
+class Stabilisation(StrEnum):
+    """Whether a video's frames needed a transform each (electronic stabilisation), as the per-frame search found."""
+
+    STABILISED = "stabilised"  # the transform changes from frame to frame
+    STEADY = "steady"  # the frames share one transform
+    UNDETERMINED = "undetermined"  # too few frames found their transform clearly to say
+
+
 UNKNOWN_LABEL = "unknown"
 """What a network answers when it names no class (open-set rejection or no usable patch)."""
 
 
+@cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls)) - {"extra"}
+
+
 def _known(cls: type, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    names = {f.name for f in fields(cls)} - {"extra"}
+    names = _field_names(cls)  # cached: a case's 100,000 files read back without re-listing the fields each time
     known = {k: v for k, v in values.items() if k in names}
     extra = {k: v for k, v in values.items() if k not in names}
     return known, extra
@@ -94,7 +108,15 @@ class PrnuEvidence:
     remembered ("1920x1080"). roles_swapped: the query was larger than a video-estimated
     fingerprint, so the fingerprint was located inside the query. hint_used/hint_tried: a
     remembered transform decided / was tested first and failed. reason: why no comparison
-    could be made. extra: keys written by another version, kept unread.
+    could be made. predicted_pce: the PCE a true pair would reach by the physical model of
+    `prnu.decision.predicted_true_pce`, before calibration. unreferenced_module: the file
+    was made by this module of the phone, which has no references (`workflow.modules`), so
+    the phone's other modules cannot exclude it. stabilisation: a video matched frame by
+    frame (`prnu.stabilised`): whether its transform changes from frame to frame.
+    frame_transforms: each frame's transform found (frame, keyframe, pce, scale, rotation in
+    degrees, shift in pixels), in the order searched. frames_decided: how many frames the
+    per-frame decision needed (a match) or used (otherwise). extra: keys written by another
+    version, kept unread.
     """
 
     n_positions: int | None = None
@@ -113,6 +135,11 @@ class PrnuEvidence:
     hint_used: bool = False
     hint_tried: bool = False
     reason: str | None = None
+    predicted_pce: float | None = None
+    unreferenced_module: str | None = None
+    stabilisation: Stabilisation | None = None
+    frame_transforms: tuple[Mapping[str, Any], ...] | None = None
+    frames_decided: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -120,12 +147,18 @@ class PrnuEvidence:
         known, extra = _known(cls, values)
         if known.get("fingerprint_shape") is not None:
             known["fingerprint_shape"] = tuple(int(v) for v in known["fingerprint_shape"])
+        if known.get("stabilisation") is not None:
+            known["stabilisation"] = Stabilisation(known["stabilisation"])
+        if known.get("frame_transforms") is not None:
+            known["frame_transforms"] = tuple(dict(t) for t in known["frame_transforms"])
         return cls(**known, extra=extra)
 
     def to_dict(self) -> dict[str, Any]:
         values = _without_defaults(asdict(self))
         if self.fingerprint_shape is not None:
             values["fingerprint_shape"] = list(self.fingerprint_shape)
+        if self.frame_transforms:
+            values["frame_transforms"] = [dict(t) for t in self.frame_transforms]
         return values
 
 

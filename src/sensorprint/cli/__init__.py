@@ -4,6 +4,7 @@
     sensorprint enroll CASE --device NAME [--model TEXT] PATH...
     sensorprint scan CASE PATH...
     sensorprint verify A B [--case CASE]
+    sensorprint validate CASE [PATH...]
     sensorprint report CASE [--format html|json|csv] [--out PATH]
     sensorprint train CASE [--target device|model]
     sensorprint demo [--out DIR]
@@ -33,6 +34,7 @@ from sensorprint.media.video import FrameStrategy
 from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
 from sensorprint.report.writers import ReportFormat
 from sensorprint.results import TargetKind
+from sensorprint.store.records import Precision
 
 
 def _plain_help() -> None:
@@ -98,6 +100,11 @@ OrientationsOpt = typer.Option(
     "--all-orientations",
     help="Also try each query turned 180° and mirrored (software-rotated or selfie-mirrored media). "
     "Off by default: units of one model can then reach higher wrong-pair PCEs.",
+)
+FrameSearchOpt = typer.Option(
+    True,
+    "--frame-search/--no-frame-search",
+    help="Search a video that matched no device frame by frame, for stabilised video (seconds per device and video).",
 )
 ThresholdOpt = typer.Option(
     DEFAULT_PCE_THRESHOLD, "--threshold", help="PCE at or above which a device is declared the source.", min=0
@@ -165,11 +172,16 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _signal_options(frames: int, frame_strategy: FrameStrategy, all_orientations: bool = False):
+def _signal_options(
+    frames: int, frame_strategy: FrameStrategy, all_orientations: bool = False, frame_search: bool = True
+):
     from sensorprint.workflow.options import SignalOptions
 
     return SignalOptions(
-        frame_strategy=str(frame_strategy), n_frames=frames, orientations="all" if all_orientations else "sensor"
+        frame_strategy=str(frame_strategy),
+        n_frames=frames,
+        orientations="all" if all_orientations else "sensor",
+        frame_search=frame_search,
     )
 
 
@@ -218,28 +230,39 @@ def enroll(
         help="Keep a reference that does not fit the device's other references (flagged in every report) "
         "instead of refusing it.",
     ),
+    by_module: bool = typer.Option(
+        False,
+        "--by-module",
+        help="A phone of several cameras: enroll each module its EXIF names (lens model) as DEVICE/MODULE.",
+    ),
 ) -> None:
     """Enroll a device: estimate its sensor fingerprint from reference media taken with it."""
     from sensorprint.workflow import enroll as enroll_device
     from sensorprint.workflow import open_case
+    from sensorprint.workflow.correct import drop_empty_devices
+    from sensorprint.workflow.enroll import enroll_by_module
 
     with user_errors(), open_case(case) as opened, progress_bars() as progress:
         paths = _enroll_paths(opened, paths, from_cluster)
-        summary = enroll_device(
-            opened,
-            device,
-            paths,
-            model=model,
-            options=_signal_options(frames, frame_strategy),
-            workers=workers,
-            scheduler=scheduler,
-            force=force,
-            progress=progress,
-        )
-    for line in text.enroll_lines(summary):
-        out.print(line)
-    if not summary.added and not summary.already:
-        console.print(escape(text.enroll_nothing_line(summary)), highlight=False)
+        options = {
+            "model": model,
+            "options": _signal_options(frames, frame_strategy),
+            "workers": workers,
+            "scheduler": scheduler,
+            "force": force,
+            "progress": progress,
+        }
+        existed = [d.name for d in opened.list_devices()]
+        if by_module:
+            summaries = enroll_by_module(opened, device, paths, **options)
+        else:
+            summaries = [enroll_device(opened, device, paths, **options)]
+        drop_empty_devices(opened, summaries, existed)  # an enrollment that adds nothing creates nothing
+    for summary in summaries:
+        for line in text.enroll_lines(summary):
+            out.print(line)
+    if not any(summary.added or summary.already for summary in summaries):
+        console.print(escape(text.enroll_nothing_line(summaries[0])), highlight=False)
         raise typer.Exit(1)
 
 
@@ -255,6 +278,7 @@ def scan(
     frames: int = FramesOpt,
     frame_strategy: FrameStrategy = StrategyOpt,
     all_orientations: bool = OrientationsOpt,
+    frame_search: bool = FrameSearchOpt,
     as_json: bool = JsonOpt,
     exhaustive: bool = typer.Option(
         False, "--exhaustive", help="Compare with every fingerprint, even in a large case (no index shortlist)."
@@ -266,7 +290,8 @@ def scan(
     from sensorprint.workflow.options import ScanOptions
 
     with user_errors(), open_case(case) as opened, progress_bars() as progress:
-        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy, all_orientations))
+        signal = _signal_options(frames, frame_strategy, all_orientations, frame_search)
+        options = ScanOptions(threshold=threshold, signal=signal)
         summary = scan_media(
             opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress,
             exhaustive=True if exhaustive else None,
@@ -277,7 +302,7 @@ def scan(
         return
     base = _common_root(paths)
     _print_file_table(text.file_table_rows(rows, base), title=f"files under {base}" if base else None)
-    for line in text.scan_lines(summary) + text.scan_index_lines(summary):
+    for line in text.scan_lines(summary, rows) + text.scan_index_lines(summary):
         out.print(line)
 
 
@@ -292,6 +317,7 @@ def verify(
     frames: int = FramesOpt,
     frame_strategy: FrameStrategy = StrategyOpt,
     all_orientations: bool = OrientationsOpt,
+    frame_search: bool = FrameSearchOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Do A and B share a source camera? Prints PCE, false-alarm probability and the decision."""
@@ -300,7 +326,8 @@ def verify(
     from sensorprint.workflow.verify_record import verification_summary, verify_in_case
 
     with user_errors():
-        options = ScanOptions(threshold=threshold, signal=_signal_options(frames, frame_strategy, all_orientations))
+        signal = _signal_options(frames, frame_strategy, all_orientations, frame_search)
+        options = ScanOptions(threshold=threshold, signal=signal)
         if case is None and not Path(b).exists() and Path(a).exists():
             raise CaseError(f"{b} is not a file; to compare {a} with an enrolled device {b!r}, give --case CASE")
         if case is not None:
@@ -317,6 +344,28 @@ def verify(
         table.add_row(key, value)
     out.print(table)
     raise typer.Exit(status)
+
+
+@app.command()
+def validate(
+    case: Path = CaseArg,
+    paths: list[Path] | None = typer.Argument(
+        None, help="Folders of media known to come from none of the enrolled devices (optional).", metavar="PATH"
+    ),
+    workers: int | None = WorkersOpt,
+    threshold: float = ThresholdOpt,
+) -> None:
+    """Measure each device's true-match and false-alarm rates on media of known source; stored for the report."""
+    from sensorprint.workflow import open_case
+    from sensorprint.workflow.options import ScanOptions
+    from sensorprint.workflow.validate import validate as run_validation
+
+    with user_errors(), open_case(case) as opened, progress_bars() as progress:
+        found = run_validation(
+            opened, list(paths or []), options=ScanOptions(threshold=threshold), workers=workers, progress=progress
+        )
+    for line in text.validation_lines(found):
+        out.print(line)
 
 
 @app.command()
@@ -642,13 +691,18 @@ def import_(
     others: list[Path] = typer.Argument(
         ..., help="Other cases whose devices and fingerprints join this one (only read).", metavar="OTHER_CASE"
     ),
+    precision: Precision = typer.Option(
+        Precision.FLOAT16,
+        "--precision",
+        help="How the copied fingerprints are kept: float16 (half the bytes) or float32.",
+    ),
 ) -> None:
     """Pool the devices and fingerprints of other cases into CASE, with where each came from."""
     from sensorprint.workflow import open_case
     from sensorprint.workflow.library import import_cases
 
     with user_errors(), open_case(case) as opened, progress_bars() as progress:
-        summary = import_cases(opened, others, progress=progress)
+        summary = import_cases(opened, others, precision=precision, progress=progress)
     for line in text.import_lines(summary):
         out.print(line)
 

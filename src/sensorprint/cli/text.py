@@ -39,12 +39,34 @@ def train_lines(summary) -> list[str]:
 # scan
 
 
-def scan_lines(summary) -> list[str]:
-    """The lines of `sensorprint scan` for a `workflow.scan.ScanSummary`."""
-    lines = [
-        f"scan run {summary.run_id}: {summary.files} files, {summary.scanned} scanned now, "
-        f"{summary.skipped} already done, {summary.matched} matched an enrolled device, {summary.errors} unreadable"
-    ]
+_ANSWER_WORDS = {
+    "match": "matched an enrolled device",
+    "no match": "matched none",
+    "inconclusive": "inconclusive",
+    "stale": "stale (a fingerprint was corrected: scan again)",
+    "error": "unreadable",
+    "not compared": "not compared yet",
+}
+
+
+def scan_lines(summary, rows: list[dict] | None = None) -> list[str]:
+    """The lines of `sensorprint scan` for a `workflow.scan.ScanSummary`.
+
+    rows: the scanned paths' files (`workflow.listing.file_rows`): their answers are counted
+    whether this run or an earlier one examined them (a rescan never says "0 matched").
+    """
+    if rows is None:
+        lines = [
+            f"scan run {summary.run_id}: {summary.files} files, {summary.scanned} scanned now, "
+            f"{summary.skipped} already done, {summary.matched} matched an enrolled device, {summary.errors} unreadable"
+        ]
+    else:
+        answers = [row["answer"] for row in rows]
+        counted = ", ".join(f"{answers.count(a)} {words}" for a, words in _ANSWER_WORDS.items() if a in answers)
+        lines = [
+            f"scan run {summary.run_id}: {summary.files} files, {summary.scanned} scanned now, "
+            f"{summary.skipped} already done (their results kept); of all {len(rows)}: {counted or 'none'}"
+        ]
     for title, counts in sorted(summary.classified.items()):
         caveat = (
             f"; {counts.caveat} less flat than every reference file (their answers say so)" if counts.caveat else ""
@@ -55,6 +77,37 @@ def scan_lines(summary) -> list[str]:
         notes.append("no trained network in the case: PRNU only (`sensorprint train` adds the CNN)")
     lines += [f"  note: {line}" for line in notes]
     lines += [f"  error: {line}" for line in summary.error_lines]
+    return lines
+
+
+# validate
+
+
+def _rate(rate, what: str) -> str:
+    if not rate.n:
+        return f"no {what} to measure"
+    low, high = rate.interval()
+    return f"{rate.k}/{rate.n} {what} ({rate.rate:.1%}, 95% interval {low:.1%}-{high:.1%})"
+
+
+def validation_lines(found) -> list[str]:
+    """The lines of `sensorprint validate` for a `workflow.validate.Validation`."""
+    from sensorprint.workflow.validate import held_out_likelihood_ratios
+
+    lines = [f"validate run {found.run_id}: {len(found.scores)} comparisons of known source, stored in the case"]
+    for r in found.devices:
+        lines.append(
+            f"{r.device}: true matches {_rate(r.true_match, 'held-out references')}, "
+            f"{r.true_inconclusive} inconclusive; false alarms {_rate(r.false_alarm, 'media of other sources')}, "
+            f"{r.false_inconclusive} inconclusive"
+        )
+    same, different = held_out_likelihood_ratios(found)
+    if same and different:
+        lines.append(
+            f"likelihood ratios (each left out of the data): same source log10 LR {min(same):.1f} to {max(same):.1f}, "
+            f"different sources {min(different):.1f} to {max(different):.1f}"
+        )
+    lines += [f"  error: {line}" for line in found.errors]
     return lines
 
 
@@ -103,6 +156,13 @@ def _agreement_text(verification) -> str | None:
     return f"{prefix}PRNU says {verification.decision}; " + "; ".join(said)
 
 
+STABILISATION_WORDS = {
+    "stabilised": "stabilised (its frames needed different transforms)",
+    "steady": "not stabilised (its frames share one transform)",
+    "undetermined": "of undetermined stabilisation (too few frames found their transform clearly)",
+}
+
+
 def prnu_decision_text(found, threshold: float) -> str:
     """Why a PRNU match decided as it did: the PCE against the threshold of the search made, and the fingerprint."""
     e = found.evidence
@@ -111,8 +171,18 @@ def prnu_decision_text(found, threshold: float) -> str:
     where = f"{positions:,} position{'s' if positions != 1 else ''} searched"
     if e.reason:
         return e.reason
+    if e.frames_decided:  # a video matched frame by frame (prnu.stabilised)
+        where = f"{where} (a transform per frame, {e.frames_decided} frame{'s' if e.frames_decided != 1 else ''})"
+        if e.stabilisation:
+            where += f"; the video is {STABILISATION_WORDS.get(str(e.stabilisation), str(e.stabilisation))}"
     if found.decision == "match":
         return f"PCE {found.score:.1f} ≥ {needed:.1f}, the threshold for {where}"
+    if found.decision == "inconclusive" and not e.weak_fingerprint and e.predicted_pce is not None:
+        return (
+            f"PCE {found.score:.1f} < {needed:.1f} ({where}), but this file carries too little sensor noise "
+            "(dark, saturated, textured, small or compressed) for a true pair to be expected above the "
+            "threshold: it cannot exclude a source"
+        )
     if found.decision == "inconclusive":
         why = "the reference is too weak (one file, or too little sensor noise in its media) to "
         if found.score is not None and found.score >= needed:
@@ -159,6 +229,11 @@ def enroll_lines(summary) -> list[str]:
     ]
     text += [f"  error: {line}" for line in summary.errors]
     text += _check_lines(summary)
+    if len(summary.modules) > 1:
+        text.append(
+            f"  warning: the references come from {len(summary.modules)} camera modules ({'; '.join(summary.modules)}), "
+            "each a sensor of its own: enroll them with --by-module"
+        )
     return text
 
 
@@ -223,6 +298,12 @@ def _shown_path(path: str, base: str | None) -> str:
     return path
 
 
+def _error_text(row: dict) -> str:
+    """A file's error without its path in front (the file column names it already)."""
+    error = row["error"] or "unreadable"
+    return error[len(row["path"]) + 2 :] if error.startswith(row["path"] + ": ") else error
+
+
 def file_table_rows(rows: list[dict], base: str | None = None) -> list[tuple[str, ...]]:
     """The cells of the terminal table of files, from `workflow.listing.file_rows` (paths relative to `base`)."""
     return [
@@ -231,7 +312,7 @@ def file_table_rows(rows: list[dict], base: str | None = None) -> list[tuple[str
             row["best_device"] or ("-" if row["answer"] != "error" else ""),
             _fmt_number(row["pce"], ".1f"),
             _fmt_number(row["p_fa"], ".2g"),
-            row["answer"] if row["answer"] != "error" else f"error: {row['error'] or 'unreadable'}",
+            row["answer"] if row["answer"] != "error" else f"error: {_error_text(row)}",
             row["cnn_device"] or "",
         )
         for row in rows
@@ -280,7 +361,7 @@ def correction_lines(correction) -> list[str]:
         return lines
     if correction.action == "device removed":
         return [f"device {correction.device} removed with {len(d.get('references', []))} reference files "
-                f"and {d.get('results_deleted', 0)} results (kept in the audit log)"]  # fmt: skip
+                f"and {d.get('results_removed', 0)} PRNU results (each kept in full in the audit log)"]  # fmt: skip
     return [f"device {d['old']} renamed {d['new']} ({d.get('results_renamed', 0)} results follow the new name)"]
 
 
@@ -349,6 +430,11 @@ def import_lines(summary) -> list[str]:
         f"from {len(summary.cases)} cases, {len(summary.already)} already here"
     ]
     lines += [f"  renamed: {source} is {name} here (the name was taken)" for source, name in summary.renamed.items()]
+    if summary.fingerprints:
+        lines.append(
+            f"  fingerprints kept as {summary.precision}: {summary.stored_bytes / 1e6:.1f} MB here "
+            f"({summary.source_bytes / 1e6:.1f} MB in their cases)"
+        )
     if summary.indexed:
         lines.append(f"  index: {summary.indexed} fingerprints indexed; scans shortlist with it")
     lines += [f"  error: {line}" for line in summary.error_lines]

@@ -26,6 +26,7 @@ from .formats import Sniffed, extension_mismatch, sniff
 from .hashing import sha256_bytes
 from .medium import Medium, check_regular_file, check_size, check_unchanged, evidence_head, one_line
 from .raw import read_raw
+from .structure import jpeg_structure
 
 pillow_heif.register_heif_opener()
 
@@ -235,6 +236,9 @@ def _describe_pillow(image: PILImage.Image, data: bytes, path: Path) -> tuple[di
     metadata.update({"format": image.format, "mode": image.mode, "bit_depth": _bit_depth(image, data)})
     if image.info.get("icc_profile"):
         metadata["icc_profile_bytes"] = len(image.info["icc_profile"])
+    structure = jpeg_structure(image)
+    if structure is not None:
+        metadata["jpeg"] = structure
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         metadata["n_frames"] = int(frames)

@@ -53,7 +53,10 @@ def quantise(residual: np.ndarray) -> tuple[np.ndarray, float]:
     """A residual as int8 with one scale (grey levels per step), clipped at ±4 standard deviations.
 
     Why int8: residuals are near-Gaussian, and steps of σ/32 keep the correlation with
-    the float32 residual above 0.999 at a quarter of the bytes.
+    the float32 residual above 0.999 at a quarter of the bytes. A video's aggregate
+    ΣwWI/ΣwI² is heavy-tailed (dark pixels give values of many σ): the clip removes those,
+    which helps it (a simulated 5-frame video scored PCE 100 against its group's
+    fingerprint from this cache, 19 from a float16 copy keeping every value).
     """
     a = np.asarray(residual, dtype=np.float32)
     sigma = float(np.sqrt(np.mean(np.square(a, dtype=np.float64)))) if a.size else 0.0
@@ -177,20 +180,29 @@ def candidate_z(n_tests_per_medium: int, chance_per_medium: float = CHANCE_CANDI
     return float(-special.ndtri(p))
 
 
+def single_candidate_z(n_groups: int, chance_per_medium: float = CHANCE_CANDIDATES_PER_MEDIUM) -> float:
+    """The z-score above which a single medium is tested against a group fingerprint: `chance_per_medium`
+    expected by chance over the `n_groups` group fingerprints it is screened against."""
+    return candidate_z(n_groups, chance_per_medium)
+
+
 def correlation_z(
     rows: np.ndarray, row_counts: np.ndarray, cols: np.ndarray, col_counts: np.ndarray, block: int = 256
 ) -> np.ndarray:
     """z-scores (correlation × √(pixels in common)) of every row signature against every column signature.
 
     rows, cols: float16 signatures (one per line); counts: pixels behind each. Computed in
-    blocks of `block` rows in float32, so a collection's signatures stay float16 in memory.
+    blocks of `block` rows and 4·`block` columns, each converted to float32 only for its
+    product, so a collection's signatures stay float16 in memory (10,000 media of 512²
+    windows: 5 GB, and about 0.5 GB more while a product runs).
     """
-    cols32 = np.asarray(cols, dtype=np.float32)
     out = np.empty((rows.shape[0], cols.shape[0]), np.float32)
-    for start in range(0, rows.shape[0], block):
-        part = np.asarray(rows[start : start + block], dtype=np.float32) @ cols32.T
-        common = np.minimum(row_counts[start : start + block, None], col_counts[None, :])
-        out[start : start + block] = part * np.sqrt(common).astype(np.float32)
+    for r0 in range(0, rows.shape[0], block):
+        part_rows = np.asarray(rows[r0 : r0 + block], dtype=np.float32)
+        for c0 in range(0, cols.shape[0], 4 * block):
+            product = part_rows @ np.asarray(cols[c0 : c0 + 4 * block], dtype=np.float32).T
+            common = np.minimum(row_counts[r0 : r0 + block, None], col_counts[None, c0 : c0 + 4 * block])
+            out[r0 : r0 + block, c0 : c0 + 4 * block] = product * np.sqrt(common).astype(np.float32)
     return out
 
 

@@ -13,9 +13,12 @@ and `Query`). The rules, each in one place:
   one-image "fingerprint" lines up with some other photo somewhere among many positions).
 - `compare`: which comparison a pair of sizes calls for. A query larger than a fingerprint
   estimated from video frames (an image against a video-enrolled device: frames are
-  downscaled views of the sensor) is matched with the roles swapped; a query larger than a
-  full-sensor fingerprint cannot come from that sensor. Video frames against a fingerprint
-  from video frames of the same size are tested at the one sensor-aligned position.
+  downscaled views of the sensor) is matched with the roles swapped; a query larger than an
+  image fingerprint is not compared, and inconclusive (the fingerprint may be a crop). Video
+  frames against a fingerprint from video frames of the same size are tested at the one
+  sensor-aligned position.
+- `predicted_true_pce` and `Calibration`: "no match" only where a true pair would have
+  passed; below that, inconclusive.
 - `match_at_hint`: a transform remembered for the device is one position, tested first; when
   it fails, the full search follows and the remembered position counts as searched too
   (`count_extra_positions`): the false-alarm probability counts every position tried.
@@ -120,21 +123,83 @@ def search_threshold(threshold: float, n_positions: int) -> float:
     return max(float(threshold), pce_threshold_for(false_alarm_probability(threshold, 1), n_positions))
 
 
+def predicted_true_pce(
+    query: Query, prepared: PreparedFingerprint, strength: FingerprintStrength | None
+) -> float | None:
+    """The PCE this query would reach against this fingerprint if it came from the sensor (before calibration).
+
+    The model of the detection statistic of Chen, Fridrich, Goljan & Lukáš (TIFS 2008),
+    for the correlation of W·I with K̂ used here: with W = I·K + Ξ and K̂ = K + E,
+    ρ² ≈ mean(I²)² · var(K̂) · r² / var(W·I), r the fingerprint's reliability (the share of
+    var(K̂) that is K, 2q/(1+q) from its split-half quality q); PCE ≈ N·ρ² at one position.
+    Everything is the query's own: its brightness (dark and saturated pixels carry no K),
+    its texture and noise (they raise var(W·I)), its size N. None for a video aggregate or a
+    fingerprint of unknown strength.
+    """
+    if query.intensity is None or strength is None:
+        return None
+    gray = np.asarray(query.intensity, dtype=np.float32).ravel()
+    mean_i2 = float(np.dot(gray, gray)) / gray.size
+    q = query.prepared()
+    var_wi = q.norm**2 / gray.size
+    k_norm = prepared.at_scale(1.0)[2]
+    k_power = k_norm**2 / (prepared.shape[0] * prepared.shape[1])
+    if var_wi <= 0:
+        return None
+    return gray.size * mean_i2**2 * k_power * strength.reliability**2 / var_wi
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the physical prediction of a true pair's PCE relates to the PCE true pairs reached.
+
+    offset, spread: median and standard deviation of log₁₀(observed / predicted) over true
+    pairs (held-out references, `sensorprint validate`); n: how many. `expected` is the low
+    end (5%) of what a true pair reaches: "no match" is said only where even that passes
+    the threshold of the search.
+    """
+
+    offset: float
+    spread: float
+    n: int
+    source: str
+
+    def expected(self, predicted: float | None) -> float | None:
+        if predicted is None:
+            return None
+        return predicted * 10.0 ** (self.offset - 1.645 * self.spread)
+
+
+# log10(observed / predicted) of the true natural-image pairs of dresden-nikon (16: median
+# −0.91, sd 0.75, lowest −2.29) and vision-trio (9: median −0.30, sd 0.74, lowest −2.22),
+# fingerprints from flats (`benchmarks/validate_cases.py`): the model overestimates scenes.
+# The more pessimistic median is kept; a case's own validation can only make it stricter.
+DEFAULT_CALIBRATION = Calibration(
+    offset=-0.91, spread=0.75, n=25, source="built-in (dresden-nikon and vision-trio natural images)"
+)
+
+
 def decide(
     pce: float,
     threshold: float = DEFAULT_PCE_THRESHOLD,
     n_positions: int = 1,
     strength: FingerprintStrength | None = None,
+    expected: float | None = None,
 ) -> Decision:
     """Match, no match or inconclusive for a PCE found over `n_positions` (see the module doc).
 
     strength: of the fingerprint compared with (None: strong, as for a device's fingerprint
-    from an older case that did not record it).
+    from an older case that did not record it). expected: the PCE a true pair would at
+    least reach (`Calibration.expected`); under the search's threshold a low PCE cannot
+    exclude the source (inconclusive). None: not predicted (video aggregates, older results).
     """
     weak = strength is not None and strength.weak
-    if pce >= search_threshold(threshold, n_positions):
+    needed = search_threshold(threshold, n_positions)
+    if pce >= needed:
         return Decision.INCONCLUSIVE if weak and n_positions > ALIGNED_POSITIONS else Decision.MATCH
-    return Decision.INCONCLUSIVE if weak else Decision.NO_MATCH
+    if weak or (expected is not None and expected < needed):
+        return Decision.INCONCLUSIVE
+    return Decision.NO_MATCH
 
 
 def hinted_region(prepared: PreparedFingerprint, hint: Transform, query_shape: tuple[int, int]):
@@ -235,6 +300,7 @@ def compare(
     threshold: float = DEFAULT_PCE_THRESHOLD,
     orientations: str = "sensor",
     strength: FingerprintStrength | None = None,
+    calibration: Calibration = DEFAULT_CALIBRATION,
 ) -> Match:
     """Compare a query with a fingerprint K: the PRNU `Match`, with the evidence of how it was made.
 
@@ -243,7 +309,8 @@ def compare(
     found before for this device and query size; when it fits, the query is first tested at
     that one position only, and searched fully when that test stays under the threshold.
     orientations: "sensor" or "all" (see `match`). strength: what the fingerprint can decide
-    (`FingerprintStrength`; None: strong). The module doc gives the rules.
+    (`FingerprintStrength`; None: strong). calibration: of the predicted true-pair PCE
+    (`predicted_true_pce`) that tells "no match" from "inconclusive". The module doc gives the rules.
     """
     prepared = fingerprint if isinstance(fingerprint, PreparedFingerprint) else None
     k_shape = prepared.shape if prepared is not None else tuple(fingerprint.shape)
@@ -272,11 +339,17 @@ def compare(
                 prepared = PreparedFingerprint(np.asarray(fingerprint, dtype=np.float32))
             found = _search(query, prepared, hint, threshold, k_is_video=k_is_video, orientations=orientations)
     except MatchError as error:
+        # No comparison was made, so nothing is excluded: the fingerprint may be a crop of the
+        # sensor (references that were cropped copies), or the file an enlarged copy.
         reason = " ".join(str(error).split())
-        return Match(Method.PRNU, target, 0.0, Decision.NO_MATCH, p_fa=1.0, evidence=replace(evidence, reason=reason))
+        return Match(
+            Method.PRNU, target, 0.0, Decision.INCONCLUSIVE, p_fa=1.0, evidence=replace(evidence, reason=reason)
+        )
     result = found.result
+    predicted = None if swapped else predicted_true_pce(query, prepared, strength)
     evidence = replace(
         evidence,
+        predicted_pce=None if predicted is None else round(predicted, 1),
         threshold_at_search=round(search_threshold(threshold, result.n_positions), 3),
         n_positions=int(result.n_positions),
         log10_p_fa=float(result.log10_p_fa),
@@ -289,7 +362,7 @@ def compare(
         Method.PRNU,
         target,
         float(result.pce),
-        decide(result.pce, threshold, result.n_positions, strength),
+        decide(result.pce, threshold, result.n_positions, strength, calibration.expected(predicted)),
         TargetKind.DEVICE,
         ncc=float(result.ncc),
         p_fa=float(result.p_fa),
@@ -321,8 +394,17 @@ def reference_fit(num: np.ndarray, den: np.ndarray, own: np.ndarray, energy: np.
     Another camera's file scores near 0 (the window's sampling error alone is about
     N / window², 23 for a 6 MP image on 512×512); a genuine reference far above.
     """
-    k = clean_fingerprint((num - own) / (den - energy + np.float32(1.0)))
-    return correlation_score(own, k, n_pixels)
+    return correlation_score(own, leave_one_out_fingerprint(num, den, own, energy), n_pixels)
+
+
+def leave_one_out_fingerprint(num: np.ndarray, den: np.ndarray, own: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    """K₋ᵢ: the fingerprint of a device's references without one of them, cleaned (Chen et al. 2008).
+
+    num, den: the enrollment sums Σ WⱼIⱼ and Σ Iⱼ² of all its references (both halves added);
+    own, energy: the held-out image's W·I and I², turned as the accumulator added it. Any
+    same-shape window of all four gives that window of K₋ᵢ.
+    """
+    return clean_fingerprint((num - own) / (den - energy + np.float32(1.0)))
 
 
 def correlation_score(a: np.ndarray, b: np.ndarray, n_pixels: int | None = None) -> float:

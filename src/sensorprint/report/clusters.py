@@ -3,8 +3,8 @@
 Data only (`clusters_section`), from the latest cluster run of the case: each group with its
 members (path, SHA-256), the PCE of each scored pair of members (the score matrix; a pair
 the signatures did not nominate has no score), each member's PCE against the group's
-fingerprint, the group's link to enrolled devices and to other groups, and the single media
-listed as such. `score_matrix_png` draws one group's matrix for the HTML report.
+fingerprint, its thumbnail (kept by the clustering from the pixels it read), the group's link
+to enrolled devices and to other groups, and the single media listed as such. `score_matrix_png` draws one group's matrix for the HTML report.
 """
 
 from __future__ import annotations
@@ -17,11 +17,25 @@ from typing import Any
 
 import numpy as np
 
+from sensorprint.errors import CaseError
 from sensorprint.store import Case
 from sensorprint.store import clusters as store
 
 
-def _member(record: store.ClusterFile, score: float | None) -> dict[str, Any]:
+def thumbnail_jpeg(case: Case, record: store.ClusterFile) -> str | None:
+    """The thumbnail the clustering kept of a file (its pixels as read, not the file now), base64 JPEG; None when none."""
+    from PIL import Image
+
+    try:
+        pixels = store.load_cache(case, record, ("thumb",))["thumb"]
+    except (KeyError, OSError, ValueError, CaseError):  # a cache of an earlier version, or none
+        return None
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format="JPEG", quality=80)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _member(case: Case, record: store.ClusterFile, score: float | None, *, thumbnail: bool) -> dict[str, Any]:
     return {
         "path": record.path,
         "sha256": record.sha256,
@@ -29,6 +43,7 @@ def _member(record: store.ClusterFile, score: float | None) -> dict[str, Any]:
         "width": record.width,
         "height": record.height,
         "pce_vs_group": score,
+        "thumbnail": thumbnail_jpeg(case, record) if thumbnail else None,
     }
 
 
@@ -46,8 +61,9 @@ def clusters_section(case: Case) -> dict[str, Any] | None:
     pairs = {(s.a_id, s.b_id): s.score for s in store.scores(case, "pair")}
     groups, singles = [], []
     for group in store.groups(case, run_id):
-        members = [_member(files[f], group.member_scores.get(f)) for f in group.members]
-        if len(members) == 1:
+        grouped = len(group.members) > 1
+        members = [_member(case, files[f], group.member_scores.get(f), thumbnail=grouped) for f in group.members]
+        if not grouped:
             singles.append({"id": group.id, **members[0]})
             continue
         groups.append(

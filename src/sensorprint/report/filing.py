@@ -59,7 +59,9 @@ def limitations_section(threshold: Mapping[str, Any], models: list[Mapping[str, 
         "'No match' says that this device's fingerprint was not found in the file; it does not exclude the "
         "device where the file was heavily processed, cropped or too dark or textured to carry the fingerprint.",
         "A fingerprint is only as good as its reference media: a weak fingerprint (low quality) can at most "
-        "support 'inconclusive'. Results marked stale were computed with a fingerprint since corrected.",
+        "support 'inconclusive'. Results marked stale were computed with a fingerprint since corrected (a "
+        "reference file removed): they are shown with their figures but decide nothing, in no count and no "
+        "verdict, until the file is scanned again against the corrected fingerprint.",
     ]
     for model in models:
         summary = model.get("summary") or {}

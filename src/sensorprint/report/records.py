@@ -27,7 +27,7 @@ from sensorprint.results import (
 )
 from sensorprint.store import Case, tool_version
 from sensorprint.store.jsonvalues import finite_or_none
-from sensorprint.workflow.review import file_results
+from sensorprint.workflow.review import file_results, stale_reason
 
 DEFAULT_THRESHOLD = DEFAULT_PCE_THRESHOLD
 """The customary PCE threshold (Goljan, Fridrich & Filler, SPIE 2009): `prnu.DEFAULT_PCE_THRESHOLD`."""
@@ -147,6 +147,8 @@ def frame_indices(frames: list[Any] | None) -> list[Any]:
 
 
 def _transform_text(row: Match) -> str:
+    if row.evidence.frame_transforms:  # matched frame by frame (stabilised video): a transform per frame
+        return row.evidence.transform_text or "a transform per frame"
     text = describe_transform(row.transform)
     if row.evidence.roles_swapped:
         # The query was larger than the fingerprint (an image against a video-enrolled device):
@@ -170,6 +172,8 @@ def _prnu_entries(result: FileResult, changed: Mapping[str, str]) -> dict[str, d
             # Why no comparison could be made (e.g. no geometric relation between the sizes).
             "reason": row.evidence.reason,
         }
+        if stale_reason(row):  # computed with a fingerprint corrected since: shown, not counted
+            entry["stale"] = stale_reason(row)
         if device in changed:
             entry["decision_at_scan"] = str(changed[device])
         entries[device] = entry
@@ -213,20 +217,22 @@ def _fmt_prob(value: float | None) -> str:
 
 def _strongest(result: FileResult) -> Match | None:
     """The PRNU comparison with the strongest evidence (lowest false-alarm probability of the search made)."""
-    rows = [m for m in result.prnu().values() if m.score is not None]
+    rows = [m for m in result.prnu().values() if m.score is not None and not stale_reason(m)]
     return min(rows, key=strength_of_evidence) if rows else None
 
 
 def _prnu_words(record: Mapping[str, Any], verdict: Verdict, strongest: Match | None = None) -> str:
     devices: Mapping[str, Any] = record["devices"]
+    stale = sorted(name for name, entry in devices.items() if entry.get("stale"))
+    stale_text = f" [stale, not counted: {', '.join(stale)} (fingerprint corrected since; scan again)]" if stale else ""
     if verdict.prnu is None:
-        return "PRNU: not run"
+        return "PRNU: no current result" + stale_text if stale else "PRNU: not run"
     if verdict.prnu in (NO_SOURCE, INCONCLUSIVE_ANSWER):
         text = f"PRNU: {verdict.prnu}"
         if strongest is not None:
             text += f" (highest {strongest.target}, PCE {_fmt_pce(strongest.score)}, p_fa {_fmt_p(strongest.p_fa)})"
         if verdict.prnu == INCONCLUSIVE_ANSWER:
-            weak = sorted(n for n, v in devices.items() if v["decision"] == "inconclusive")
+            weak = sorted(n for n, v in devices.items() if v["decision"] == "inconclusive" and not v.get("stale"))
             text += " [cannot exclude: " + ", ".join(weak) + "]"
     else:
         text = f"PRNU: {verdict.prnu} (PCE {_fmt_pce(devices[verdict.prnu]['pce'])})"
@@ -236,7 +242,7 @@ def _prnu_words(record: Mapping[str, Any], verdict: Verdict, strongest: Match | 
             text += f" [also above threshold: {listed}]"
     if record.get("not_compared"):
         text += " [not compared with: " + ", ".join(record["not_compared"]) + "]"
-    return text
+    return text + stale_text
 
 
 def _cnn_words(entry: Mapping[str, Any] | None) -> str:
@@ -282,7 +288,8 @@ def verdict_text(record: Mapping[str, Any], verdict: Verdict, strongest: Match |
         _cnn_words(record["cnn"].get("device")),
         _model_words(record, verdict),
     )
-    if verdict.prnu is None and verdict.cnn_says is None:
+    stale = any(e.get("stale") for e in record["devices"].values())  # stale results: say so, not "no result"
+    if verdict.prnu is None and verdict.cnn_says is None and not stale:
         return "no result" if not model else f"PRNU: not run; CNN device: not run{model}"
     text = f"{prnu}; {cnn}{model}"
     if verdict.agreement == Agreement.DISAGREE:
@@ -358,25 +365,40 @@ def report_records(case: Case, *, threshold: float | None = None) -> list[dict[s
     with case.snapshot():
         stale_models = {m.id: m.stale_reason or "stale" for m in case.models() if m.stale}
         results = file_results(case, threshold=threshold)
-    return [_medium_record(result, changed, stale_models) for result, changed in results]
+        records = [_medium_record(result, changed, stale_models) for result, changed in results]
+        _add_evaluation(case, records)
+    return records
+
+
+def _add_evaluation(case: Case, records: list[dict[str, Any]]) -> None:
+    """Each comparison's likelihood ratio and JPEG-structure check (`report.evaluation`)."""
+    from sensorprint.report.evaluation import (
+        add_likelihood_ratios,
+        add_structure_checks,
+        case_validation,
+        reference_metadata,
+    )
+
+    validation, validated = case_validation(case)
+    add_likelihood_ratios(records, validation, validated)
+    add_structure_checks(records, reference_metadata(case))
 
 
 def report_record(case: Case, medium_id: int, *, threshold: float | None = None) -> dict[str, Any] | None:
     """The record of one evidence file (as `report_records` gives it), without reading every other file's results."""
-    from sensorprint.workflow.review import file_result
+    from sensorprint.workflow.review import file_result, review_context
 
     with case.snapshot():
         medium = case.get_medium(medium_id)
         if medium is None or medium.role != "evidence":
             return None
         stale_models = {m.id: m.stale_reason or "stale" for m in case.models() if m.stale}
-        device_models = {d.name: d.model for d in case.list_devices()}
-        comparable = {f.device_name for f in case.fingerprints()}
         matches = case.results(medium_id=medium_id)
-    result, changed = file_result(
-        medium, matches, threshold=threshold, device_models=device_models, comparable=comparable
-    )
-    return finite_or_none(_medium_record(result, changed, stale_models))
+        context = review_context(case)
+        result, changed = file_result(medium, matches, threshold=threshold, **context)
+        record = _medium_record(result, changed, stale_models)
+        _add_evaluation(case, [record])
+    return finite_or_none(record)
 
 
 def device_entries(case: Case) -> list[dict[str, Any]]:
@@ -457,6 +479,7 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD, rehash: boo
     The JSON report is this dict; its schema is docs/report.schema.json (REPORT_FORMAT_VERSION).
     rehash: read every evidence file again (read-only) for its SHA-256 at report (chain of custody).
     """
+    from sensorprint.report.evaluation import case_validation, rate_lines
     from sensorprint.report.filing import custody_section, identity_section, limitations_section, methodology_section
     from sensorprint.workflow.runs import run_status
 
@@ -469,6 +492,7 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD, rehash: boo
         schema_version = case.schema_version
         audit = case.audit_log()
         identity = identity_section(case)
+        validation, validated = case_validation(case)
     exhibits = {e["root"]: e["exhibit"] for e in identity["exhibits"]}
     custody = custody_section(case, records, exhibits, rehash=rehash)
     pce = {"pce": float(threshold), "p_fa_per_position": false_alarm_per_position(float(threshold))}
@@ -487,7 +511,7 @@ def report_data(case: Case, *, threshold: float = DEFAULT_THRESHOLD, rehash: boo
             },
             "identity": identity,
             "methodology": methodology_section(pce),
-            "limitations": limitations_section(pce, models),
+            "limitations": limitations_section(pce, models) + rate_lines(validation, validated),
             "custody": custody,
             "summary": _summary_counts(records),
             "devices": devices,

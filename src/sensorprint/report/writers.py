@@ -58,6 +58,8 @@ CSV_COLUMNS = (
     "p_fa",
     "decision",
     "decision_at_scan",
+    "log10_likelihood_ratio",
+    "jpeg_structure",
     "transform",
     "reason",
     "best_device",
@@ -103,6 +105,11 @@ def render_json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _stale_text(entry: Mapping[str, Any]) -> str | None:
+    """The CSV's reason for a stale result: its decision is shown but is not counted."""
+    return f"STALE, not counted ({entry['stale']}); scan again" if entry.get("stale") else None
+
+
 def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per (file, enrolled device scanned); files without device results get one row."""
     device_models = {d["name"]: d["model"] for d in data["devices"]}
@@ -139,8 +146,10 @@ def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "p_fa": entry["p_fa"],
                     "decision": entry["decision"],
                     "decision_at_scan": entry.get("decision_at_scan"),
+                    "log10_likelihood_ratio": (entry.get("likelihood_ratio") or {}).get("log10"),
+                    "jpeg_structure": (entry.get("structure") or {}).get("state"),
                     "transform": entry["transform_text"],
-                    "reason": entry.get("reason"),
+                    "reason": entry.get("reason") or _stale_text(entry),
                     "is_best": name == record["best_device"],
                     "cnn_this_device_probability": (cnn_device.get("probabilities") or {}).get(name),
                 }

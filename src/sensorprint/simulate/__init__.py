@@ -9,7 +9,7 @@ digital stabilisation (``video``); the demo case with its ground truth (``case``
 Everything is deterministic from seeds.
 """
 
-from .camera import Camera, CameraModel, default_models, make_cameras
+from .camera import Camera, CameraModel, default_models, make_cameras, make_phone
 from .case import demo_cameras, write_demo_case
 from .scenes import SCENE_KINDS, scene
 from .video import VideoGeometry, record_video, video_geometry
@@ -22,6 +22,7 @@ __all__ = [
     "default_models",
     "demo_cameras",
     "make_cameras",
+    "make_phone",
     "record_video",
     "scene",
     "video_geometry",

@@ -77,6 +77,8 @@ class CameraModel:
     jpeg_subsampling: str = "4:2:0"
     make: str = "Sensorprint"
     seed: int = 0
+    exif_model: str | None = None  # the EXIF model when it is not `name` (the modules of one phone share it)
+    lens_model: str | None = None  # the EXIF lens model (a phone writes one per camera module)
 
     def __post_init__(self) -> None:
         if self.width < 16 or self.height < 16:
@@ -270,7 +272,7 @@ class Camera:
         """The EXIF this camera writes: make, model, orientation, date, body serial number."""
         exif = Image.Exif()
         exif[0x010F] = self.model.make
-        exif[0x0110] = self.model.name
+        exif[0x0110] = self.model.exif_model or self.model.name
         exif[0x0112] = int(orientation_tag)
         exif[0x0131] = "sensorprint.simulate"
         when = (_EPOCH + _dt.timedelta(minutes=int(seed) % 500_000)).strftime("%Y:%m:%d %H:%M:%S")
@@ -278,6 +280,8 @@ class Camera:
         sub = exif.get_ifd(0x8769)
         sub[0x9003] = when
         sub[0xA431] = self.serial or f"SIM{self.seed:010d}"
+        if self.model.lens_model:
+            sub[0xA434] = self.model.lens_model
         return exif
 
     def save_jpeg(
@@ -394,4 +398,39 @@ def make_cameras(
             cameras.append(
                 Camera(model=model, unit=u, seed=unit_seed, serial=f"{model.name[-1]}{u:03d}{unit_seed % 10**6:06d}")
             )
+    return cameras
+
+
+# (module, size relative to the main sensor, focal length in mm) of a phone's cameras
+PHONE_MODULES = (("back wide", 1.0, 5.1), ("back ultra wide", 1.0, 1.5), ("front", 0.75, 2.7))
+
+
+def make_phone(
+    name: str = "SimPhone", n_modules: int = 3, *, width: int = 1024, height: int = 768, seed: int = 0
+) -> list[Camera]:
+    """One phone of ``n_modules`` camera modules (2 or 3): separate sensors that share the EXIF make and model.
+
+    Each module writes its own EXIF lens model ("SimPhone back wide camera 5.1mm"), as phones do.
+    The wide and ultra-wide sensors have the same size (``width``×``height``), as on many phones,
+    so that the size alone cannot tell them apart; the front one is smaller.
+    """
+    if not 1 <= n_modules <= len(PHONE_MODULES):
+        raise ValueError(f"a simulated phone has 1 to {len(PHONE_MODULES)} modules, not {n_modules}")
+    from dataclasses import replace
+
+    base = default_models(n_modules, width=width, height=height, seed=seed)
+    cameras = []
+    for m, (module, relative, focal) in enumerate(PHONE_MODULES[:n_modules]):
+        w, h = int(width * relative) // 8 * 8, int(height * relative) // 8 * 8
+        model = replace(
+            base[0],
+            name=f"{name}-{module.replace(' ', '-')}",
+            width=w,
+            height=h,
+            seed=base[m].seed,
+            exif_model=name,
+            lens_model=f"{name} {module} camera {focal}mm",
+        )
+        unit_seed = int(np.random.SeedSequence([seed, model.seed % (2**31), 0, 3]).generate_state(1)[0])
+        cameras.append(Camera(model=model, unit=0, seed=unit_seed, serial=f"P{unit_seed % 10**8:08d}"))
     return cameras

@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SCENE_KINDS = ("photo", "texture", "flat", "sky", "wall")
+SCENE_KINDS = ("photo", "texture", "flat", "sky", "wall", "facade", "fence")
+# Strongly structured scenes: sharp edges and periodic patterns that survive denoising and
+# line up between unrelated photos (what makes a one-image "fingerprint" match other cameras).
+STRUCTURED_KINDS = ("facade", "fence")
 
 # Colour photographs shipped in skimage/data (file names in that folder).
 _SHIPPED_PHOTOS = (
@@ -174,7 +177,42 @@ def _wall(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     return (lum[..., None] * _colour(rng, 0.4)[None, None, :]).astype(np.float32)
 
 
-_GENERATORS = {"photo": _photo, "texture": _texture, "flat": _flat, "sky": _sky, "wall": _wall}
+def _facade(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A building front: a periodic grid of dark windows with sharp frames on a bright wall."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    period_x, period_y = int(rng.integers(24, 64)), int(rng.integers(32, 80))
+    phase_x, phase_y = int(rng.integers(period_x)), int(rng.integers(period_y))
+    in_x = ((xx + phase_x) % period_x) < period_x * rng.uniform(0.4, 0.6)
+    in_y = ((yy + phase_y) % period_y) < period_y * rng.uniform(0.45, 0.65)
+    lum = np.full((height, width), np.float32(rng.uniform(0.45, 0.8)))
+    lum[in_x & in_y] *= np.float32(rng.uniform(0.15, 0.35))  # glass
+    frame = ((xx + phase_x) % period_x < 2) | ((yy + phase_y) % period_y < 2)
+    lum[frame] = np.float32(0.9)  # white window frames: one-pixel edges
+    lum *= 1.0 + 0.05 * smooth_field(height, width, rng, max(width, height) // 3)
+    return (lum[..., None] * _colour(rng, 0.3)[None, None, :]).astype(np.float32)
+
+
+def _fence(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A picket fence or railing against the sky: thin periodic bars, vertical or slanted."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    period = float(rng.uniform(6, 20))
+    slant = float(rng.choice([0.0, rng.uniform(-0.3, 0.3)]))
+    bars = ((xx + slant * yy) % period) < period * rng.uniform(0.25, 0.5)
+    sky = _sky(width, height, rng)
+    fence = np.float32(rng.uniform(0.05, 0.3)) * _colour(rng, 0.3)
+    sky[bars] = fence
+    return sky
+
+
+_GENERATORS = {
+    "photo": _photo,
+    "texture": _texture,
+    "flat": _flat,
+    "sky": _sky,
+    "wall": _wall,
+    "facade": _facade,
+    "fence": _fence,
+}
 
 
 def scene(kind: str, width: int, height: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -184,7 +222,9 @@ def scene(kind: str, width: int, height: int, rng: np.random.Generator | int | N
     ----------
     kind : one of ``"photo"`` (a random crop/zoom/flip of a photograph shipped in
         scikit-image), ``"texture"`` (gradients, noise fields, edges), ``"flat"`` (flat
-        field: wall or overcast sky filling the frame), ``"sky"``, ``"wall"``.
+        field: wall or overcast sky filling the frame), ``"sky"``, ``"wall"``, and the
+        strongly structured ``"facade"`` (a periodic grid of windows) and ``"fence"`` (thin
+        periodic bars against the sky).
     width, height : size in pixels.
     rng : a numpy Generator or a seed; the scene is a deterministic function of it.
     """

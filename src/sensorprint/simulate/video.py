@@ -120,6 +120,74 @@ def _trajectory(n: int, rng: np.random.Generator, amplitude: float) -> np.ndarra
     return amplitude * path / 2
 
 
+VIDEO_CODECS = {"h264": "libx264", "hevc": "libx265"}
+
+
+def _video_stream(
+    container, codec: str, fps: int, size: tuple[int, int], bitrate: int, g: int, preset: str, threads: int
+):
+    """The video stream of `record_video`: one I-frame every g frames, no B-frames, rate-controlled, fixed threads.
+
+    The encoders' output depends on their thread count: it is fixed, so the bytes are the
+    same on every machine for a given seed.
+    """
+    stream = container.add_stream(VIDEO_CODECS[codec], rate=fps)
+    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+    stream.bit_rate = bitrate
+    stream.codec_context.gop_size = g
+    common = {"preset": preset, "maxrate": str(int(bitrate * 1.5)), "bufsize": str(int(bitrate * 2))}
+    if codec == "h264":
+        stream.options = {
+            **common,
+            "x264-params": f"keyint={g}:min-keyint={g}:scenecut=0:bframes=0",
+            "threads": str(threads),
+        }
+    else:
+        params = (
+            f"keyint={g}:min-keyint={g}:scenecut=0:bframes=0:pools={threads}:frame-threads={threads}:log-level=error"
+        )
+        stream.options = {**common, "x265-params": params}
+        stream.codec_context.codec_tag = "hvc1"
+    stream.codec_context.thread_count = threads
+    return stream
+
+
+def _warp_paths(
+    n: int, rng: np.random.Generator, size: tuple[int, int], pad: int, max_shift: int, zoom: float, rotation: float
+) -> tuple[np.ndarray, int]:
+    """Per frame (zoom factor ≤ 1, rotation in degrees) along slow paths, and the shift left for the margin.
+
+    Drawn after every other random choice of the default video, so that videos without these
+    warps keep their bytes. Raises ValueError when the warps alone leave the margin.
+    """
+    zooms = 1.0 - float(zoom) * (0.5 + 0.5 * _trajectory(n, rng, 1.0))
+    angles = _trajectory(n, rng, float(rotation))
+    w, h = size
+    reach = (w + h) / 2 * np.radians(abs(float(rotation))) + np.hypot(w, h) / 2 * float(zoom)
+    left = min(max_shift, pad - int(np.ceil(reach)) - 1)
+    if left < 0:
+        raise ValueError(f"stabilise_zoom {zoom} and stabilise_rotation {rotation} leave the stabilisation margin")
+    return np.stack([zooms, angles], axis=1), left
+
+
+def _warped_window(
+    gain: np.ndarray, size: tuple[int, int], pad: int, shift: tuple[int, int], warp: np.ndarray
+) -> np.ndarray:
+    """The frame's gain window: frame pixel u sees the padded gain grid at its centre + shift + z·R(θ)·(u − centre)."""
+    w, h = size
+    z, theta = float(warp[0]), np.radians(float(warp[1]))
+    c, s = np.cos(theta) * z, np.sin(theta) * z
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    gx, gy = pad + shift[1] + cx, pad + shift[0] + cy
+    # PIL's affine maps output (x, y) to input (a·x + b·y + c0, d·x + e·y + f0), pixel centres at +0.5
+    a, b, d, e = c, -s, s, c
+    c0 = gx + 0.5 - a * (cx + 0.5) - b * (cy + 0.5)
+    f0 = gy + 0.5 - d * (cx + 0.5) - e * (cy + 0.5)
+    img = Image.fromarray(gain, mode="F")
+    out = img.transform((w, h), Image.Transform.AFFINE, (a, b, c0, d, e, f0), resample=Image.Resampling.BILINEAR)
+    return np.asarray(out, dtype=np.float32)
+
+
 _ZOOM_SEGMENT = 8  # frames that share one zoom level (one resampling of the canvas region)
 
 
@@ -192,11 +260,15 @@ def record_video(
     preset: str = "superfast",
     stabilise_margin: float = 0.1,
     stabilise_shift: int | None = None,
+    stabilise_zoom: float = 0.0,
+    stabilise_rotation: float = 0.0,
     exposure: float | None = None,
     analog_gain: float = 2.0,
     readout: str = "skip",
     threads: int = 1,
     metadata: bool = True,
+    codec: str = "h264",
+    container_format: str = "mp4",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Record a simulated H.264 video (MP4, yuv420p) and return its path.
@@ -211,6 +283,10 @@ def record_video(
     stabilise : electronic stabilisation: a per-frame integer shift of up to
         ``stabilise_shift`` frame pixels (default: the whole margin) of the sensor window,
         whose size leaves ``stabilise_margin`` of the sensor for the shifts.
+    stabilise_zoom, stabilise_rotation : with ``stabilise``, each frame is also zoomed in by up
+        to this share (0.02: 2 %) and turned by up to this many degrees, along slow paths, as
+        electronic stabilisation warps frames (Mandelli et al., TIFS 2020); the shifts shrink
+        so that the warped window stays inside the margin. 0 (default): shifts only.
     seed : every random choice (scene, path, noise) derives from it and the camera's seed.
     scene_kind : "photo", "texture", "sky", "wall" or "flat"; random when None.
     gop : key-frame interval in frames (default ``fps``: one I-frame a second).
@@ -225,6 +301,8 @@ def record_video(
         saw a different encoder state on a loaded CI machine and the bytes differed between two
         identical calls; one thread costs nothing measurable here (scene synthesis dominates).
     metadata : write container tags make/model/creation_time (and the QuickTime keys).
+    codec : "h264" (libx264) or "hevc" (libx265, tagged hvc1 as iPhones write it).
+    container_format : "mp4" or "mov" (QuickTime, as iPhones write).
     progress : called with (frames done, frames total).
     """
     import av
@@ -273,6 +351,9 @@ def record_video(
     ys = _trajectory(n_frames, rng, pan * h) if motion else np.zeros(n_frames)
     zs = 1.0 + (_trajectory(n_frames, rng, zoom_amp / 2) + zoom_amp / 2) if zoom_amp else np.ones(n_frames)
     max_shift = pad if stabilise_shift is None else min(pad, int(stabilise_shift))
+    warps = None
+    if stabilise and (stabilise_zoom or stabilise_rotation):
+        warps, max_shift = _warp_paths(n_frames, rng, (w, h), pad, max_shift, stabilise_zoom, stabilise_rotation)
     if stabilise:
         shifts = rng.integers(-max_shift, max_shift + 1, size=(n_frames, 2))
     else:
@@ -280,7 +361,9 @@ def record_video(
 
     options = {"movflags": "use_metadata_tags"} if metadata else {}
     path.parent.mkdir(parents=True, exist_ok=True)
-    container = av.open(str(path), mode="w", format="mp4", options=options)
+    if codec not in VIDEO_CODECS or container_format not in ("mp4", "mov"):
+        raise ValueError(f"codec {codec!r} / container {container_format!r}: use h264 or hevc in mp4 or mov")
+    container = av.open(str(path), mode="w", format=container_format, options=options)
     try:
         if metadata:
             when = (_EPOCH + _dt.timedelta(minutes=int(seed) % 500_000)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -289,27 +372,16 @@ def record_video(
             container.metadata["com.apple.quicktime.make"] = model.make
             container.metadata["com.apple.quicktime.model"] = model.name
             container.metadata["creation_time"] = when
-        stream = container.add_stream("libx264", rate=int(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.bit_rate = int(bitrate)
-        g = int(gop or fps)
-        stream.codec_context.gop_size = g
-        stream.options = {
-            "preset": preset,
-            "x264-params": f"keyint={g}:min-keyint={g}:scenecut=0:bframes=0",
-            "maxrate": str(int(bitrate * 1.5)),
-            "bufsize": str(int(bitrate * 2)),
-            # x264's output depends on its thread count: fix it, so the bytes are the same on
-            # every machine for a given seed.
-            "threads": str(int(threads)),
-        }
-        stream.codec_context.thread_count = int(threads)
+        stream = _video_stream(container, codec, int(fps), (w, h), int(bitrate), int(gop or fps), preset, int(threads))
         frame_buf = np.empty((h * 3 // 2, w), np.uint8)
         views = _scene_views(lum_canvas, chroma_planes, (w, h), xs, ys, zs)
         for i, (lum, chroma) in enumerate(views):
             # Sensor: PRNU gain window (shifted under stabilisation), shot + read noise, tone curve.
             dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
-            gwin = gain[pad + dy : pad + dy + h, pad + dx : pad + dx + w]
+            if warps is None:
+                gwin = gain[pad + dy : pad + dy + h, pad + dx : pad + dx + w]
+            else:
+                gwin = _warped_window(gain, (w, h), pad, (dy, dx), warps[i])
             signal = lum * gwin
             np.minimum(signal, full_well, out=signal)
             sigma = np.sqrt(signal + read_var)

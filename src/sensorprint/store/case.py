@@ -4,7 +4,7 @@ Layout of a case directory:
 
     case.sqlite   devices, media (paths and hashes, never the evidence), fingerprints'
                   metadata, transform hints, results, models, runs, the audit log
-    arrays/       fingerprints K as float32 .npy files (read back memory-mapped), and the
+    arrays/       fingerprints K as float32 (or float16: `Precision`) .npy files, and the
                   enrollment sums behind them as .npz files (`commit_enrollment`)
     models/       trained networks (written by sensorprint.learn; the store keeps the table)
     backups/      a copy of case.sqlite taken before each schema upgrade
@@ -57,7 +57,9 @@ from sensorprint.store.records import (
     FingerprintRecord,
     MediumRecord,
     ModelRecord,
+    Precision,
     RunRecord,
+    stored_form,
 )
 
 DB_NAME = "case.sqlite"
@@ -769,12 +771,14 @@ class Case:
             raise ValueError("a fingerprint must not contain NaN or infinity")
         return k
 
-    def _stage_fingerprint(self, device_id: int, k: np.ndarray) -> Case._Staged:
-        """Write K as .npy under a temporary name, fsynced; the slow write happens outside the transaction."""
+    def _stage_fingerprint(
+        self, device_id: int, k: np.ndarray, precision: Precision = Precision.FLOAT32
+    ) -> Case._Staged:
+        """Write K as .npy (at `precision`: `stored_form`) under a temporary name, fsynced, outside the transaction."""
         self.arrays_dir.mkdir(exist_ok=True)
         name = f"fp-d{device_id}-{k.shape[0]}x{k.shape[1]}-{uuid.uuid4().hex[:12]}.npy"
         buffer = io.BytesIO()
-        np.save(buffer, k, allow_pickle=False)
+        np.save(buffer, stored_form(k, precision), allow_pickle=False)
         data = buffer.getbuffer()
         tmp = self.arrays_dir / f".tmp-{name}"
         with open(tmp, "wb") as fh:
@@ -844,19 +848,23 @@ class Case:
                 _now(),
             ),
         )
-        dropped = 0
+        stale = 0
         if invalidate_results:
-            dropped = conn.execute(
-                "DELETE FROM results WHERE method = 'prnu' AND target_kind = 'device' AND target = ?",
-                (device.name,),
-            ).rowcount
+            # kept, visibly stale, until the next scan computes them with the new fingerprint (never deleted)
+            from sensorprint.store.identity import mark_results_stale
+
+            stale = mark_results_stale(
+                conn, device.name, f"fingerprint of {device.name} estimated again (run {run_id})"
+            )
         details = {
             "device_id": device.id,
             "device": device.name,
             "shape": list(shape),
             "n_media": int(fields["n_media"]),
         }
-        details.update(array_file=staged.name, array_sha256=staged.sha256, replaced=old_file, results_dropped=dropped)
+        details.update(
+            array_file=staged.name, array_sha256=staged.sha256, replaced=old_file, results_marked_stale=stale
+        )
         self._audit_in(conn, "fingerprint saved", details, run_id)
         return old_file
 
@@ -878,12 +886,13 @@ class Case:
         parameters: Mapping[str, Any],
         run_id: int | None = None,
         invalidate_results: bool = True,
+        precision: Precision = Precision.FLOAT32,
     ) -> FingerprintRecord:
-        """Store K of a device (float32 .npy in arrays/), replacing its fingerprint of the same height × width.
+        """Store K of a device (.npy in arrays/, float32 or `precision`), replacing its fingerprint of the same size.
 
-        With `invalidate_results` (default) the device's PRNU results are deleted in
-        the same transaction: they were computed against the old fingerprint, and a
-        resumed scan must compute them again rather than keep stale figures.
+        With `invalidate_results` (default) the device's PRNU results are marked stale in
+        the same transaction (kept, never deleted): they were computed against the old
+        fingerprint, they no longer count as decisions, and a resumed scan computes them again.
         """
         if source not in FINGERPRINT_SOURCES:
             raise ValueError(f"source must be one of {FINGERPRINT_SOURCES}, not {source!r}")
@@ -892,7 +901,7 @@ class Case:
         if device is None:
             raise CaseError(f"device id {device_id} is not enrolled in this case")
         fields = dict(n_media=n_media, quality=quality, media_hashes=media_hashes, source=source, parameters=parameters)
-        staged = self._stage_fingerprint(device_id, k)
+        staged = self._stage_fingerprint(device_id, k, precision)
         try:
             with self._write() as conn:
                 old_file = self._put_fingerprint(conn, device, staged, k.shape, fields, run_id, invalidate_results)
@@ -1032,6 +1041,7 @@ class Case:
         parameters: Mapping[str, Any],
         run_id: int | None = None,
         stale_reason: str | None = None,
+        precision: Precision = Precision.FLOAT32,
     ) -> list[FingerprintRecord]:
         """THE enrollment commit: reference media, the sums that include them and their fingerprints, in ONE transaction.
 
@@ -1043,7 +1053,8 @@ class Case:
         are written (fsynced) before the transaction and named inside it, so a process
         killed at any instant leaves either all of it or none of it (and at most
         unreferenced array files). The device's PRNU results are invalidated; with
-        `stale_reason`, readable new media mark every network stale. Returns the
+        `stale_reason`, readable new media mark every network stale. precision: how each
+        K is kept on disk (`Precision`; the sums are always kept in full). Returns the
         fingerprints saved.
         """
         device = self.get_device_by_id(device_id)
@@ -1059,7 +1070,7 @@ class Case:
             for shape in sorted(sums):
                 sums_files[shape] = (self._stage_sums(device_id, shape, sums[shape]), int(sums[shape]["n_media"]))
             for shape in sorted(ks):
-                k_files[shape] = (self._stage_fingerprint(device_id, ks[shape]), fingerprints[shape][1])
+                k_files[shape] = (self._stage_fingerprint(device_id, ks[shape], precision), fingerprints[shape][1])
             with self._write() as conn:
                 replaced = self._enrollment_in(
                     conn, device, media, sums_files, k_files, parameters, run_id, stale_reason

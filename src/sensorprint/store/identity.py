@@ -21,6 +21,7 @@ import numpy as np
 
 from sensorprint.errors import CaseError
 from sensorprint.store.case import Case, _now
+from sensorprint.store.jsonvalues import loads
 
 IDENTITY_KEYS = ("case_number", "examiner", "organisation", "title")
 """The identity fields a case may carry (all optional)."""
@@ -254,10 +255,14 @@ def _remove_reference_in(case, conn, medium, device, staged, emptied, parameters
 
 
 def remove_device(case: Case, device_id: int, *, reason: str, run_id: int | None = None) -> dict[str, Any]:
-    """Remove a device with its references, sums, fingerprints, hints and PRNU results; ONE transaction.
+    """Remove a device with its references, sums, fingerprints and hints; ONE transaction.
 
-    Its results are deleted (a device that is not enrolled cannot be a source); the
-    audit line keeps how many there were and every reference file's hash.
+    Its PRNU results leave the results table (a device that is not enrolled is not a
+    source in question, and a device enrolled later under the same name must start with
+    none), but nothing is lost: the audit line keeps every one in full (`removed_results`:
+    file, SHA-256, PCE, NCC, p_fa, decision, transform, evidence, run), with every
+    reference file's path and hash. The networks' answers stay as they were given (a
+    network answered over the classes it was trained on); the networks become stale.
     """
     device = case.get_device_by_id(device_id)
     if device is None:
@@ -266,20 +271,32 @@ def remove_device(case: Case, device_id: int, *, reason: str, run_id: int | None
         refs = conn.execute("SELECT path, sha256 FROM media WHERE device_id = ? ORDER BY id", (device_id,)).fetchall()
         files = [r["array_file"] for t in ("fingerprints", "fingerprint_sums")
                  for r in conn.execute(f"SELECT array_file FROM {t} WHERE device_id = ?", (device_id,))]  # fmt: skip
-        results = conn.execute(
-            "DELETE FROM results WHERE target = ? AND ((method = 'prnu' AND target_kind = 'device') "
-            "OR (method = 'cnn' AND target_kind = 'device'))",
-            (device.name,),
-        ).rowcount
+        kept = _results_in_full(conn, device.name)
+        conn.execute(
+            "DELETE FROM results WHERE method = 'prnu' AND target_kind = 'device' AND target = ?", (device.name,)
+        )
         for table in ("fingerprints", "fingerprint_sums", "transform_hints", "media"):
             conn.execute(f"DELETE FROM {table} WHERE device_id = ?", (device_id,))
         conn.execute("DELETE FROM devices WHERE id = ?", (device_id,))
         case._mark_stale_in(conn, f"device {device.name} removed: {reason}", run_id)
         details = {"device_id": device_id, "device": device.name, "model": device.model, "reason": reason}
-        details.update(references=[[r["path"], r["sha256"]] for r in refs], results_deleted=results)
-        case._audit_in(conn, "device removed", details, run_id)
+        details.update(references=[[r["path"], r["sha256"]] for r in refs], results_removed=len(kept))
+        case._audit_in(conn, "device removed", {**details, "removed_results": kept}, run_id)
     case._drop_replaced(files, [])
     return details
+
+
+def _results_in_full(conn, device: str) -> list[dict[str, Any]]:
+    """Every PRNU result of a device with its file, as plain values (what the audit line of its removal keeps)."""
+    rows = conn.execute(
+        "SELECT r.*, m.path, m.sha256 FROM results r JOIN media m ON m.id = r.medium_id "
+        "WHERE r.method = 'prnu' AND r.target_kind = 'device' AND r.target = ? ORDER BY r.medium_id",
+        (device,),
+    ).fetchall()
+    columns = ("medium_id", "path", "sha256", "score", "ncc", "p_fa", "decision", "run_id", "created")
+    return [
+        {**{c: r[c] for c in columns}, "transform": loads(r["transform"]), "details": loads(r["details"])} for r in rows
+    ]
 
 
 def rename_device(case: Case, device_id: int, new_name: str, *, run_id: int | None = None) -> dict[str, Any]:

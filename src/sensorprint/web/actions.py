@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sensorprint.errors import SensorprintError
 from sensorprint.hashing import sha256_of_file
 from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
 from sensorprint.store import Case
@@ -62,8 +63,13 @@ def _scan(case: Case, paths: list[Path], workers, progress) -> list[str]:
 
 def _enroll(case: Case, device: str, model: str | None, paths: list[Path], workers, progress) -> list[str]:
     from sensorprint.workflow import enroll
+    from sensorprint.workflow.correct import drop_empty_devices
 
-    return summary_lines(enroll(case, device, paths, model=model, workers=workers, progress=progress))
+    existed = [d.name for d in case.list_devices()]
+    summary = enroll(case, device, paths, model=model, workers=workers, progress=progress)
+    if drop_empty_devices(case, [summary], existed):  # an enrollment that adds nothing creates nothing
+        raise SensorprintError(f"nothing was enrolled for {device}: none of the files could be read")
+    return summary_lines(summary)
 
 
 def _cluster(case: Case, paths: list[Path], workers, progress) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,20 @@ from jinja2 import Environment, StrictUndefined, select_autoescape
 from jinja2.loaders import DictLoader
 
 from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
+from sensorprint.report.clusters import clusters_section
 from sensorprint.report.filing import identity_section
-from sensorprint.report.records import device_entries, report_data, report_record
+from sensorprint.report.records import device_entries, report_record
 from sensorprint.store import Case
+from sensorprint.store.browse import audit_page, overview_counts
 from sensorprint.web import actions
 from sensorprint.web.jobs import Busy, Jobs
 from sensorprint.web.security import TokenMiddleware, csrf_ok, csrf_token
-from sensorprint.workflow.listing import file_row
-from sensorprint.workflow.review import file_results
+from sensorprint.workflow import listing
 from sensorprint.workflow.runs import run_status
 
 PAGE_SIZE = 50
-ANSWERS = ("match", "inconclusive", "no match", "error", "disagree", "not compared")
+AUDIT_PAGE_SIZE = 200
+ANSWERS = (*listing.ANSWERS, "disagree")
 TEMPLATES = (
     "base.html",
     "overview.html",
@@ -43,6 +46,7 @@ TEMPLATES = (
     "job.html",
     "message.html",
     "groups.html",
+    "reading.html",
 )
 
 
@@ -77,28 +81,56 @@ def _log_width(pce: float | None, top: float) -> float:
 
 
 class State:
-    """What the routes share: the case folder, the token, the jobs, the templates, a cache of the file rows."""
+    """What the routes share: the case folder, the token, the jobs, the templates, the evidence files' rows.
+
+    The rows (`workflow.listing.EvidenceIndex`) are read in a background thread when the
+    server starts and whenever the case changed in a way that touches every file (an
+    enrollment, a correction); pages that need them meanwhile say how far the reading is.
+    Files recorded since (a scan) are read again at the next page, alone.
+    """
 
     def __init__(self, root: Path, token: str, workers: int | None) -> None:
         self.root, self.token, self.workers = root, token, workers
         self.env = _environment()
         self.jobs = Jobs(root, lambda: actions.foreign_writer(root))
-        self._rows: tuple[int, list[dict]] | None = None
+        self.index = listing.EvidenceIndex()
+        self._reader: threading.Thread | None = None
+        self._reader_lock = threading.Lock()
+        self.reader_error: str | None = None
 
     def case(self) -> Case:
         return Case.open(self.root, read_only=True)
 
-    def rows(self, case: Case) -> list[dict]:
-        """Every evidence file's row, with its verdict's agreement; cached until the audit log grows."""
-        mark = int(case._rows("SELECT COALESCE(MAX(id), 0) FROM audit")[0][0])
-        if self._rows is None or self._rows[0] != mark:
-            rows = []
-            for result, _ in file_results(case):
-                row = file_row(result)
-                row["id"] = result.medium.id
-                rows.append(row)
-            self._rows = (mark, rows)
-        return self._rows[1]
+    def start_reading(self) -> None:
+        """Read every file's row in a background thread (unless one already does)."""
+        with self._reader_lock:
+            if self._reader is not None and self._reader.is_alive():
+                return
+            self._reader = threading.Thread(target=self._read_all, name="evidence-index", daemon=True)
+            self._reader.start()
+
+    def _read_all(self) -> None:
+        try:
+            with self.case() as case:
+                self.index.read_all(case)
+            self.reader_error = None
+        except Exception as error:  # noqa: BLE001 - shown on the page; the next page tries again
+            self.reader_error = f"{type(error).__name__}: {error}"
+
+    def rows_ready(self, case: Case) -> bool:
+        """Whether the rows are current (files recorded since are read now); False: a full read is under way."""
+        if self._reader is not None and self._reader.is_alive():
+            return False
+        if self.index.needs_full_read(case):
+            self.start_reading()
+            return False
+        self.index.refresh(case)
+        return True
+
+    def reading(self, request: Request) -> HTMLResponse:
+        """The page shown while every file's row is read: how far it is; it reloads itself."""
+        done, total = self.index.progress
+        return self.page("reading.html", request, done=done, total=total, error=self.reader_error)
 
     def page(self, name: str, request: Request, **values: Any) -> HTMLResponse:
         job = self.jobs.running()
@@ -106,20 +138,6 @@ class State:
             csrf=csrf_token(self.token), path=request.url.path, running=job, case_root=str(self.root), **values
         )
         return HTMLResponse(html)
-
-
-def filtered(rows: list[dict], answer: str | None, query: str | None, sort: str | None) -> list[dict]:
-    """The evidence browser's rows: by answer (or PRNU/CNN disagreement), name or hash search, sorted by p_fa."""
-    if answer == "disagree":
-        rows = [r for r in rows if r["agreement"] == "disagree"]
-    elif answer:
-        rows = [r for r in rows if r["answer"] == answer]
-    if query:
-        q = query.lower()
-        rows = [r for r in rows if q in r["path"].lower() or (r["sha256"] or "").startswith(q)]
-    if sort == "p_fa":
-        rows = sorted(rows, key=lambda r: (r["p_fa"] is None, r["p_fa"] if r["p_fa"] is not None else 1.0))
-    return rows
 
 
 def create_app(
@@ -130,6 +148,7 @@ def create_app(
     with Case.open(root):  # migrates an older case once, and fails here with one line if it is none
         pass
     state = State(root, token, workers)
+    state.start_reading()  # every evidence file's row, in the background from the start
     app = FastAPI(title="sensorprint", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(TokenMiddleware, token=token, allowed_hosts=allowed_hosts or set())
     app.state.sp = state
@@ -143,13 +162,10 @@ def _pages(app: FastAPI, state: State) -> None:
     @app.get("/", response_class=HTMLResponse)
     def overview(request: Request):
         with state.case() as case:
-            counts = case.counts()
+            counts = overview_counts(case)
             identity = identity_section(case)
-            rows = state.rows(case)  # cached: the front page of a large case stays fast
-        summary = {
-            "matched": sum(r["answer"] == "match" for r in rows),
-            "disagreements": sum(r["agreement"] == "disagree" for r in rows),
-        }
+            ready = state.rows_ready(case)
+        summary = state.index.counts() if ready else None  # None: the files are being read
         values = dict(identity=identity, summary=summary, counts=counts, threshold=DEFAULT_PCE_THRESHOLD)
         return state.page("overview.html", request, jobs=list(state.jobs.jobs.values()), **values)
 
@@ -157,24 +173,27 @@ def _pages(app: FastAPI, state: State) -> None:
     def devices(request: Request):
         with state.case() as case:
             devices = device_entries(case)
-        return state.page("devices.html", request, devices=devices)
+            checks = {  # each reference's own score against the device's others, and its flag (workflow.references)
+                d.name: {m.path: m.details or {} for m in case.list_media(role="reference", device_id=d.id)}
+                for d in case.list_devices()
+            }
+        return state.page("devices.html", request, devices=devices, checks=checks)
 
     @app.get("/groups", response_class=HTMLResponse)
     def groups(request: Request):
         with state.case() as case:
-            clusters = report_data(case).get("clusters")  # present once `cluster` has run
+            clusters = clusters_section(case)  # None until `cluster` has run
         return state.page("groups.html", request, clusters=clusters)
 
     @app.get("/runs", response_class=HTMLResponse)
     def runs(request: Request, page: int = 1):
         with state.case() as case:
             records = [(r, run_status(r)) for r in case.runs()]
-            audit = case.audit_log()
-        audit.reverse()  # newest first
-        pages = max(1, math.ceil(len(audit) / 200))
-        page = min(max(page, 1), pages)
-        shown = audit[(page - 1) * 200 : page * 200]
-        return state.page("runs.html", request, runs=records, audit=shown, page=page, pages=pages)
+            _, total = audit_page(case, offset=0, limit=0)
+            pages = max(1, math.ceil(total / AUDIT_PAGE_SIZE))
+            page = min(max(page, 1), pages)
+            audit, _ = audit_page(case, offset=(page - 1) * AUDIT_PAGE_SIZE, limit=AUDIT_PAGE_SIZE)
+        return state.page("runs.html", request, runs=records, audit=audit, page=page, pages=pages)
 
     @app.get("/static/{name}")
     def static(name: str):
@@ -190,7 +209,9 @@ def _files(app: FastAPI, state: State) -> None:
     def files(request: Request, answer: str = "", q: str = "", sort: str = "", page: int = 1):
         answer = answer if answer in ANSWERS else ""
         with state.case() as case:
-            rows = filtered(state.rows(case), answer, q.strip(), sort)
+            if not state.rows_ready(case):
+                return state.reading(request)
+        rows = state.index.select(answer, q, sort)
         pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
         page = min(max(page, 1), pages)
         shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]

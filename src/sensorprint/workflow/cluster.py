@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sensorprint.errors import CaseError
-from sensorprint.media import discover
+from sensorprint.errors import CaseError, MediaError
+from sensorprint.media import discover, sha256_file
 from sensorprint.media.discover import recorded_path
 from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, PreparedFingerprint, Query
 from sensorprint.prnu import cluster as method
@@ -46,6 +46,7 @@ from sensorprint.workflow.signals import QuerySignal, match_device, query_signal
 
 PAIR_KEY = "pair"
 PAIRS_PER_TASK = 16  # candidate pairs sharing one reference, scored by one worker task
+THUMBNAIL_SIDE = 128  # pixels: the longest side of the thumbnail each file's cache keeps for the report
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,31 @@ class ClusterSummary:
 # ---------------------------------------------------------------- worker functions (picklable)
 
 
+def thumbnail(pixels: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """The medium as read (an image, or a video's first frame used), at most `side` pixels a side, uint8."""
+    from PIL import Image
+
+    a = np.asarray(pixels)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    elif a.ndim == 3:
+        a = a[:, :, :3]
+    picture = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    picture.thumbnail((side, side))
+    return np.asarray(picture)
+
+
 def read_file(path: str, options: SignalOptions, side: int) -> tuple[FileFacts, dict | None]:
-    """Read one file and make its residual cache: int8 residual and step, uint8 grey levels, signature rows."""
-    facts, signal = query_signal(Path(path), options, clean_video=True)
+    """Read one file and make its residual cache: int8 residual and step, uint8 grey levels, signature rows,
+    and a thumbnail for the report."""
+    facts, signal = query_signal(Path(path), options, keep_pixels=True, clean_video=True)
     if signal is None:
         return facts, None
     w, step = method.quantise(signal.residual)
     arrays = {"w": w, "step": np.float32(step), "video": np.bool_(signal.intensity is None)}
+    if signal.pixels:
+        arrays["thumb"] = thumbnail(signal.pixels[0])
+        signal.pixels.clear()
     if signal.intensity is not None:
         arrays["i"] = np.clip(np.rint(signal.intensity), 0, 255).astype(np.uint8)
     arrays["sig"], arrays["sig_n"] = method.signature(signal.as_reference(), side)
@@ -177,11 +196,16 @@ def group_fingerprint(members: list[str]) -> method.GroupFingerprint:
 
 
 def group_signatures(members: list[str], shapes: list[tuple[int, int]], side: int) -> dict:
-    """The group fingerprint's centre window at the scale of each landscape size in `shapes` (no larger than K)."""
+    """{landscape size: [(window, pixels)]} of a group fingerprint for each size in `shapes` no larger than K:
+    K's centre at the scale a medium of that size sees it whole (a resized copy, video frames).
+
+    No window at native scale for a smaller size (a crop): a crop search never links
+    (`_State.links`), so nominating crops would only cost searches.
+    """
     group = group_fingerprint(members)
     rows, cols = group.shape
     return {
-        shape: method.scaled_signature(group.k, shape, side)
+        shape: [method.scaled_signature(group.k, shape, side)]
         for shape in shapes
         if shape[0] <= rows and shape[1] <= cols
     }
@@ -243,13 +267,15 @@ class _State:
     def links(self, found: store.PairScore) -> bool:
         """Whether a stored score links its two sides (`prnu.cluster.decision_threshold`).
 
-        A pair of single media found by the native-scale crop search never links on its own:
-        over 10⁵–10⁶ offsets, residuals of two JPEG images reach PCE 40–117 by chance
-        (simulated cameras of different sensor sizes: benchmarks/cluster_accuracy.py), far
-        above what the Gaussian null predicts; a crop is confirmed against a group's
-        fingerprint instead.
+        A score found by the native-scale crop search never links: over 10⁵–10⁶ offsets,
+        residuals of two JPEG images reach PCE 40–117 by chance, and a resized photo reached
+        PCE 61 against the fingerprint of another camera's group (simulated cameras of
+        different sensor sizes, same processing: benchmarks/cluster_accuracy.py), far above
+        what the Gaussian null of the false-alarm probability predicts. Crops (not resized)
+        are therefore left as single media; resized copies, portrait turns and video frames
+        link by the aligned and scale searches.
         """
-        if found.key == PAIR_KEY and (found.details or {}).get("stage") == "crop":
+        if (found.details or {}).get("stage") == "crop":
             return False
         score = found.score
         positions = found.n_positions
@@ -407,11 +433,19 @@ def _group_candidates(state: _State, groups: list[list[int]], signatures: dict[i
     """{group index: files outside it whose signature correlates with the group fingerprint's at their scale}.
 
     One matrix product per landscape size: the signatures of the files of that size
-    against the windows of every group fingerprint at that scale.
+    against the windows of every group fingerprint for that size (`group_signatures`). A file in a group of two
+    or more is a candidate at the level of `candidate_z` for all the files (a merge needs
+    half of its group anyway); a single file at the level that expects one chance candidate
+    per single file among the groups (`method.single_candidate_z`): a centre window says
+    little of a natural scene whose centre is dark, flat or saturated (a photo at PCE 158
+    against its group's fingerprint had z 2.6), and the single files are few.
     """
     rows, counts, owners = state.stacked
     n = len(state.records)
-    z_min = method.candidate_z(max(1, n) * 2)
+    single = np.array([len(groups[g]) == 1 for g in _owner_of(groups, n)])
+    z_min = np.where(
+        single[owners], method.single_candidate_z(len(signatures)), method.candidate_z(max(1, n) * 2)
+    ).astype(np.float32)
     size_of = np.array([_size_index(state, i) for i in range(n)])
     chosen: dict[int, set[int]] = {g: set() for g in signatures}
     for size, shape in enumerate(state.sizes):
@@ -419,12 +453,23 @@ def _group_candidates(state: _State, groups: list[list[int]], signatures: dict[i
         views = np.nonzero(size_of[owners] == size)[0]
         if not wanted or not len(views):
             continue
-        vectors = np.stack([signatures[g][shape][0] for g in wanted])
-        pixels = np.array([signatures[g][shape][1] for g in wanted])
-        z = method.correlation_z(rows[views], counts[views], vectors, pixels)
-        for v, c in zip(*np.nonzero(z >= z_min), strict=True):
-            chosen[wanted[c]].add(int(owners[views[v]]))
+        windows = [(g, window) for g in wanted for window in signatures[g][shape]]
+        vectors = np.stack([window[0] for _, window in windows])
+        pixels = np.array([window[1] for _, window in windows])
+        for part in np.array_split(views, -(-len(views) // 2048)):  # a copy of 2048 signatures at a time
+            z = method.correlation_z(rows[part], counts[part], vectors, pixels)
+            for v, c in zip(*np.nonzero(z >= z_min[part, None]), strict=True):
+                chosen[windows[c][0]].add(int(owners[part[v]]))
     return {g: sorted(i for i in found if i not in set(groups[g])) for g, found in chosen.items()}
+
+
+def _owner_of(groups: list[list[int]], n: int) -> list[int]:
+    """The group index of each file 0..n-1."""
+    owner = [0] * n
+    for g, members in enumerate(groups):
+        for i in members:
+            owner[i] = g
+    return owner
 
 
 def _size_index(state: _State, i: int) -> int:
@@ -637,12 +682,27 @@ def _run_summary(summary: ClusterSummary) -> dict:
 
 
 def cluster_paths(case: Case, cluster_id: int) -> list[Path]:
-    """The member files of a stored group; CaseError when the case holds no group of that id."""
+    """The member files of a stored group, each checked to be the file that was grouped (its SHA-256).
+
+    CaseError when the case holds no group of that id, or when a member is gone or changed
+    since the clustering read it (its bytes would not be the medium the group was formed from).
+    """
     group = store.get_group(case, cluster_id)
     if group is None:
         raise CaseError(f"{case.root} holds no group {cluster_id}: `sensorprint clusters {case.root}` lists them")
     by_id = {r.id: r for r in store.files(case)}
-    return [Path(by_id[f].path) for f in group.members]
+    paths = [Path(by_id[f].path) for f in group.members]
+    for path, f in zip(paths, group.members, strict=True):
+        try:
+            now = sha256_file(path)
+        except MediaError as error:
+            raise CaseError(f"group {cluster_id}: {error}") from error
+        if now != by_id[f].sha256:
+            raise CaseError(
+                f"group {cluster_id}: {path} changed since it was grouped (SHA-256 {now[:12]}… now, "
+                f"{str(by_id[f].sha256)[:12]}… then); run `sensorprint cluster` again"
+            )
+    return paths
 
 
 def enroll_cluster(case: Case, cluster_id: int, device_name: str, **options):

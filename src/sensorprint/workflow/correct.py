@@ -16,7 +16,7 @@ its audit line (`sensorprint.store.identity`).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -208,7 +208,7 @@ def _why(medium: MediumRecord, reason: str) -> str:
 
 
 def remove_device(case: Case, device_name: str, *, reason: str) -> Correction:
-    """Remove a device, its references, fingerprints and results (the audit log keeps what it was)."""
+    """Remove a device, its references and fingerprints; its PRNU results are kept in full in the audit log."""
     device = _device(case, device_name)
     run_id = case.start_run("remove device", {"device": device.name, "reason": reason})
     status = "interrupted"
@@ -218,6 +218,24 @@ def remove_device(case: Case, device_name: str, *, reason: str) -> Correction:
     finally:
         case.finish_run(run_id, status, {"device": device.name})
     return Correction("device removed", device.name, details)
+
+
+def drop_empty_devices(case: Case, summaries: Iterable[Any], existed: Iterable[str]) -> list[str]:
+    """Remove again each device an enrollment created without adding one readable reference file; their names.
+
+    An enrollment that adds nothing creates nothing: a device is recorded before its files
+    are read (unreadable reference files are recorded with their error under it), so one
+    whose every file failed is removed here, audited like every correction (the audit log
+    keeps the attempt, its run keeps the error lines). summaries: `EnrollSummary`s;
+    existed: the device names enrolled before.
+    """
+    before, dropped = set(existed), []
+    for summary in summaries:
+        if summary.added or summary.already or summary.device in before or case.get_device(summary.device) is None:
+            continue
+        remove_device(case, summary.device, reason="the enrollment added no readable reference file")
+        dropped.append(summary.device)
+    return dropped
 
 
 def rename_device(case: Case, old: str, new: str) -> Correction:

@@ -27,6 +27,7 @@ from sensorprint.media.discover import recorded_path
 from sensorprint.prnu import FingerprintAccumulator, landscape
 from sensorprint.store import Case, Device
 from sensorprint.store.names import storable
+from sensorprint.workflow.modules import by_module, module_device, module_key
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import default_workers, open_executor
 from sensorprint.workflow.progress import Progress, no_progress
@@ -58,6 +59,7 @@ class EnrollSummary:
     fingerprints: list[EnrolledFingerprint] = field(default_factory=list)
     check: ReferenceCheck | None = None  # the new references checked against the others (`workflow.references`)
     refused: list[str] = field(default_factory=list)  # references that did not fit, removed (unless force)
+    modules: list[str] = field(default_factory=list)  # camera modules (EXIF lens models) among the references
 
 
 @dataclass
@@ -250,7 +252,28 @@ def enroll(
         state = _Enrollment(case, device, run_id, options, _load_stored(case, device))
         _run(state, files, workers, scheduler, part_size, progress, summary)
         _check(state, summary, force=force, workers=workers, progress=progress)
+        references = case.list_media(role="reference", device_id=device.id, status="ok")
+        summary.modules = sorted({k for k in (module_key(m.metadata) for m in references) if k})
         status = "completed"
     finally:
         case.finish_run(run_id, status, {"added": summary.added, "errors": summary.errors[:100]})
     return summary
+
+
+def enroll_by_module(case: Case, phone: str, paths: list[Path], **options) -> list[EnrollSummary]:
+    """Enroll each camera module of a phone as a device of its own (`workflow.modules`), one enrollment each.
+
+    The references are grouped by the module their EXIF names; files that name none go to
+    the phone's own device. `options` are those of `enroll`.
+    """
+    for path in paths:
+        if not Path(path).exists():
+            raise CaseError(f"{path} does not exist: give the reference files or folders of {phone}")
+    files = [str(recorded_path(p)) for p in discover(paths)]
+    if not files:
+        raise CaseError(f"no image or video was found in {', '.join(map(str, paths))}: nothing was enrolled")
+    groups = by_module(files)
+    return [
+        enroll(case, module_device(phone, module), [Path(f) for f in groups[module]], **options)
+        for module in sorted(groups, key=lambda m: (m is None, m or ""))
+    ]

@@ -11,17 +11,26 @@ and parameters); the import run and the audit log record it too.
 
 A device already imported from the same source with the same fingerprints is left as it is
 (an import can be repeated); a name taken by another device gets the source case's name
-appended. The other cases are only read. Above `screen.MIN_FINGERPRINTS` fingerprints the
-case's index is brought up to date at the end, so the next scan screens at once.
+appended. The other cases are only read. Imported fingerprints are kept at float16 unless
+asked otherwise (`Precision`: half the bytes, the same decisions; the enrollment sums are
+copied in full, so a later `enroll` refines the full-precision estimate); the copy must equal
+the source's K rounded to that precision, byte for byte. Above `screen.MIN_FINGERPRINTS`
+fingerprints the case's index is brought up to date at the end, so the next scan screens at
+once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from sensorprint.errors import CaseError
 from sensorprint.store import Case, Device, FingerprintRecord
+from sensorprint.store.records import Precision, stored_form, stored_precision
 from sensorprint.workflow.progress import Progress, no_progress
 from sensorprint.workflow.screen import ensure_index, use_index
 
@@ -40,6 +49,9 @@ class ImportSummary:
     fingerprints: int = 0
     error_lines: list[str] = field(default_factory=list)
     indexed: int = 0  # fingerprints in the case's index afterwards (0: no index)
+    precision: Precision = Precision.FLOAT16
+    source_bytes: int = 0  # of the imported fingerprints' array files: in their cases, and here
+    stored_bytes: int = 0
 
 
 def _run_record(source: Case, run_id: int | None) -> dict | None:
@@ -95,7 +107,7 @@ def _imported_from(case: Case, device_id: int) -> list[dict]:
 
 
 def import_device(case: Case, source: Case, device: Device, run_id: int, summary: ImportSummary) -> None:
-    """Copy one device (references, sums, fingerprints) in one transaction, with provenance."""
+    """Copy one device (references, sums, fingerprints at `summary.precision`) in one transaction, with provenance."""
     records = source.fingerprints(device.id)
     if not records:
         return
@@ -111,36 +123,55 @@ def import_device(case: Case, source: Case, device: Device, run_id: int, summary
             sums[tuple(shape)] = state
     fingerprints = {tuple(r.shape[:2]): (r.load(), r.quality) for r in records}
     origin = {f"{r.shape[1]}x{r.shape[0]}": provenance(source, device, r) for r in records}
+    for r in records:
+        kept_as = stored_precision(fingerprints[tuple(r.shape[:2])][0], summary.precision)
+        origin[f"{r.shape[1]}x{r.shape[0]}"]["stored_as"] = str(kept_as)
     target = case.ensure_device(name, device.model, device.notes, run_id=run_id)
     saved = case.commit_enrollment(
-        target.id, _media_fields(source, device), sums, fingerprints, parameters={"imported": origin}, run_id=run_id
-    )
-    _check_copies(case, target, saved, records, origin)
+        target.id, _media_fields(source, device), sums, fingerprints, parameters={"imported": origin},
+        run_id=run_id, precision=summary.precision,
+    )  # fmt: skip
+    _check_copies(case, target, saved, records, origin, summary.precision)
     summary.imported.append(name)
     summary.fingerprints += len(saved)
+    summary.source_bytes += sum(r.path.stat().st_size for r in records)
+    summary.stored_bytes += sum(r.path.stat().st_size for r in saved)
     if name != device.name:
         summary.renamed[label] = name
 
 
-def _check_copies(case: Case, target: Device, saved, records, origin: dict) -> None:
-    """Each copied array must hash as its source did; record per fingerprint where it came from."""
+def stored_sha256(k: np.ndarray, precision: Precision) -> str:
+    """SHA-256 of the .npy file the store writes for K at `precision` (`Case.save_fingerprint`)."""
+    buffer = io.BytesIO()
+    np.save(buffer, stored_form(k, precision), allow_pickle=False)
+    return hashlib.sha256(buffer.getbuffer()).hexdigest()
+
+
+def _check_copies(case: Case, target: Device, saved, records, origin: dict, precision: Precision) -> None:
+    """Each copy must hash as its source's K written at `precision`; record per fingerprint where it came from."""
     by_shape = {tuple(r.shape[:2]): r for r in records}
     for copy in saved:
         original = by_shape[tuple(copy.shape[:2])]
-        if copy.array_sha256 != original.array_sha256:
+        same = copy.array_sha256 == original.array_sha256
+        if not same and copy.array_sha256 != stored_sha256(original.load(), precision):
             raise CaseError(f"the copy of {target.name!r}'s fingerprint differs from its source (SHA-256)")
     details = {"device": target.name, "device_id": target.id, "imported_from": origin}
     case.audit("device imported", details)
 
 
-def import_cases(case: Case, sources: list[Path], *, progress: Progress = no_progress) -> ImportSummary:
-    """Pool the devices and fingerprints of other cases into `case`, with their provenance."""
+def import_cases(
+    case: Case, sources: list[Path], *, precision: Precision = Precision.FLOAT16, progress: Progress = no_progress
+) -> ImportSummary:
+    """Pool the devices and fingerprints of other cases into `case`, with their provenance.
+
+    precision: how the copied fingerprints are kept (`Precision`; float16 halves their bytes).
+    """
     roots = [Path(s).expanduser().absolute() for s in sources]
     for root in roots:
         if root == case.root:
             raise CaseError(f"{root} is this case; name other cases to import from")
-    run_id = case.start_run("import", {"cases": [str(r) for r in roots]})
-    summary = ImportSummary(run_id, cases=[str(r) for r in roots])
+    run_id = case.start_run("import", {"cases": [str(r) for r in roots], "precision": str(precision)})
+    summary = ImportSummary(run_id, cases=[str(r) for r in roots], precision=Precision(precision))
     status = "interrupted"
     try:
         for number, root in enumerate(roots, start=1):

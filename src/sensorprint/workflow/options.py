@@ -26,6 +26,8 @@ class SignalOptions:
         reference videos always use the full 4-level wavelet (enrollment is done once).
     video_clean: remove the row/column means and the spectrum peaks from a video's aggregate
         residual (a scan, where the video is only ever the query, may skip it).
+    frame_search: a query video whose aggregate matches no device is searched frame by frame
+        for a similarity transform each (stabilised video: sensorprint.prnu.stabilised).
     """
 
     sigma: float = 3.0
@@ -36,6 +38,7 @@ class SignalOptions:
     video_denoiser: str = "spatial"
     video_levels: int = 4
     video_clean: bool = True
+    frame_search: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -12,31 +12,48 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from sensorprint.prnu import FingerprintStrength, decide
+from sensorprint.prnu.decision import Calibration
 from sensorprint.results import Agreement, Decision, FileResult, Match, Method, Verdict, fuse
 from sensorprint.store import Case, MediumRecord
+from sensorprint.workflow.modules import PhoneModules, phone_modules, phone_of, unreferenced_module
 
 
-def decided_again(matches: Iterable[Match], threshold: float | None) -> tuple[list[Match], dict[str, Decision]]:
+def decided_again(
+    matches: Iterable[Match], threshold: float | None, calibration: Calibration | None = None
+) -> tuple[list[Match], dict[str, Decision]]:
     """PRNU matches decided at `threshold` (None: as stored); plus {device: decision at scan} where it changed.
 
     Decisions are made again by the PRNU rule (`prnu.decide`) from the evidence stored with
-    each match (positions searched, the fingerprint's strength); a comparison that could not
-    be made (a reason is stored) keeps its decision.
+    each match (positions searched, the fingerprint's strength, the predicted true-pair
+    PCE); a comparison that could not be made (a reason is stored) keeps its decision.
+    calibration: the case's own (`workflow.validate.calibration`), which tells "no match"
+    from "inconclusive" where the scan used the built-in one.
     """
     out, changed = [], {}
     for m in matches:
-        redecide = threshold is not None and m.method == Method.PRNU and m.score is not None
-        if (
-            redecide
-            and m.decision in (Decision.MATCH, Decision.NO_MATCH, Decision.INCONCLUSIVE)
-            and not m.evidence.reason
-        ):
-            decision = decide(m.score, threshold, m.evidence.n_positions or 1, _strength(m))
-            if decision != m.decision:
-                changed[m.target] = m.decision
-                m = replace(m, decision=decision)
+        decision = _decision_again(m, threshold, calibration)
+        if decision is not None and decision != m.decision:
+            changed[m.target] = m.decision
+            m = replace(m, decision=decision)
         out.append(m)
     return out, changed
+
+
+def _decision_again(m: Match, threshold: float | None, calibration: Calibration | None) -> Decision | None:
+    e = m.evidence
+    decidable = m.decision in (Decision.MATCH, Decision.NO_MATCH, Decision.INCONCLUSIVE)
+    if m.method != Method.PRNU or m.score is None or e.reason or not decidable:
+        return None
+    expected = calibration.expected(e.predicted_pce) if calibration is not None else None
+    if threshold is not None:
+        return decide(m.score, threshold, e.n_positions or 1, _strength(m), expected)
+    if expected is None or m.decision == Decision.MATCH or e.threshold_at_search is None:
+        return None
+    strength = _strength(m)
+    if strength is not None and strength.weak:
+        return None  # inconclusive whatever is predicted
+    # the scan's threshold, with the case's calibration instead of the built-in one
+    return Decision.INCONCLUSIVE if expected < e.threshold_at_search else Decision.NO_MATCH
 
 
 def _strength(m: Match) -> FingerprintStrength | None:
@@ -46,6 +63,19 @@ def _strength(m: Match) -> FingerprintStrength | None:
     return FingerprintStrength(e.fingerprint_media or 0, e.fingerprint_quality)
 
 
+def stale_reason(match: Match) -> str | None:
+    """Why a PRNU result is stale (its fingerprint was corrected since it was computed), or None.
+
+    A stale result is kept and shown with its figures, but it is not a decision: the
+    verdict is fused without it (`file_result`), and the next scan computes it again
+    (`Case.done_targets` does not count it as done).
+    """
+    if match.method != Method.PRNU:
+        return None
+    reason = match.evidence.extra.get("stale")  # type: ignore[union-attr]
+    return str(reason) if reason else None
+
+
 def file_result(
     medium: MediumRecord,
     matches: Iterable[Match],
@@ -53,14 +83,22 @@ def file_result(
     threshold: float | None,
     device_models: Mapping[str, str | None],
     comparable: set[str],
+    calibration: Calibration | None = None,
+    phones: Mapping[str, PhoneModules] | None = None,
 ) -> tuple[FileResult, dict[str, Decision]]:
-    """One file's result from its stored matches; plus the PRNU decisions the threshold changed."""
-    matches, changed = decided_again(matches, threshold)
+    """One file's result from its stored matches; plus the PRNU decisions the threshold or calibration changed.
+
+    Stale PRNU results (`stale_reason`) stay in `matches` but do not count in the verdict.
+    phones: the case's phones enrolled by module (`workflow.modules`): a file made by a
+    module without references is not excluded by the phone's other modules.
+    """
+    matches, changed = decided_again(matches, threshold, calibration)
+    matches = [_module_rule(m, medium, phones or {}) for m in matches]
     compared = {m.target for m in matches if m.method == Method.PRNU}
     if medium.status == "error":
         verdict, not_compared = Verdict(Agreement.ERROR), ()
     else:
-        verdict = fuse(matches, comparable, device_models)
+        verdict = fuse([m for m in matches if not stale_reason(m)], comparable, device_models)
         not_compared = tuple(sorted(comparable - compared))
     result = FileResult(
         path=medium.path,
@@ -82,13 +120,43 @@ def file_results(case: Case, *, threshold: float | None = None) -> list[tuple[Fi
     Each result comes with {device: decision at scan} for the decisions the threshold changed.
     """
     with case.snapshot():
-        device_models = {d.name: d.model for d in case.list_devices()}
-        comparable = {f.device_name for f in case.fingerprints()}
         media = case.list_media(role="evidence")
         by_medium: dict[int, list[Match]] = {}
         for row in case.results():
             by_medium.setdefault(row.medium_id, []).append(row)  # type: ignore[arg-type]
-    return [
-        file_result(m, by_medium.get(m.id, []), threshold=threshold, device_models=device_models, comparable=comparable)
-        for m in media
-    ]
+        context = review_context(case)
+    return [file_result(m, by_medium.get(m.id, []), threshold=threshold, **context) for m in media]
+
+
+def review_context(case: Case) -> dict:
+    """What deciding any file's result needs of the case (the keyword arguments of `file_result` after threshold)."""
+    with case.snapshot():
+        references = {
+            d.name: [m.metadata or {} for m in case.list_media(role="reference", device_id=d.id, status="ok")]
+            for d in case.list_devices()
+        }
+        return {
+            "device_models": {d.name: d.model for d in case.list_devices()},
+            "comparable": {f.device_name for f in case.fingerprints()},
+            "calibration": case_calibration(case),
+            "phones": phone_modules(references),
+        }
+
+
+def _module_rule(m: Match, medium: MediumRecord, phones: Mapping[str, PhoneModules]) -> Match:
+    """ "No match" from one module of a phone becomes inconclusive for a file made by a module without references."""
+    phone = phones.get(phone_of(m.target))
+    if m.method != Method.PRNU or m.decision not in (Decision.NO_MATCH, Decision.INCONCLUSIVE) or phone is None:
+        return m
+    module = unreferenced_module(medium.metadata, phone)
+    if module is None:
+        return m
+    return replace(m, decision=Decision.INCONCLUSIVE).with_evidence(unreferenced_module=module)
+
+
+def case_calibration(case: Case) -> Calibration | None:
+    """The case's own calibration of the predicted true-pair PCE, or None where it has not been validated."""
+    from sensorprint.workflow.validate import calibration, latest_validation  # validate reads results too
+
+    found = latest_validation(case)
+    return calibration(found) if found is not None else None

@@ -37,7 +37,7 @@ from sensorprint.workflow.options import ScanOptions, SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, share, window_for
 from sensorprint.workflow.progress import Progress, no_progress
 from sensorprint.workflow.screen import ScreenRef, ensure_index, screened_devices, shortlisted_devices, use_index
-from sensorprint.workflow.signals import FingerprintRef, match_device, query_signal, size_key
+from sensorprint.workflow.signals import FingerprintRef, match_devices, query_signal
 
 
 @dataclass
@@ -87,13 +87,21 @@ class ScanSummary:
             counts.caveat += bool(answer.evidence.content_caveat)
 
 
-def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
-    """{device name: its fingerprints}, for the workers to load."""
+def enrolled_fingerprints(case: Case, name: str | None = None) -> dict[str, list[FingerprintRef]]:
+    """{device name: its fingerprints}, in order of enrollment, for the workers to load (one query).
+
+    name: only that device's (empty when it has none or is not enrolled).
+    """
+    if name is None:
+        records = case.fingerprints()
+    else:
+        device = case.get_device(name)
+        records = case.fingerprints(device.id) if device is not None else []
     devices: dict[str, list[FingerprintRef]] = {}
-    for device in case.list_devices():
-        refs = [
+    for record in records:  # ordered by device id, as the devices are listed
+        devices.setdefault(record.device_name, []).append(
             FingerprintRef(
-                device.name,
+                record.device_name,
                 record.id,
                 str(record.path),
                 tuple(record.shape),
@@ -101,10 +109,7 @@ def enrolled_fingerprints(case: Case) -> dict[str, list[FingerprintRef]]:
                 record.n_media,
                 record.quality,
             )
-            for record in case.fingerprints(device.id)
-        ]
-        if refs:
-            devices[device.name] = refs
+        )
     return devices
 
 
@@ -175,17 +180,17 @@ def scan_file(
         rows, failures = classify_rows(networks, pixels, is_video=facts.medium.kind == "video", frames=frames)
         return ScanOutcome(facts, rows, [f"{facts.path}: {line}" for line in failures], cnn_only=True)
     # the query aggregate of a video is cleaned only when it becomes a reference (`compare` does it)
-    facts, signal = query_signal(Path(path), options, keep_pixels=bool(networks), clean_video=False)
+    facts, signal = query_signal(
+        Path(path), options, keep_pixels=bool(networks), clean_video=False, keep_frames=options.frame_search
+    )
     if signal is None:
         return ScanOutcome(facts, [])
     screening = None
     if screen is not None:  # many fingerprints: the index shortlists, the full PCE decides
         devices, screening = shortlisted_devices(signal, devices, screen, threshold, options.orientations)
-    key = size_key(signal.residual.shape)
-    results = [
-        match_device(signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=options.orientations)
-        for device, refs in devices.items()
-    ]
+    # a video matched by no device as a whole is searched frame by frame (stabilised video)
+    results = match_devices(signal, devices, hints, threshold, orientations=options.orientations)
+    signal.frames.clear()
     notes: list[str] = []
     if networks:
         is_video = signal.intensity is None

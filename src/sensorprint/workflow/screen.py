@@ -19,6 +19,7 @@ every task; the scan sends the list of fingerprints to each Dask worker once too
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,7 @@ class LoadedIndex:
 
 
 _cache: dict[str, LoadedIndex] = {}
+LOADS: Counter[str] = Counter()  # loads of each index manifest by this process (once, however many tasks)
 
 
 def _loaded(screen: ScreenRef) -> LoadedIndex:
@@ -99,6 +101,7 @@ def _loaded(screen: ScreenRef) -> LoadedIndex:
         devices = {e.device for e in manifest.entries}
         _cache.clear()  # one index per process: a newer one replaces it
         _cache[key] = LoadedIndex(manifest, bits, rows, efficiency, devices)
+        LOADS[key] += 1
     return _cache[key]
 
 

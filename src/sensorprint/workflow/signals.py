@@ -8,6 +8,7 @@ process commits what these functions return.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,8 @@ from sensorprint.prnu import (
     to_gray,
 )
 from sensorprint.prnu.decision import centre_window
-from sensorprint.results import Match
+from sensorprint.prnu.stabilised import StabilisedFrame, compare_stabilised
+from sensorprint.results import Decision, Match
 from sensorprint.workflow.files import FileFacts, fail, file_facts, frame_choice, read_medium
 from sensorprint.workflow.options import SignalOptions
 
@@ -46,9 +48,12 @@ class QuerySignal(Query):
     """The noise signal of one query file (`prnu.Query`), and the pixels the CNN classifies.
 
     pixels: the image, or the video frames used, when kept for the CNN (`keep_pixels`).
+    frames: a video's frames as W·I (residual times intensity), when kept for the per-frame
+    search of stabilised video (`keep_frames`; `prnu.stabilised`).
     """
 
     pixels: list[np.ndarray] = field(default_factory=list)
+    frames: list[StabilisedFrame] = field(default_factory=list)
 
 
 def _video_frames(path: Path, options: SignalOptions):
@@ -114,6 +119,7 @@ def video_query_residual(
     *,
     clean: bool = True,
     frames: Iterable[Frame] | None = None,
+    kept_frames: list | None = None,
 ) -> np.ndarray:
     """The aggregated residual of a query video: Σ wWI / Σ wI² over its selected frames, cleaned once.
 
@@ -127,7 +133,8 @@ def video_query_residual(
     the frame size changes within the video.
 
     frames: the frames `options` choose, already being read (`read_video` gives them with
-    the medium, from one open of the file); read here when None.
+    the medium, from one open of the file); read here when None. kept_frames: when given,
+    each used frame's W·I is appended as a `StabilisedFrame` (for `prnu.stabilised`).
     """
     method, levels = options.video_denoiser, options.video_levels
     accumulator: FingerprintAccumulator | None = None
@@ -153,6 +160,8 @@ def video_query_residual(
             _check_frame_size(path, frame, gray, accumulator.shape)
             noise = frame_noise(gray, method=method, sigma=options.sigma, levels=levels)
             accumulator.add(gray, residual=noise, weight=weight)
+            if kept_frames is not None:
+                kept_frames.append(StabilisedFrame(noise * gray, frame.index, frame.keyframe, weight))
         residual_s += time.process_time() - started
     _check_frames(path, facts)
     started = time.process_time()
@@ -171,14 +180,20 @@ def _check_frame_size(path: Path, frame: Frame, gray: np.ndarray, shape: tuple[i
 
 
 def query_signal(
-    path: Path, options: SignalOptions, *, keep_pixels: bool = False, clean_video: bool = True
+    path: Path,
+    options: SignalOptions,
+    *,
+    keep_pixels: bool = False,
+    clean_video: bool = True,
+    keep_frames: bool = False,
 ) -> tuple[FileFacts, QuerySignal | None]:
     """Read a file and compute its noise signal; errors become a one-line message in the facts.
 
     keep_pixels: also return the image or the frames used, for the CNN to classify
     without reading the file again. clean_video: clean a video's aggregate (see
     `video_query_residual`); a scan, where it is only ever the query, may pass False
-    (about 0.036 s less per 1080p video, the same PCEs). `facts.timings` gets the CPU
+    (about 0.036 s less per 1080p video, the same PCEs). keep_frames: keep a video's
+    frames (W·I) for the per-frame search of stabilised video. `facts.timings` gets the CPU
     seconds of each step ("probe", "decode", "residual").
 
     A video is opened once (`read_video`): the probe (index, first frame, hash) and the
@@ -197,11 +212,18 @@ def query_signal(
                 signal.pixels.append(pixels)
         else:
             kept: list[np.ndarray] = []
+            kept_frames: list[StabilisedFrame] = []
             clean = clean_video and options.video_clean
             residual = video_query_residual(
-                path, options, facts, kept if keep_pixels else None, clean=clean, frames=frames
+                path,
+                options,
+                facts,
+                kept if keep_pixels else None,
+                clean=clean,
+                frames=frames,
+                kept_frames=kept_frames if keep_frames else None,
             )
-            signal = QuerySignal(residual, None, cleaned=clean, pixels=kept)
+            signal = QuerySignal(residual, None, cleaned=clean, pixels=kept, frames=kept_frames)
         return facts, signal
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
         fail(facts, error)
@@ -271,6 +293,7 @@ class FingerprintRef:
 _loaded: dict[str, np.ndarray] = {}
 _prepared: dict[str, PreparedFingerprint] = {}  # array files have unique names: a path never changes content
 MAX_PREPARED = 48
+LOADS: Counter[str] = Counter()  # reads of each fingerprint file by this process (once, however many tasks)
 
 
 # hinted regions of each prepared fingerprint, forgotten with it
@@ -278,6 +301,7 @@ def _load(ref: FingerprintRef) -> np.ndarray:
     # A worker keeps the fingerprints it has read: a scan compares every file with the same few.
     if ref.path not in _loaded:
         _loaded[ref.path] = np.load(ref.path, mmap_mode="r")
+        LOADS[ref.path] += 1
     return _loaded[ref.path]
 
 
@@ -332,3 +356,44 @@ def match_device(
         fingerprint_source=ref.source,
         size_key=size_key(signal.residual.shape),
     )
+
+
+def match_devices(
+    signal: QuerySignal,
+    devices: dict[str, list[FingerprintRef]],
+    hints: dict[str, dict],
+    threshold: float,
+    *,
+    orientations: str = "sensor",
+) -> list[Match]:
+    """Compare one query with every device: as a whole (`match_device`), then frame by frame where that found nothing.
+
+    A video whose aggregate matches no device may be stabilised (every frame a different
+    crop, scale and rotation of the sensor, so the aggregate is blurred): its kept frames
+    (`QuerySignal.frames`) are then searched frame by frame against each device
+    (`prnu.stabilised.compare_stabilised`), the aggregate's positions counted too. A video
+    that matches some device as a whole is not searched further: its frames line up.
+    hints: {"device|size": transform} remembered for the devices.
+    """
+    key = size_key(signal.residual.shape)
+    results = {
+        device: match_device(signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=orientations)
+        for device, refs in devices.items()
+    }
+    if not signal.frames or any(m.decision == Decision.MATCH for m in results.values()):
+        return list(results.values())
+    for device, refs in devices.items():
+        ref = choose_fingerprint(refs, signal.residual.shape)
+        found = compare_stabilised(
+            signal.frames,
+            prepared_fingerprint(ref).k,
+            target=device,
+            threshold=threshold,
+            strength=ref.strength,
+            earlier_positions=results[device].evidence.n_positions or 0,
+        )
+        if found is not None:
+            results[device] = found.with_evidence(
+                fingerprint_id=ref.fingerprint_id, fingerprint_source=ref.source, size_key=key
+            )
+    return list(results.values())

@@ -20,7 +20,7 @@ from sensorprint.store import Case
 from sensorprint.workflow.classify import NetworkRef, classify_rows, current_networks
 from sensorprint.workflow.options import ScanOptions
 from sensorprint.workflow.scan import enrolled_fingerprints
-from sensorprint.workflow.signals import QuerySignal, match_device, query_signal
+from sensorprint.workflow.signals import QuerySignal, match_devices, query_signal
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Verification:
 
 
 def _signal_or_error(path: Path, options: ScanOptions, *, keep_pixels: bool = False):
-    facts, signal = query_signal(path, options.signal, keep_pixels=keep_pixels)
+    facts, signal = query_signal(path, options.signal, keep_pixels=keep_pixels, keep_frames=options.signal.frame_search)
     if signal is None:
         raise MediaError(facts.error_line())
     return facts, signal
@@ -116,10 +116,13 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
     answers, rows_a = _classify(networks, facts_a, signal_a, "A", notes) if networks else ([], [])
     if case is not None and not Path(b).exists():
         with Case.open(case, read_only=True) as opened:
-            devices = enrolled_fingerprints(opened)
+            devices = enrolled_fingerprints(opened, b)  # one device: nothing to shortlist
         if b not in devices:
             raise CaseError(f"{b!r} is neither a file nor a device enrolled in {case}")
-        found = match_device(signal_a, devices[b], None, options.threshold, orientations=options.signal.orientations)
+        # a video that does not match as a whole is searched frame by frame (stabilised video)
+        found = match_devices(
+            signal_a, {b: devices[b]}, {}, options.threshold, orientations=options.signal.orientations
+        )[0]
         sha_b = None
         verdict = fuse([found, *rows_a], [b], device_models)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sensorprint.media.discover import recorded_path
 from sensorprint.store import Case
 from sensorprint.workflow.options import ScanOptions
 from sensorprint.workflow.verify import Verification, verify
@@ -46,6 +47,8 @@ def verify_in_case(a: Path, b: str, case: Path, *, options: ScanOptions = ScanOp
     with Case.open(case) as opened:
         run_id = opened.start_run("verify", {"a": str(a), "b": b, **options.to_dict()})
         if verification.b_is_device and verification.medium_a:
-            opened.record_results(verification.medium_a, [verification.prnu], run_id=run_id)
+            # under the path a scan records (absolute, resolved): one file is one evidence record
+            medium = {**verification.medium_a, "path": str(recorded_path(Path(a)))}
+            opened.record_results(medium, [verification.prnu], run_id=run_id)
         opened.finish_run(run_id, "completed", verification_summary(verification))
     return verification

@@ -1,0 +1,133 @@
+"""Measured error rates and score-based likelihood ratios, for evaluative reporting.
+
+The ENFSI guideline for evaluative reporting (2015) asks for the strength of evidence as a
+likelihood ratio LR = p(score | same source) / p(score | different sources), from scores of
+comparisons whose truth is known. Here the two sets come from `sensorprint validate`: held-out
+references of a device (same source) and media known not to come from it (different sources).
+
+The score is s = −log10 p_fa, the false-alarm probability of the comparison over every
+position searched, so that an aligned comparison and a wide crop search are on one scale
+(the rule the decisions use). Scores become LRs by logistic regression on log10(1 + s), the
+two sets weighted equally (Brümmer & du Preez, "Application-independent evaluation of
+speaker detection", Computer Speech & Language 2006; Morrison, "Tutorial on logistic-
+regression calibration and fusion", Australian Journal of Forensic Sciences 2013): the LR
+then grows with the score, as it must for PCE, and extrapolates smoothly where the two sets
+leave a gap, which kernel densities do not. A small ridge on the slope keeps it finite when
+the sets do not overlap (the usual case for PRNU).
+
+An LR computed where one of the two sets has no data is an extrapolation. It is bounded
+by the data behind it: never above n_different + 1 nor below 1 / (n_same + 1), a
+conservative version of the empirical lower and upper bounds of Vergeer, van Es, de Jongh,
+Alberink & Stoel, "Numerical likelihood ratios outputted by LR systems are often based on
+extrapolation: when to stop extrapolating?", Science & Justice 2016: with n comparisons
+one cannot claim a rate below about 1/n.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SAME = 10  # fewer same-source scores than this: the LR is said to rest on thin data
+MIN_DIFFERENT = 100  # fewer different-source scores than this: likewise
+
+
+def comparison_score(log10_p_fa: float) -> float:
+    """The score of one comparison: −log10 p_fa (0 for p_fa = 1), the same scale whatever was searched."""
+    return max(0.0, -float(log10_p_fa))
+
+
+RIDGE = 1e-3  # on the slope: finite when the two sets of scores do not overlap
+
+
+def logistic_fit(same: np.ndarray, different: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """(a, b) of log LR = a + b·x by class-balanced logistic regression (Newton's method, ridge on b)."""
+    x = np.concatenate([same, different])
+    y = np.concatenate([np.ones(same.size), np.zeros(different.size)])
+    w = np.concatenate([np.full(same.size, 0.5 / same.size), np.full(different.size, 0.5 / different.size)])
+    a = b = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(a + b * x)))
+        r = w * (p - y)
+        gradient = np.array([r.sum(), (r * x).sum() + RIDGE * b])
+        h = w * p * (1 - p)
+        hessian = np.array([[h.sum(), (h * x).sum()], [(h * x).sum(), (h * x * x).sum() + RIDGE]])
+        step = np.linalg.solve(hessian + 1e-12 * np.eye(2), gradient)
+        a, b = a - float(step[0]), b - float(step[1])
+        if abs(step).max() < 1e-9:
+            break
+    return a, b
+
+
+@dataclass(frozen=True)
+class LikelihoodRatio:
+    """A score-based LR with the data behind it.
+
+    log10_lr: log10 of the LR after bounding. bounded: the unbounded estimate lay beyond the
+    bounds (the score lies outside what the data can speak for). thin: why the data behind
+    it is thin (too few comparisons, or a score in the gap between the two sets), or None.
+    """
+
+    log10_lr: float
+    n_same: int
+    n_different: int
+    bounded: bool
+    thin: str | None
+
+    @property
+    def value(self) -> float:
+        return 10.0**self.log10_lr
+
+
+def _transform(scores: Sequence[float]) -> np.ndarray:
+    return np.log10(1.0 + np.maximum(np.asarray(scores, dtype=np.float64), 0.0))
+
+
+def likelihood_ratio(score: float, same: Sequence[float], different: Sequence[float]) -> LikelihoodRatio | None:
+    """The LR of a comparison score (`comparison_score`) from same-source and different-source scores.
+
+    Returns None when either set is empty (no LR can be formed).
+    """
+    if not len(same) or not len(different):
+        return None
+    a, b = logistic_fit(_transform(same), _transform(different))
+    log10_lr = (a + b * float(_transform([score])[0])) / math.log(10)
+    upper, lower = math.log10(len(different) + 1), -math.log10(len(same) + 1)
+    bounded = not lower <= log10_lr <= upper
+    thin = []
+    if len(same) < MIN_SAME:
+        thin.append(f"{len(same)} same-source comparisons (< {MIN_SAME})")
+    if len(different) < MIN_DIFFERENT:
+        thin.append(f"{len(different)} different-source comparisons (< {MIN_DIFFERENT})")
+    if max(different) < score < min(same):
+        thin.append(
+            f"the score lies between the highest different-source ({max(different):.1f}) and the lowest "
+            f"same-source ({min(same):.1f}) validation scores: the LR there is an extrapolation"
+        )
+    return LikelihoodRatio(
+        round(min(upper, max(lower, log10_lr)), 3), len(same), len(different), bounded, "; ".join(thin) or None
+    )
+
+
+@dataclass(frozen=True)
+class ErrorRate:
+    """k of n comparisons of known truth that were answered a given way, with a 95% Wilson interval."""
+
+    k: int
+    n: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.k / self.n if self.n else None
+
+    def interval(self, z: float = 1.96) -> tuple[float, float] | None:
+        """The Wilson score interval (Wilson 1927): sound at k = 0, where k/n alone says nothing of the risk."""
+        if not self.n:
+            return None
+        p, n = self.k / self.n, self.n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return max(0.0, centre - half), min(1.0, centre + half)
