@@ -119,3 +119,17 @@ def test_the_validate_command_prints_the_rates_and_stores_a_run(validated):
         assert latest_validation(case).run_id > validated["found"].run_id
     missing = CliRunner().invoke(app, ["validate", str(root / "case"), str(root / "nowhere")])
     assert missing.exit_code == 2 and "does not exist" in missing.output and "Traceback" not in missing.output
+
+
+def test_a_reference_changed_since_enrollment_is_not_scored(tmp_path):
+    cameras = make_cameras(n_models=2, units_per_model=1, seed=12, width=320, height=256)
+    with Case.create(tmp_path / "case") as case:
+        for camera in cameras:
+            for i in range(3):
+                camera.save_jpeg(tmp_path / camera.name / f"flat{i}.jpg", flat=True, seed=i)
+            enroll(case, camera.name, [tmp_path / camera.name], workers=1)
+        changed = tmp_path / cameras[0].name / "flat0.jpg"
+        cameras[1].save_jpeg(changed, flat=True, seed=9)  # the file was replaced after enrollment
+        found = validate(case, workers=1)
+    assert len(found.errors) == 1 and "changed since it was enrolled" in found.errors[0]
+    assert all(s.file != str(changed) for s in found.scores)

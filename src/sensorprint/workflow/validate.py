@@ -39,10 +39,9 @@ from sensorprint.prnu.decision import (
     leave_one_out_fingerprint,
 )
 from sensorprint.prnu.evaluative import ErrorRate, LikelihoodRatio, comparison_score, likelihood_ratio
-from sensorprint.prnu.residual import extract_residual, intensity, to_gray
+from sensorprint.prnu.residual import intensity, to_gray
 from sensorprint.results import Decision, Match
 from sensorprint.store import Case
-from sensorprint.workflow.files import fail, file_facts, read_medium
 from sensorprint.workflow.options import ScanOptions, SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
@@ -169,30 +168,20 @@ def score_reference(
     task: ReferenceTask, case_root: str, others: dict[str, list[FingerprintRef]], options: SignalOptions, threshold
 ) -> tuple[list[Score], str | None]:
     """The scores of one reference file: held out against its device, and against every other device."""
-    path = Path(task.path)
-    facts = file_facts(path)
-    try:
-        facts.medium, pixels, frames = read_medium(path, options, facts)
-        if facts.medium.sha256 != task.sha256:
-            raise CaseError(f"{path}: changed since it was enrolled (SHA-256 differs): not scored")
-        scores = []
-        if pixels is not None:
-            residual = extract_residual(pixels, sigma=options.sigma)
-            sums = _total_sums(case_root, task.device_id, task.shape) if task.shape else None
-            if sums is not None:
-                own = held_out_match(pixels, residual, sums, task.device, threshold, task.strength)
-                scores.append(_score(own, task.path, task.sha256, SAME))
-            signal_facts, signal = facts, Query(residual, to_gray(pixels))
-        else:
-            signal_facts, signal = query_signal(path, options, clean_video=False)
-            if signal is None:
-                return [], signal_facts.error_line()
-        for refs in others.values():
-            scores.append(_score(match_device(signal, refs, None, threshold), task.path, task.sha256, REFERENCE))
-        return scores, None
-    except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
-        fail(facts, error)
+    facts, signal = query_signal(Path(task.path), options, keep_pixels=True, clean_video=False)
+    if signal is None:
         return [], facts.error_line()
+    if facts.medium.sha256 != task.sha256:
+        return [], f"{task.path}: changed since it was enrolled (SHA-256 differs): not scored"
+    scores = []
+    sums = _total_sums(case_root, task.device_id, task.shape) if task.shape and signal.intensity is not None else None
+    if sums is not None:  # an image: held out against the fingerprint of its device's other references
+        own = held_out_match(signal.pixels[0], signal.residual, sums, task.device, threshold, task.strength)
+        scores.append(_score(own, task.path, task.sha256, SAME))
+    signal.pixels.clear()
+    for refs in others.values():
+        scores.append(_score(match_device(signal, refs, None, threshold), task.path, task.sha256, REFERENCE))
+    return scores, None
 
 
 def score_unrelated(
