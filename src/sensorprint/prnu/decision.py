@@ -112,6 +112,18 @@ ONE_MEDIUM = FingerprintStrength(1, 0.0)
 """A single file playing the reference (`verify A B`): no split halves, so no reliability."""
 
 
+def with_strength(evidence: PrnuEvidence, strength: FingerprintStrength | None) -> PrnuEvidence:
+    """The evidence with the strength of the fingerprint compared with (unchanged when it is unknown)."""
+    if strength is None:
+        return evidence
+    return replace(
+        evidence,
+        fingerprint_media=strength.n_media,
+        fingerprint_quality=float(strength.quality),
+        weak_fingerprint=strength.weak,
+    )
+
+
 def search_threshold(threshold: float, n_positions: int) -> float:
     """The PCE a comparison over `n_positions` must reach to be as unlikely by chance as `threshold` at one position.
 
@@ -317,14 +329,9 @@ def compare(
     (q_rows, q_cols), (f_rows, f_cols) = landscape(query.residual.shape), landscape(k_shape)
     larger = q_rows > f_rows or q_cols > f_cols
     swapped = larger and k_is_video
-    evidence = PrnuEvidence(fingerprint_shape=tuple(int(v) for v in k_shape), roles_swapped=swapped)
-    if strength is not None:
-        evidence = replace(
-            evidence,
-            fingerprint_media=strength.n_media,
-            fingerprint_quality=float(strength.quality),
-            weak_fingerprint=strength.weak,
-        )
+    evidence = with_strength(
+        PrnuEvidence(fingerprint_shape=tuple(int(v) for v in k_shape), roles_swapped=swapped), strength
+    )
     try:
         if larger and not swapped:
             raise MatchError(

@@ -56,7 +56,7 @@ import scipy.fft
 from scipy import ndimage, sparse, special
 
 from ..results import Match, Method, PrnuEvidence, Stabilisation, TargetKind
-from .decision import FingerprintStrength, decide
+from .decision import FingerprintStrength, decide, with_strength
 from .matching import WHITENING_WINDOW, PreparedQuery, whiten_spectrum
 from .stats import DEFAULT_PCE_THRESHOLD
 
@@ -695,13 +695,7 @@ def compare_stabilised(
         frame_transforms=tuple(f.to_dict() for f in found.fits),
         frames_decided=int(found.frames_decided),
     )
-    if strength is not None:
-        evidence = replace(
-            evidence,
-            fingerprint_media=strength.n_media,
-            fingerprint_quality=float(strength.quality),
-            weak_fingerprint=strength.weak,
-        )
+    evidence = with_strength(evidence, strength)
     decision = decide(found.pce, threshold, n_positions, strength)
     p_fa = 10.0**evidence.log10_p_fa
     return Match(Method.PRNU, target, float(found.pce), decision, TargetKind.DEVICE, p_fa=p_fa, evidence=evidence)

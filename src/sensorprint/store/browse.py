@@ -14,27 +14,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sensorprint.results import Match
-from sensorprint.store.case import Case
+from sensorprint.store.case import Case, match_from_row
 from sensorprint.store.jsonvalues import loads
 from sensorprint.store.records import AuditEntry, MediumRecord
-
-
-def _match(r: Any) -> Match:
-    return Match(
-        method=r["method"],
-        target=r["target"],
-        score=r["score"],
-        decision=r["decision"],
-        target_kind=r["target_kind"],
-        ncc=r["ncc"],
-        p_fa=r["p_fa"],
-        transform=loads(r["transform"]),
-        evidence=loads(r["details"]) or {},
-        id=r["id"],
-        medium_id=r["medium_id"],
-        run_id=r["run_id"],
-        created=r["created"],
-    )
 
 
 def evidence_with_results(case: Case, medium_ids: Sequence[int]) -> list[tuple[MediumRecord, list[Match]]]:
@@ -54,7 +36,7 @@ def evidence_with_results(case: Case, medium_ids: Sequence[int]) -> list[tuple[M
 def _grouped(media: list[Any], results: list[Any]) -> list[tuple[MediumRecord, list[Match]]]:
     by_medium: dict[int, list[Match]] = {}
     for r in results:
-        by_medium.setdefault(r["medium_id"], []).append(_match(r))
+        by_medium.setdefault(r["medium_id"], []).append(match_from_row(r))
     return [(Case._medium(m), by_medium.get(m["id"], [])) for m in media]
 
 

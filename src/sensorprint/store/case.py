@@ -229,6 +229,25 @@ def _is_leftover_of_create(entry: Path) -> bool:
     return entry.name in (ARRAYS_DIR, MODELS_DIR) or entry.name.startswith(DB_NAME + ".init-")
 
 
+def match_from_row(r: Mapping[str, Any]) -> Match:
+    """A stored result row (of the `results` table) as the `Match` it was made from."""
+    return Match(
+        method=r["method"],
+        target=r["target"],
+        score=r["score"],
+        decision=r["decision"],
+        target_kind=r["target_kind"],
+        ncc=r["ncc"],
+        p_fa=r["p_fa"],
+        transform=loads(r["transform"]),
+        evidence=loads(r["details"]) or {},
+        id=r["id"],
+        medium_id=r["medium_id"],
+        run_id=r["run_id"],
+        created=r["created"],
+    )
+
+
 class Case:
     """A case directory. Create with `Case.create(root)`, open with `Case.open(root)`."""
 
@@ -1311,24 +1330,7 @@ class Case:
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._rows(f"SELECT * FROM results {where} ORDER BY medium_id, method, target_kind, target", params)
-        return [
-            Match(
-                method=r["method"],
-                target=r["target"],
-                score=r["score"],
-                decision=r["decision"],
-                target_kind=r["target_kind"],
-                ncc=r["ncc"],
-                p_fa=r["p_fa"],
-                transform=loads(r["transform"]),
-                evidence=loads(r["details"]) or {},
-                id=r["id"],
-                medium_id=r["medium_id"],
-                run_id=r["run_id"],
-                created=r["created"],
-            )
-            for r in rows
-        ]
+        return [match_from_row(r) for r in rows]
 
     def done_targets(self, medium_id: int, method: str, target_kind: str | None = None) -> set[str]:
         """Targets that already have a result for this medium and method (what a resumed scan skips).
