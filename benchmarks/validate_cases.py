@@ -21,7 +21,13 @@ from pathlib import Path
 
 from sensorprint.store import Case
 from sensorprint.workflow import enroll, file_results, scan
-from sensorprint.workflow.validate import calibration, decision_likelihood_ratio, held_out_likelihood_ratios, validate
+from sensorprint.workflow.validate import (
+    calibration,
+    decision_likelihood_ratio,
+    held_out_likelihood_ratios,
+    likelihood_system,
+    validate,
+)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OTHER = {"dresden-nikon": "vision-trio", "vision-trio": "dresden-nikon"}
@@ -47,11 +53,12 @@ def corpus_figures(data: Path, corpus: str, workers: int) -> dict:
         validate_s = time.perf_counter() - validate_started
         results = [result for result, _ in file_results(case)]
     true_lr, wrong_lr, natural_ratios = [], [], []
+    system = likelihood_system(found)
     for result in results:
         for device, m in result.prnu().items():
             if device == device_of(result.path, corpus) and m.evidence.predicted_pce and m.score > 0:
                 natural_ratios.append(math.log10(m.score / m.evidence.predicted_pce))
-            lr = decision_likelihood_ratio(found, m.evidence.log10_p_fa)  # None: no comparison could be made
+            lr = decision_likelihood_ratio(system, m.evidence.log10_p_fa)  # None: no comparison could be made
             if lr is not None:
                 (true_lr if device == device_of(result.path, corpus) else wrong_lr).append(lr.log10_lr)
     held_same, held_diff = held_out_likelihood_ratios(found)

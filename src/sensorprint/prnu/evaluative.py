@@ -86,30 +86,53 @@ def _transform(scores: Sequence[float]) -> np.ndarray:
     return np.log10(1.0 + np.maximum(np.asarray(scores, dtype=np.float64), 0.0))
 
 
-def likelihood_ratio(score: float, same: Sequence[float], different: Sequence[float]) -> LikelihoodRatio | None:
-    """The LR of a comparison score (`comparison_score`) from same-source and different-source scores.
+@dataclass(frozen=True)
+class LikelihoodRatioSystem:
+    """A score-to-LR calibration fitted once on validation scores (`fit_likelihood_ratio`), then applied to each score.
 
-    Returns None when either set is empty (no LR can be formed).
+    a, b: log LR = a + b·log10(1 + s) (natural log); n_same, n_different: the scores behind
+    it; lowest_same, highest_different: the edges of the gap between the two sets.
     """
+
+    a: float
+    b: float
+    n_same: int
+    n_different: int
+    lowest_same: float
+    highest_different: float
+
+    def at(self, score: float) -> LikelihoodRatio:
+        """The LR of one comparison score, bounded by the data and flagged where it is thin."""
+        log10_lr = (self.a + self.b * float(_transform([score])[0])) / math.log(10)
+        upper, lower = math.log10(self.n_different + 1), -math.log10(self.n_same + 1)
+        bounded = not lower <= log10_lr <= upper
+        thin = []
+        if self.n_same < MIN_SAME:
+            thin.append(f"{self.n_same} same-source comparisons (< {MIN_SAME})")
+        if self.n_different < MIN_DIFFERENT:
+            thin.append(f"{self.n_different} different-source comparisons (< {MIN_DIFFERENT})")
+        if self.highest_different < score < self.lowest_same:
+            thin.append(
+                f"the score lies between the highest different-source ({self.highest_different:.1f}) and the lowest "
+                f"same-source ({self.lowest_same:.1f}) validation scores: the LR there is an extrapolation"
+            )
+        return LikelihoodRatio(
+            round(min(upper, max(lower, log10_lr)), 3), self.n_same, self.n_different, bounded, "; ".join(thin) or None
+        )
+
+
+def fit_likelihood_ratio(same: Sequence[float], different: Sequence[float]) -> LikelihoodRatioSystem | None:
+    """The LR system of same-source and different-source scores (`comparison_score`); None when either set is empty."""
     if not len(same) or not len(different):
         return None
     a, b = logistic_fit(_transform(same), _transform(different))
-    log10_lr = (a + b * float(_transform([score])[0])) / math.log(10)
-    upper, lower = math.log10(len(different) + 1), -math.log10(len(same) + 1)
-    bounded = not lower <= log10_lr <= upper
-    thin = []
-    if len(same) < MIN_SAME:
-        thin.append(f"{len(same)} same-source comparisons (< {MIN_SAME})")
-    if len(different) < MIN_DIFFERENT:
-        thin.append(f"{len(different)} different-source comparisons (< {MIN_DIFFERENT})")
-    if max(different) < score < min(same):
-        thin.append(
-            f"the score lies between the highest different-source ({max(different):.1f}) and the lowest "
-            f"same-source ({min(same):.1f}) validation scores: the LR there is an extrapolation"
-        )
-    return LikelihoodRatio(
-        round(min(upper, max(lower, log10_lr)), 3), len(same), len(different), bounded, "; ".join(thin) or None
-    )
+    return LikelihoodRatioSystem(a, b, len(same), len(different), float(min(same)), float(max(different)))
+
+
+def likelihood_ratio(score: float, same: Sequence[float], different: Sequence[float]) -> LikelihoodRatio | None:
+    """The LR of one comparison score from same-source and different-source scores (None: no LR can be formed)."""
+    system = fit_likelihood_ratio(same, different)
+    return system.at(score) if system is not None else None
 
 
 @dataclass(frozen=True)

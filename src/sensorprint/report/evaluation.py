@@ -21,6 +21,7 @@ from sensorprint.workflow.validate import (
     current_fingerprint_ids,
     decision_likelihood_ratio,
     latest_validation,
+    likelihood_system,
 )
 
 
@@ -62,10 +63,11 @@ def rate_lines(found: Validation | None, current: set[str]) -> list[str]:
 
 def add_likelihood_ratios(records: list[dict[str, Any]], found: Validation | None, current: set[str]) -> None:
     """Give each PRNU comparison of a validated device the score-based LR of its p_fa (pooled case scores)."""
+    system = likelihood_system(found) if found is not None else None  # fitted once for every comparison
     for record in records:
         for device, entry in record.get("devices", {}).items():
             details: Mapping[str, Any] = entry.get("details") or {}
-            lr = decision_likelihood_ratio(found, details.get("log10_p_fa")) if found and device in current else None
+            lr = decision_likelihood_ratio(system, details.get("log10_p_fa")) if device in current else None
             entry["likelihood_ratio"] = (
                 None
                 if lr is None
@@ -78,14 +80,6 @@ def add_likelihood_ratios(records: list[dict[str, Any]], found: Validation | Non
                     "validation_run": found.run_id,
                 }
             )
-
-
-def reference_metadata(case: Case) -> dict[str, list[Mapping[str, Any]]]:
-    """{device: the metadata of each of its readable reference files}."""
-    return {
-        d.name: [m.metadata or {} for m in case.list_media(role="reference", device_id=d.id, status="ok")]
-        for d in case.list_devices()
-    }
 
 
 def add_structure_checks(records: list[dict[str, Any]], references: Mapping[str, list[Mapping[str, Any]]]) -> None:

@@ -372,12 +372,8 @@ def report_records(case: Case, *, threshold: float | None = None) -> list[dict[s
 
 def _add_evaluation(case: Case, records: list[dict[str, Any]]) -> None:
     """Each comparison's likelihood ratio and JPEG-structure check (`report.evaluation`)."""
-    from sensorprint.report.evaluation import (
-        add_likelihood_ratios,
-        add_structure_checks,
-        case_validation,
-        reference_metadata,
-    )
+    from sensorprint.report.evaluation import add_likelihood_ratios, add_structure_checks, case_validation
+    from sensorprint.workflow.review import reference_metadata
 
     validation, validated = case_validation(case)
     add_likelihood_ratios(records, validation, validated)

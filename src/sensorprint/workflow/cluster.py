@@ -612,16 +612,9 @@ def _store_groups(state: _State, groups: list[list[int]], tested: dict) -> None:
         records.append(record)
     store.save_groups(state.case, state.run_id, records)
     state.summary.seconds["devices"] = time.perf_counter() - started
-    paths = {r.id: r for r in state.records}
+    files = {r.id: r for r in state.records}
     for stored in store.groups(state.case, state.run_id):
-        entry = ClusterGroup(
-            stored.id,
-            stored.number,
-            [paths[f].path for f in stored.members],
-            [str(paths[f].sha256) for f in stored.members],
-            stored.device,
-            stored.device_score,
-        )
+        entry = _cluster_group(stored, files)
         (state.summary.groups if len(stored.members) > 1 else state.summary.singletons).append(entry)
 
 
@@ -720,14 +713,16 @@ def enroll_cluster(case: Case, cluster_id: int, device_name: str, **options):
 def stored_groups(case: Case, run_id: int | None = None) -> list[ClusterGroup]:
     """The groups of the latest cluster run (or of `run_id`), singletons included, for `sensorprint clusters`."""
     by_id = {r.id: r for r in store.files(case)}
-    return [
-        ClusterGroup(
-            g.id,
-            g.number,
-            [by_id[f].path for f in g.members],
-            [str(by_id[f].sha256) for f in g.members],
-            g.device,
-            g.device_score,
-        )
-        for g in store.groups(case, run_id)
-    ]
+    return [_cluster_group(g, by_id) for g in store.groups(case, run_id)]
+
+
+def _cluster_group(stored, files: dict) -> ClusterGroup:
+    """A stored group with its members' paths and hashes ({file id: the file's record})."""
+    return ClusterGroup(
+        stored.id,
+        stored.number,
+        [files[f].path for f in stored.members],
+        [str(files[f].sha256) for f in stored.members],
+        stored.device,
+        stored.device_score,
+    )

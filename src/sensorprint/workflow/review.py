@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from sensorprint.prnu import FingerprintStrength, decide
 from sensorprint.prnu.decision import Calibration
@@ -131,15 +132,20 @@ def file_results(case: Case, *, threshold: float | None = None) -> list[tuple[Fi
 def review_context(case: Case) -> dict:
     """What deciding any file's result needs of the case (the keyword arguments of `file_result` after threshold)."""
     with case.snapshot():
-        references = {
-            d.name: [m.metadata or {} for m in case.list_media(role="reference", device_id=d.id, status="ok")]
-            for d in case.list_devices()
-        }
         return {
             "device_models": {d.name: d.model for d in case.list_devices()},
             "comparable": {f.device_name for f in case.fingerprints()},
             "calibration": case_calibration(case),
-            "phones": phone_modules(references),
+            "phones": phone_modules(reference_metadata(case)),
+        }
+
+
+def reference_metadata(case: Case) -> dict[str, list[Mapping[str, Any]]]:
+    """{device: the metadata of each of its readable reference files} (camera modules, JPEG structure)."""
+    with case.snapshot():
+        return {
+            d.name: [m.metadata or {} for m in case.list_media(role="reference", device_id=d.id, status="ok")]
+            for d in case.list_devices()
         }
 
 

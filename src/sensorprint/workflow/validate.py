@@ -38,7 +38,14 @@ from sensorprint.prnu.decision import (
     landscape,
     leave_one_out_fingerprint,
 )
-from sensorprint.prnu.evaluative import ErrorRate, LikelihoodRatio, comparison_score, likelihood_ratio
+from sensorprint.prnu.evaluative import (
+    ErrorRate,
+    LikelihoodRatio,
+    LikelihoodRatioSystem,
+    comparison_score,
+    fit_likelihood_ratio,
+    likelihood_ratio,
+)
 from sensorprint.prnu.residual import intensity, to_gray
 from sensorprint.results import Decision, Match
 from sensorprint.store import Case
@@ -338,12 +345,16 @@ def pooled_scores(found: Validation) -> tuple[list[float], list[float]]:
     return same, different
 
 
-def decision_likelihood_ratio(found: Validation, log10_p_fa: float | None) -> LikelihoodRatio | None:
-    """The LR of one comparison (its p_fa) from the case's validation scores."""
-    if log10_p_fa is None:
+def likelihood_system(found: Validation) -> LikelihoodRatioSystem | None:
+    """The case's LR system, fitted once on its pooled validation scores (None: a set is empty)."""
+    return fit_likelihood_ratio(*pooled_scores(found))
+
+
+def decision_likelihood_ratio(system: LikelihoodRatioSystem | None, log10_p_fa: float | None) -> LikelihoodRatio | None:
+    """The LR of one comparison (its p_fa) from the case's LR system (`likelihood_system`)."""
+    if system is None or log10_p_fa is None:
         return None
-    same, different = pooled_scores(found)
-    return likelihood_ratio(comparison_score(log10_p_fa), same, different)
+    return system.at(comparison_score(log10_p_fa))
 
 
 def held_out_likelihood_ratios(found: Validation) -> tuple[list[float], list[float]]:
