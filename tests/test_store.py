@@ -174,7 +174,12 @@ def test_changed_or_unreadable_file_drops_its_old_results(tmp_path):
         assert case.results(medium_id) == []
         medium = case.get_medium(medium_id)
         assert medium.status == "error" and medium.error == "truncated"
-        assert sum(a.action == "results dropped" for a in case.audit_log()) == 2
+        dropped = [a for a in case.audit_log() if a.action == "results dropped"]
+        assert len(dropped) == 2
+        # Nothing is lost: the old rows, with the old content's hash, stay in the audit trail.
+        first_drop = dropped[0].details if dropped[0].details["old_sha256"] == "11" * 32 else dropped[1].details
+        assert [r["target"] for r in first_drop["results"]] == ["D1"]
+        assert first_drop["results"][0]["medium_id"] == medium_id and "decision" in first_drop["results"][0]
 
 
 def test_new_fingerprint_replaces_old_file_and_invalidates_prnu_results(tmp_path):

@@ -224,6 +224,14 @@ def as_match(row: Match | Mapping[str, Any]) -> Match:
         raise ValueError(f"not a result row ({exc}): {dict(row)!r}") from exc
 
 
+def _result_row_values(r: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored result row as plain values (its JSON columns decoded), for an audit entry that keeps it."""
+    values = dict(r)
+    for column in ("transform", "details"):
+        values[column] = loads(values[column])
+    return values
+
+
 def _is_leftover_of_create(entry: Path) -> bool:
     """Entries an interrupted `Case.create` may leave; they do not make a folder 'non-empty'."""
     return entry.name in (ARRAYS_DIR, MODELS_DIR) or entry.name.startswith(DB_NAME + ".init-")
@@ -591,7 +599,9 @@ class Case:
         """Insert or update one medium inside the caller's transaction; returns its id.
 
         When the file's content changed (another SHA-256) or it can no longer be read,
-        its earlier results no longer describe it and are deleted (and that is audited).
+        its earlier results no longer describe it: they leave the results table, and their
+        whole rows, with the old content's hash, are kept in the audit entry that says so
+        (nothing an examiner once saw is lost).
         """
         v = self._medium_values(fields)
         now = _now()
@@ -609,6 +619,9 @@ class Case:
             return int(cur.lastrowid)
         medium_id = int(row["id"])
         if row["sha256"] != v["sha256"] or v["status"] == "error":
+            kept = [
+                _result_row_values(r) for r in conn.execute("SELECT * FROM results WHERE medium_id = ?", (medium_id,))
+            ]
             dropped = conn.execute("DELETE FROM results WHERE medium_id = ?", (medium_id,)).rowcount
             if dropped:
                 self._audit_in(
@@ -621,6 +634,7 @@ class Case:
                         "reason": "file changed" if row["sha256"] != v["sha256"] else "file no longer readable",
                         "old_sha256": row["sha256"],
                         "new_sha256": v["sha256"],
+                        "results": kept,
                     },
                     run_id,
                 )
