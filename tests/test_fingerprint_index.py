@@ -267,3 +267,19 @@ def test_scan_screens_by_itself_above_the_documented_size(enrolled_case, tmp_pat
     result = CliRunner().invoke(app, ["scan", str(tmp_path / "case"), str(root / "seized"), "-w", "1"])
     assert result.exit_code == 0, result.output
     assert "index: 7 files screened against 301 fingerprints" in result.output
+
+
+def test_import_refuses_a_source_fingerprint_changed_since_it_was_saved(enrolled_case, tmp_path):
+    from sensorprint.workflow.library import import_cases
+
+    root, cameras = enrolled_case
+    shutil.copytree(root / "case", tmp_path / "source")
+    with Case.open(tmp_path / "source") as source:
+        tampered = next(f for f in source.fingerprints() if f.device_name == cameras[0].name)
+    k = np.load(tampered.path)
+    k[0, 0] += 1.0
+    np.save(tampered.path, k)
+    with Case.create(tmp_path / "library") as library:
+        with pytest.raises(CaseError, match="SHA-256"):
+            import_cases(library, [tmp_path / "source"])
+        assert library.get_device(cameras[0].name) is None  # refused before anything of it was copied

@@ -116,6 +116,8 @@ def import_device(case: Case, source: Case, device: Device, run_id: int, summary
     if already:
         summary.already.append(label)
         return
+    for r in records:
+        r.verify()  # a source fingerprint changed since it was saved is refused before anything is copied
     sums = {}
     for shape in source.sums_shapes(device.id):
         state = source.load_sums(device.id, shape)
