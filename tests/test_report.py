@@ -438,3 +438,12 @@ def test_devices_not_compared_and_stale_networks_are_said(fake_case):
     assert "[camera-device network is stale: device D4 enrolled]" in q1["verdict"]
     assert "[camera-model network is stale: device D4 enrolled]" in q1["verdict"]
     assert records["/ev/bad.jpg"]["not_compared"] == []
+
+
+def test_figures_read_the_same_in_every_place():
+    from sensorprint.report.numbers import count_text, pce_text, probability_text
+
+    assert [pce_text(v) for v in (None, 7.25, 1234.4)] == ["n/a", "7.2", "1,234"]
+    assert [probability_text(v) for v in (0.0, 3.2e-9, 0.25)] == ["< 1e-300", "3.2e-09", "0.250"]
+    # A per-frame search counts ~1e17 positions: written so that it can be read.
+    assert count_text(1_048_576) == "1,048,576" and count_text(1.3e17) == "1.3e+17"

@@ -6,6 +6,8 @@ sentences, so the web interface and the JSON output can use the same data unpars
 
 from __future__ import annotations
 
+from sensorprint.report.numbers import count_text
+
 # train
 
 
@@ -168,7 +170,7 @@ def prnu_decision_text(found, threshold: float) -> str:
     e = found.evidence
     needed = e.threshold_at_search if e.threshold_at_search is not None else threshold
     positions = e.n_positions or 1
-    where = f"{positions:,} position{'s' if positions != 1 else ''} searched"
+    where = f"{count_text(positions)} position{'s' if positions != 1 else ''} searched"
     if e.reason:
         return e.reason
     if e.frames_decided:  # a video matched frame by frame (prnu.stabilised)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, false_alarm_probability
+from sensorprint.report.numbers import pce_text, probability_text, share_text
 from sensorprint.results import (
     INCONCLUSIVE_ANSWER,
     NO_SOURCE,
@@ -201,20 +202,6 @@ def _cnn_entry(answer: CnnAnswer, stale_reason: str | None) -> dict[str, Any]:
     return entry
 
 
-def _fmt_pce(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
-
-
-def _fmt_p(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2g}"
-
-
-def _fmt_prob(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
 def _strongest(result: FileResult) -> Match | None:
     """The PRNU comparison with the strongest evidence (lowest false-alarm probability of the search made)."""
     rows = [m for m in result.prnu().values() if m.score is not None and not stale_reason(m)]
@@ -230,15 +217,15 @@ def _prnu_words(record: Mapping[str, Any], verdict: Verdict, strongest: Match | 
     if verdict.prnu in (NO_SOURCE, INCONCLUSIVE_ANSWER):
         text = f"PRNU: {verdict.prnu}"
         if strongest is not None:
-            text += f" (highest {strongest.target}, PCE {_fmt_pce(strongest.score)}, p_fa {_fmt_p(strongest.p_fa)})"
+            text += f" (highest {strongest.target}, PCE {pce_text(strongest.score)}, p_fa {probability_text(strongest.p_fa)})"
         if verdict.prnu == INCONCLUSIVE_ANSWER:
             weak = sorted(n for n, v in devices.items() if v["decision"] == "inconclusive" and not v.get("stale"))
             text += " [cannot exclude: " + ", ".join(weak) + "]"
     else:
-        text = f"PRNU: {verdict.prnu} (PCE {_fmt_pce(devices[verdict.prnu]['pce'])})"
+        text = f"PRNU: {verdict.prnu} (PCE {pce_text(devices[verdict.prnu]['pce'])})"
         others = [name for name in verdict.prnu_matches if name != verdict.prnu]
         if others:
-            listed = ", ".join(f"{n} (PCE {_fmt_pce(devices[n]['pce'])})" for n in others)
+            listed = ", ".join(f"{n} (PCE {pce_text(devices[n]['pce'])})" for n in others)
             text += f" [also above threshold: {listed}]"
     if record.get("not_compared"):
         text += " [not compared with: " + ", ".join(record["not_compared"]) + "]"
@@ -249,9 +236,9 @@ def _cnn_words(entry: Mapping[str, Any] | None) -> str:
     if not entry:
         return "CNN: not run"
     if entry["label"] != UNKNOWN_LABEL:
-        text = f"CNN: {entry['label']} ({_fmt_prob(entry['probability'])})"
+        text = f"CNN: {entry['label']} ({share_text(entry['probability'])})"
     else:
-        top = f" (top {entry['top']}, {_fmt_prob(entry['top_probability'])})" if entry["top"] else ""
+        top = f" (top {entry['top']}, {share_text(entry['top_probability'])})" if entry["top"] else ""
         text = "CNN: unknown camera" + top
     if entry.get("network_stale"):
         text += f" [camera-device network is stale: {entry['network_stale']}]"
@@ -265,7 +252,7 @@ def _model_words(record: Mapping[str, Any], verdict: Verdict) -> str:
     if not model:
         return ""
     label = model["label"]
-    text = f"; CNN model: {label}" + (f" ({_fmt_prob(model['probability'])})" if label != UNKNOWN_LABEL else "")
+    text = f"; CNN model: {label}" + (f" ({share_text(model['probability'])})" if label != UNKNOWN_LABEL else "")
     if model.get("network_stale"):
         text += f" [camera-model network is stale: {model['network_stale']}]"
     if model.get("caveat") and not (device and device.get("caveat")):

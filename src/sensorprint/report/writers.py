@@ -24,6 +24,7 @@ from jinja2.loaders import DictLoader
 from sensorprint.errors import CaseError
 from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
 from sensorprint.report.figures import pce_figure_png
+from sensorprint.report.numbers import count_text, pce_text, probability_text, share_text
 from sensorprint.report.records import describe_frames, describe_transform, frame_indices, report_data
 from sensorprint.store import Case
 
@@ -169,25 +170,6 @@ def render_csv(data: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------- HTML
 
 
-def _fmt_pce(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
-
-
-def _fmt_p(value: float | None) -> str:
-    """A probability in scientific notation; 0.0 means it underflowed double precision."""
-    if value is None:
-        return "n/a"
-    if value == 0.0:
-        return "< 1e-300"
-    return f"{value:.1e}" if value < 0.01 else f"{value:.3f}"
-
-
-def _fmt_prob(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
 def _fmt_json(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
 
@@ -205,9 +187,10 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        pce=_fmt_pce,
-        p=_fmt_p,
-        prob=_fmt_prob,
+        pce=pce_text,
+        p=probability_text,
+        prob=share_text,
+        count=count_text,
         tojson_pretty=_fmt_json,
         transform=describe_transform,
         frames=describe_frames,

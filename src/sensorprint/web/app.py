@@ -24,6 +24,7 @@ from jinja2.loaders import DictLoader
 from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
 from sensorprint.report.clusters import clusters_section
 from sensorprint.report.filing import identity_section
+from sensorprint.report.numbers import count_text, pce_text, probability_text
 from sensorprint.report.records import device_entries, report_record
 from sensorprint.store import Case
 from sensorprint.store.browse import audit_page, overview_counts
@@ -59,18 +60,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pce=_fmt_pce, p=_fmt_p, log_width=_log_width)
+    env.filters.update(pce=pce_text, p=probability_text, count=count_text, log_width=_log_width)
     return env
-
-
-def _fmt_pce(value: float | None) -> str:
-    return "n/a" if value is None else (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}")
-
-
-def _fmt_p(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return "< 1e-300" if value == 0.0 else (f"{value:.1e}" if value < 0.01 else f"{value:.3f}")
 
 
 def _log_width(pce: float | None, top: float) -> float:
