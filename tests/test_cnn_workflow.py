@@ -237,6 +237,11 @@ def test_verify_with_case_shows_the_cnn_beside_prnu(world):
     assert "CNN camera-device network 1 on A" in output
     assert "CNN camera-model network 2 on A" in output
     assert "PRNU and CNN" in output
+    with Case.open(world["case"], read_only=True) as case:  # recorded as a scan records it: PRNU and CNN
+        run = case.runs()[-1]
+        medium = case.find_medium("evidence", str(image.resolve()))
+        recorded = {(r.method, r.target_kind) for r in case.results(medium.id) if r.run_id == run.id}
+        assert run.command == "verify" and recorded == {("prnu", "device"), ("cnn", "device"), ("cnn", "model")}
 
 
 def test_enrolling_a_device_marks_networks_stale_and_scan_says_so(world, tmp_path):

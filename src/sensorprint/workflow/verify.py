@@ -53,6 +53,7 @@ class Verification:
     cnn_notes: list[str] = field(default_factory=list)
     tool_version: str = __version__
     medium_a: dict = field(default_factory=dict)  # A's facts as the store records a medium (`FileFacts.store_fields`)
+    cnn_rows_a: list[Match] = field(default_factory=list)  # the networks' matches for A, as a scan records them
 
     @property
     def b_is_device(self) -> bool:
@@ -135,5 +136,5 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
         verdict = fuse_pair(same, _device_answer(answers, "A"), _device_answer(answers, "B"))
     return Verification(
         str(a), str(b), found, options.threshold, facts_a.medium.sha256, sha_b, verdict, answers, notes,
-        medium_a=facts_a.store_fields(),
+        medium_a=facts_a.store_fields(), cnn_rows_a=rows_a,
     )  # fmt: skip

@@ -1,7 +1,8 @@
 """Use case: `verify` with a case — the comparison is recorded in the case as a run, its result kept.
 
 A file compared with an enrolled device becomes an evidence record of the case with its
-PRNU match (as a scan would record it: the report and the web pages then show it). Two
+PRNU match and the case's networks' answers for it (as a scan would record them: the report
+and the web pages then show them). Two
 files compared with each other are recorded as the run's summary (hashes, PCE, p_fa,
 decision) and in the audit log: neither is an enrolled device.
 """
@@ -49,6 +50,6 @@ def verify_in_case(a: Path, b: str, case: Path, *, options: ScanOptions = ScanOp
         if verification.b_is_device and verification.medium_a:
             # under the path a scan records (absolute, resolved): one file is one evidence record
             medium = {**verification.medium_a, "path": str(recorded_path(Path(a)))}
-            opened.record_results(medium, [verification.prnu], run_id=run_id)
+            opened.record_results(medium, [verification.prnu, *verification.cnn_rows_a], run_id=run_id)
         opened.finish_run(run_id, "completed", verification_summary(verification))
     return verification
