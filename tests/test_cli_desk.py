@@ -60,7 +60,7 @@ def test_enroll_of_an_empty_folder_creates_nothing(world, tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.jpg").write_bytes(b"not an image")  # found, but nothing readable
     result = runner.invoke(app, ["enroll", str(world["case"]), "--device", "ghost", str(tmp_path / "bad")])
-    assert result.exit_code != 0 and "nothing was enrolled" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "nothing was enrolled" in result.output and "Traceback" not in result.output
     with Case.open(world["case"], read_only=True) as case:
         assert case.get_device("ghost") is None and not case.list_media(role="reference", status="error")
         assert "device removed" in [e.action for e in case.audit_log()]  # the attempt stays in the audit log

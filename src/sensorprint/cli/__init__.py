@@ -263,7 +263,7 @@ def enroll(
             out.print(line)
     if not any(summary.added or summary.already for summary in summaries):
         console.print(escape(text.enroll_nothing_line(summaries[0])), highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # bad input, as every other input error
 
 
 @app.command()
