@@ -283,3 +283,19 @@ def test_import_refuses_a_source_fingerprint_changed_since_it_was_saved(enrolled
         with pytest.raises(CaseError, match="SHA-256"):
             import_cases(library, [tmp_path / "source"])
         assert library.get_device(cameras[0].name) is None  # refused before anything of it was copied
+
+
+def test_a_worker_keeps_a_bounded_number_of_prepared_fingerprints(tmp_path, monkeypatch):
+    from sensorprint.workflow import signals
+
+    monkeypatch.setattr(signals, "MAX_PREPARED", 2)
+    monkeypatch.setattr(signals, "_prepared", signals.OrderedDict())
+    refs = []
+    for i in range(3):
+        np.save(tmp_path / f"k{i}.npy", np.random.default_rng(i).normal(size=(32, 32)).astype(np.float32))
+        refs.append(signals.FingerprintRef(f"D{i}", i, str(tmp_path / f"k{i}.npy"), (32, 32), "image"))
+    first = signals.prepared_fingerprint(refs[0])
+    signals.prepared_fingerprint(refs[1])
+    assert signals.prepared_fingerprint(refs[0]) is first  # used again: kept, and now the most recent
+    signals.prepared_fingerprint(refs[2])  # one too many: the least recently used (D1) goes
+    assert list(signals._prepared) == [refs[0].path, refs[2].path]

@@ -8,7 +8,7 @@ process commits what these functions return.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,27 +290,23 @@ class FingerprintRef:
         return FingerprintStrength(int(self.n_media), float(self.quality))
 
 
-_loaded: dict[str, np.ndarray] = {}
-_prepared: dict[str, PreparedFingerprint] = {}  # array files have unique names: a path never changes content
+# A worker keeps the fingerprints it prepared, most recently used last: a scan compares every
+# file with the same few. Bounded, because each is an FFT in memory and each memory map holds a
+# file descriptor: a long-lived Dask worker of a 10,000-device case must not keep them all.
+_prepared: OrderedDict[str, PreparedFingerprint] = OrderedDict()  # array files have unique names
 MAX_PREPARED = 48
-LOADS: Counter[str] = Counter()  # reads of each fingerprint file by this process (once, however many tasks)
-
-
-# hinted regions of each prepared fingerprint, forgotten with it
-def _load(ref: FingerprintRef) -> np.ndarray:
-    # A worker keeps the fingerprints it has read: a scan compares every file with the same few.
-    if ref.path not in _loaded:
-        _loaded[ref.path] = np.load(ref.path, mmap_mode="r")
-        LOADS[ref.path] += 1
-    return _loaded[ref.path]
+LOADS: Counter[str] = Counter()  # reads of each fingerprint file by this process
 
 
 def prepared_fingerprint(ref: FingerprintRef) -> PreparedFingerprint:
     """The fingerprint of `ref` ready for matching (its FFT, and resized copies as searched), cached per worker."""
-    if ref.path not in _prepared:
-        if len(_prepared) >= MAX_PREPARED:  # bound the memory of a long-lived worker (oldest first out)
-            _prepared.pop(next(iter(_prepared)))
-        _prepared[ref.path] = PreparedFingerprint(np.asarray(_load(ref), dtype=np.float32))
+    if ref.path in _prepared:
+        _prepared.move_to_end(ref.path)
+        return _prepared[ref.path]
+    if len(_prepared) >= MAX_PREPARED:
+        _prepared.popitem(last=False)  # the least recently used
+    LOADS[ref.path] += 1
+    _prepared[ref.path] = PreparedFingerprint(np.asarray(np.load(ref.path, mmap_mode="r"), dtype=np.float32))
     return _prepared[ref.path]
 
 
