@@ -260,6 +260,35 @@ def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[File
     return all_facts, accumulators
 
 
+def placed_part(path: str, options: SignalOptions, shape: tuple[int, int], transform: dict) -> tuple[FileFacts, dict]:
+    """The sums of one reference image registered into a sensor fingerprint of `shape` at `transform`.
+
+    For a reference that is a crop of the sensor's frame (`workflow.crops`): its W·I and I²
+    are added at the place the crop search found (`FingerprintAccumulator.add_placed`), not
+    to a fingerprint of its own size. Returns its facts and {shape: accumulator}, as
+    `enrollment_part` does for one file (empty when the file cannot be read).
+    """
+    facts = file_facts(Path(path))
+    accumulators: dict[tuple[int, int], FingerprintAccumulator] = {}
+    try:
+        facts.medium, pixels, _ = read_medium(Path(path), options, facts)
+        if pixels is None:
+            raise MediaError(f"{Path(path).name}: a registered reference must be an image")
+        placed = Transform.from_dict(transform)
+        accumulator = FingerprintAccumulator(shape)
+        accumulator.add_placed(
+            pixels,
+            residual=extract_residual(pixels, sigma=options.sigma),
+            rotation=placed.rotation,
+            flip=placed.flip,
+            offset=placed.offset,
+        )
+        accumulators[shape] = accumulator
+    except Exception as error:  # noqa: BLE001 - the caller reports the file's error line
+        fail(facts, error)
+    return facts, accumulators
+
+
 def _fit_window(pixels: np.ndarray, residual: np.ndarray, rotation: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The centre windows of a reference's W·I and I², turned as the accumulator added it, and its pixel count.
 
