@@ -29,17 +29,19 @@ from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, FingerprintAccumulator, Prep
 from sensorprint.prnu.decision import FingerprintStrength, correlation_score, search_threshold
 from sensorprint.prnu.geometry import Transform, orient
 from sensorprint.store import Case, Device
+from sensorprint.workflow.modules import module_key
 
 Shape = tuple[int, int]
-SOFTWARE = 0x0131  # EXIF Software
+SOFTWARE, EXIF_IFD, LENS_MODEL = 0x0131, 0x8769, 0xA434  # EXIF Software; the Exif IFD's lens model
 
 
 @dataclass(frozen=True)
 class Probed:
-    """What an image's header says: its landscape size and the EXIF Software that wrote it."""
+    """What an image's header says: its landscape size, the EXIF Software that wrote it, its camera module."""
 
     shape: Shape
     software: str | None
+    module: str | None = None  # the EXIF lens model (`workflow.modules.module_key`)
 
 
 def probe_images(paths: list[str]) -> dict[str, Probed]:
@@ -48,8 +50,11 @@ def probe_images(paths: list[str]) -> dict[str, Probed]:
     for path in paths:
         try:
             with Image.open(path) as image:
-                software = image.getexif().get(SOFTWARE)
-                found[path] = Probed(landscape((image.height, image.width)), str(software) if software else None)
+                exif = image.getexif()
+                software, lens = exif.get(SOFTWARE), exif.get_ifd(EXIF_IFD).get(LENS_MODEL)
+                module = module_key({"lens_model": lens})
+                shape = landscape((image.height, image.width))
+                found[path] = Probed(shape, str(software) if software else None, module)
         except Exception:  # noqa: BLE001 - not an image Pillow reads (video, raw, damaged): enrolled as before
             continue
     return found
@@ -75,14 +80,26 @@ def main_shape(case: Case, device: Device, probed: dict[str, Probed]) -> Shape |
     return max(sizes, key=lambda s: (sizes[s], s[0] * s[1]))
 
 
-def off_size(probed: dict[str, Probed], main: Shape | None) -> list[str]:
-    """The new images smaller than the main size in some dimension while fitting inside it: crops to place."""
+def off_size(case: Case, device: Device, probed: dict[str, Probed], main: Shape | None) -> list[str]:
+    """The new images smaller than the main size while fitting inside it: crops to place.
+
+    An image whose EXIF names another camera module (lens model) than the main-size
+    references is another sensor of the phone, not a crop: it is left to the enrollment as
+    before (a fingerprint of its size, and the warning to enroll by module).
+    """
     if main is None:
         return []
+    modules = {p.module for p in probed.values() if p.shape == main}
+    for medium in case.list_media(role="reference", device_id=device.id, status="ok"):
+        if medium.kind == "image" and medium.width and landscape((medium.height, medium.width)) == main:
+            modules.add(module_key(medium.metadata))
     return [
         path
         for path, p in probed.items()
-        if p.shape != main and p.shape[0] <= main[0] and p.shape[1] <= main[1]
+        if p.shape != main
+        and p.shape[0] <= main[0]
+        and p.shape[1] <= main[1]
+        and (p.module is None or p.module in modules)
     ]
 
 

@@ -307,7 +307,7 @@ def enroll(
         summary.already = len(files) - len(todo)
         probed = crops_.probe_images(todo)
         main = crops_.main_shape(case, device, probed)
-        crops = set(crops_.off_size(probed, main))
+        crops = set(crops_.off_size(case, device, probed, main))
         _run(state, [f for f in todo if f not in crops], workers, scheduler, part_size, progress, summary)
         _register_crops(state, [f for f in todo if f in crops], main, summary, force=force)
         _check(state, summary, force=force, workers=workers, progress=progress)
