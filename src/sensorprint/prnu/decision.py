@@ -214,6 +214,27 @@ def decide(
     return Decision.NO_MATCH
 
 
+# How far apart, in units of the correlation's standard deviation under the null (√PCE, Goljan
+# 2009), a query's correlation with one device must lie above its correlation with a device
+# whose fingerprint correlates with it, for the match to name the one and not the other.
+TWIN_MARGIN = 3.0
+
+
+def separated_from_twin(pce: float, twin_pce: float, twin_matched: bool, margin: float = TWIN_MARGIN) -> bool:
+    """Whether a match to one device stands beside its result against a device whose fingerprint correlates with it.
+
+    Units of one model can share a pattern no filter removes (Iuliani et al., "A leak in
+    PRNU based source identification: questioning fingerprint uniqueness", IEEE Access
+    2021): a photo of either correlates with both. The match names this device only when
+    the other did not match too and √PCE − √PCE_twin ≥ `margin` (√PCE: the correlation in
+    units of its standard deviation under the null; a query of the twin would correlate
+    more with the twin than with this device, so it cannot clear the margin here).
+    """
+    if twin_matched:
+        return False
+    return math.sqrt(max(pce, 0.0)) - math.sqrt(max(twin_pce, 0.0)) >= margin
+
+
 def hinted_region(prepared: PreparedFingerprint, hint: Transform, query_shape: tuple[int, int]):
     """The part of K (resized by the hint's scale) that the hint says the query covers, ready for an aligned match.
 

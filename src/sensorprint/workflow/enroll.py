@@ -316,6 +316,8 @@ def enroll(
         status = "completed"
     finally:
         finished = {"added": summary.added, "errors": summary.errors[:100], "outcomes": summary.outcomes[:100]}
+        if summary.check is not None:  # read back by `references.model_twins`
+            finished["similar"] = [[name, score] for name, score in summary.check.similar]
         case.finish_run(run_id, status, finished)
     return summary
 
