@@ -36,7 +36,9 @@ def shots(tmp_path_factory):
     refs = root / "refs"
     for i in range(5):
         a.save_jpeg(refs / f"a_flat{i}.jpg", flat=True, seed=100 + i)
-    crop = a.save_jpeg(refs / "a_crop.jpg", flat=True, seed=7, crop=(100, 60, 400, 300))  # an edited copy: a part of the frame
+    crop = a.save_jpeg(
+        refs / "a_crop.jpg", flat=True, seed=7, crop=(100, 60, 400, 300)
+    )  # an edited copy: a part of the frame
     stray = b.save_jpeg(refs / "b_crop.jpg", seed=8, crop=(100, 60, 400, 300))  # the other unit's, same size
     resized = a.save_jpeg(refs / "a_resized.jpg", seed=9, scale=0.7)  # no crop: scaled
     return {"refs": refs, "a": a.name, "crop": str(crop), "stray": str(stray), "resized": str(resized)}

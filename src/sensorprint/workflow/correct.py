@@ -27,10 +27,10 @@ from sensorprint.prnu.decision import landscape
 from sensorprint.store import Case, Device, MediumRecord
 from sensorprint.store import identity as ident
 from sensorprint.store.names import storable
+from sensorprint.workflow.crops import registered_shape
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
-from sensorprint.workflow.crops import registered_shape
 from sensorprint.workflow.signals import enrollment_part, placed_part
 
 Shape = tuple[int, int]

@@ -203,10 +203,18 @@ def _register_crops(state: _Enrollment, crops: list[str], main, summary: EnrollS
             _commit(state, [([facts], {})], summary)
             continue
         if main in state.merged or main in state.stored:
-            placement = crops_.locate(signal, _total(state, main), printable(path), facts.medium.metadata.get("software"))
+            placement = crops_.locate(
+                signal, _total(state, main), printable(path), facts.medium.metadata.get("software")
+            )
         else:
-            placement = crops_.Placement(False, {}, 0.0, 0.0, 0, f"{printable(path)}: the device has no fingerprint "
-                                         f"of its main size {main[1]}x{main[0]} to place it in")
+            placement = crops_.Placement(
+                False,
+                {},
+                0.0,
+                0.0,
+                0,
+                f"{printable(path)}: the device has no fingerprint of its main size {main[1]}x{main[0]} to place it in",
+            )
         line = crops_.outcome_line(printable(path), placement, main)
         if placement.found:
             placed = FingerprintAccumulator(main)
@@ -219,7 +227,11 @@ def _register_crops(state: _Enrollment, crops: list[str], main, summary: EnrollS
                 offset=tuple(transform["offset"]),
             )
             fields = facts.store_fields()
-            fields["details"] = {**fields["details"], "registration": placement.details(main), "reference_outcome": line}
+            fields["details"] = {
+                **fields["details"],
+                "registration": placement.details(main),
+                "reference_outcome": line,
+            }
             state.merged[main] = state.merged[main].merge(placed) if main in state.merged else placed
             _save(state, [fields], {main: _total(state, main)}, summary)
             summary.added += 1
