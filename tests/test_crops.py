@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from sensorprint.errors import MatchError
 from sensorprint.prnu import FingerprintAccumulator, extract_residual
@@ -41,29 +42,44 @@ def shots(tmp_path_factory):
     )  # an edited copy: a part of the frame
     stray = b.save_jpeg(refs / "b_crop.jpg", seed=8, crop=(100, 60, 400, 300))  # the other unit's, same size
     resized = a.save_jpeg(refs / "a_resized.jpg", seed=9, scale=0.7)  # no crop: scaled
-    return {"refs": refs, "a": a.name, "crop": str(crop), "stray": str(stray), "resized": str(resized)}
+    edited = refs / "a_edited.jpg"  # the sensor's size, turned upside down by an editor
+    with Image.open(a.save_jpeg(root / "a_flat5.jpg", flat=True, seed=105)) as image:
+        exif = Image.Exif()
+        exif[0x0131] = "Adobe Photoshop 25.0"
+        image.rotate(180).save(edited, quality=95, exif=exif)
+    return {
+        "refs": refs,
+        "a": a.name,
+        "crop": str(crop),
+        "stray": str(stray),
+        "resized": str(resized),
+        "edited": str(edited),
+    }
 
 
 def test_a_crop_is_registered_at_its_offset_and_the_others_refused(shots, tmp_path):
     with Case.create(tmp_path / "case") as case:
         summary = enroll(case, shots["a"], [shots["refs"]], workers=1)
         assert sorted(summary.refused) == sorted([shots["stray"], shots["resized"]])
-        (registered,) = [line for line in summary.outcomes if line.startswith("registered")]
-        assert "a_crop.jpg at offset (x=100, y=60)" in registered
+        registered = sorted(line for line in summary.outcomes if line.startswith("registered"))
+        assert len(registered) == 2 and "a_crop.jpg at offset (x=100, y=60) of the 640x480" in registered[0]
+        assert "a_edited.jpg at offset (x=0, y=0), rotated 180°" in registered[1]
         refused = [line for line in summary.outcomes if line.startswith("refused")]
-        assert len(refused) == 2 and all("not found as a crop of it at native scale" in line for line in refused)
+        assert len(refused) == 2 and all(
+            "not found as a crop of the sensor at native scale" in line for line in refused
+        )
         (fingerprint,) = case.fingerprints()  # no fingerprint of the crop's own size
-        assert (fingerprint.width, fingerprint.height, fingerprint.n_media) == (640, 480, 6)
+        assert (fingerprint.width, fingerprint.height, fingerprint.n_media) == (640, 480, 7)
         medium = case.find_medium("reference", shots["crop"], case.get_device(shots["a"]).id)
         assert medium.details["registration"]["transform"]["offset"] == [60, 100]
-        assert int(case.load_sums(medium.device_id, (480, 640))["n_media"]) == 6
+        assert int(case.load_sums(medium.device_id, (480, 640))["n_media"]) == 7
         # removing another reference re-estimates from the kept files, the crop placed again where it was found
         remove_reference(case, shots["a"], str(shots["refs"] / "a_flat0.jpg"), reason="test")
         (fingerprint,) = case.fingerprints()
-        assert fingerprint.n_media == 5
+        assert fingerprint.n_media == 6
         sums = case.load_sums(medium.device_id, (480, 640))
         den = sums["den"].sum(axis=0)
-        assert int(sums["n_media"]) == 5 and den[60:360, 100:500].mean() > 1.1 * den[:50].mean()
+        assert int(sums["n_media"]) == 6 and den[60:360, 100:500].mean() > 1.1 * den[:50].mean()
 
 
 def test_force_keeps_an_unplaced_crop_flagged(shots, tmp_path):

@@ -26,7 +26,7 @@ from PIL import Image
 
 from sensorprint.media.structure import editor_name
 from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, FingerprintAccumulator, PreparedFingerprint, landscape, match
-from sensorprint.prnu.decision import FingerprintStrength, correlation_score, search_threshold
+from sensorprint.prnu.decision import ALIGNED_POSITIONS, FingerprintStrength, correlation_score, search_threshold
 from sensorprint.prnu.geometry import Transform, orient
 from sensorprint.store import Case, Device
 from sensorprint.workflow.modules import module_key
@@ -81,7 +81,10 @@ def main_shape(case: Case, device: Device, probed: dict[str, Probed]) -> Shape |
 
 
 def off_size(case: Case, device: Device, probed: dict[str, Probed], main: Shape | None) -> list[str]:
-    """The new images smaller than the main size while fitting inside it: crops to place.
+    """The new images smaller than the main size while fitting inside it, or written by an editor: crops to place.
+
+    An editor's copy of the main size may still be turned or shifted: it is placed by the
+    same search (at one position per rotation), not trusted to lie as the sensor reads out.
 
     An image whose EXIF names another camera module (lens model) than the main-size
     references is another sensor of the phone, not a crop: it is left to the enrollment as
@@ -96,7 +99,7 @@ def off_size(case: Case, device: Device, probed: dict[str, Probed], main: Shape 
     return [
         path
         for path, p in probed.items()
-        if p.shape != main
+        if (p.shape != main or editor_name(p.software))
         and p.shape[0] <= main[0]
         and p.shape[1] <= main[1]
         and (p.module is None or p.module in modules)
@@ -136,19 +139,25 @@ def locate(
     """Search a reference's residual (`Query`) in the fingerprint of the device's other references at native scale.
 
     Found: PCE at least the threshold of the search made (all offsets, rotations by 90°,
-    180°, 270°), from a fingerprint that is not weak. A weak fingerprint (one image, or too
-    low a split-half reliability) cannot place a crop: scene content lines up somewhere.
+    180°, 270°; an edited copy of the sensor's size: the rotations at one position), from a
+    fingerprint that is not weak. A weak fingerprint (one image, or too low a split-half
+    reliability) cannot place a crop by a search: scene content lines up somewhere.
     """
     fingerprint = accumulator.result()
     strength = FingerprintStrength(fingerprint.n_media, fingerprint.quality)
     rows, cols = fingerprint.shape
     edited = f", written by {software!r}" if software and editor_name(software) else ""
     size = f"{signal.residual.shape[1]}x{signal.residual.shape[0]}"
+    what = (
+        f"{name} ({size}{edited}) is no size of the device's sensor ({cols}x{rows})"
+        if landscape(signal.residual.shape) != (rows, cols)
+        else f"{name} ({size}{edited}) is an edited copy"
+    )
     result = match(
         signal.prepared(),
         None,
         PreparedFingerprint(fingerprint.k),
-        search="crop",
+        search="aligned" if landscape(signal.residual.shape) == (rows, cols) else "crop",
         orientations="all",
         flips=False,
         threshold=threshold,
@@ -156,17 +165,17 @@ def locate(
     transform = _exact_offset(signal, fingerprint.k, result.transform)
     needed = search_threshold(threshold, result.n_positions)
     figures = f"{transform.describe()}, PCE {result.pce:.1f}, needed {needed:.1f} over {result.n_positions} positions"
-    if strength.weak:
+    if strength.weak and result.n_positions > ALIGNED_POSITIONS:
         reason = (
-            f"{name} ({size}{edited}) is no size of the device's sensor ({cols}x{rows}) and the fingerprint of its "
+            f"{what} and the fingerprint of the device's "
             f"other references is too weak to place it ({fingerprint.n_media} media, quality {fingerprint.quality:.3f}; "
             f"{figures})"
         )
         return Placement(False, transform.to_dict(), result.pce, result.log10_p_fa, result.n_positions, reason)
     if result.pce < needed:
         reason = (
-            f"{name} ({size}{edited}) is no size of the device's sensor ({cols}x{rows}) and was not found as a crop "
-            f"of it at native scale ({figures}): resized, another camera's, or too dark or textured to show it"
+            f"{what} and was not found as a crop "
+            f"of the sensor at native scale ({figures}): resized, another camera's, or too dark or textured to show it"
         )
         return Placement(False, transform.to_dict(), result.pce, result.log10_p_fa, result.n_positions, reason)
     return Placement(True, transform.to_dict(), result.pce, result.log10_p_fa, result.n_positions)
