@@ -32,3 +32,21 @@ def test_a_match_that_a_wrong_pair_reached_is_inconclusive():
     (beyond,) = empirical_rule([_match(-40.0)], WRONG)
     assert beyond.decision == Decision.MATCH and "0 of 354" in beyond.evidence.empirical_p_fa
     assert empirical_rule([_match(-15.0)], [])[0].decision == Decision.MATCH  # not validated: as scanned
+
+
+def test_the_predicted_true_pce_falls_with_the_jpeg_quality():
+    import numpy as np
+
+    from sensorprint.prnu import PreparedFingerprint
+    from sensorprint.prnu.decision import FingerprintStrength, Query, jpeg_factor, predicted_true_pce
+
+    rng = np.random.default_rng(1)
+    residual = rng.standard_normal((64, 64)).astype(np.float32)
+    gray = rng.uniform(60, 200, (64, 64)).astype(np.float32)
+    fingerprint = PreparedFingerprint(rng.standard_normal((64, 64)).astype(np.float32) * 0.01)
+    strength = FingerprintStrength(10, 0.5)
+    unknown = predicted_true_pce(Query(residual, gray), fingerprint, strength)
+    at_95 = predicted_true_pce(Query(residual, gray, jpeg_quality=95), fingerprint, strength)
+    at_75 = predicted_true_pce(Query(residual, gray, jpeg_quality=75), fingerprint, strength)
+    assert at_95 / unknown == pytest.approx(jpeg_factor(95)) and at_75 / at_95 == pytest.approx(10**-0.6)
+    assert jpeg_factor(None) == 1.0 == jpeg_factor(100)

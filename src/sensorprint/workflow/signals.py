@@ -207,6 +207,7 @@ def query_signal(
         if pixels is not None:
             started = time.process_time()
             signal = QuerySignal(extract_residual(pixels, sigma=options.sigma), to_gray(pixels))
+            signal.jpeg_quality = jpeg_quality(facts.medium.metadata)
             facts.timings["residual"] = time.process_time() - started
             if keep_pixels:
                 signal.pixels.append(pixels)
@@ -228,6 +229,12 @@ def query_signal(
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
         fail(facts, error)
         return facts, None
+
+
+def jpeg_quality(metadata: dict | None) -> int | None:
+    """The IJG quality of a JPEG's luminance table as the reader recorded it (`media.structure`), or None."""
+    quality = ((metadata or {}).get("jpeg") or {}).get("quality")
+    return int(quality) if quality is not None else None
 
 
 def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[FileFacts], dict]:
