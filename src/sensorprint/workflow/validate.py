@@ -379,8 +379,8 @@ def calibration(found: Validation | None) -> Calibration:
 
     Never more optimistic than the built-in calibration (`DEFAULT_CALIBRATION`, measured on
     natural images): references are often flat fields, which the physical model predicts
-    well (dresden-nikon: median log₁₀ ratio −0.09, sd 0.05), while it overestimates natural
-    scenes (−0.91, sd 0.75; see `prnu.decision.DEFAULT_CALIBRATION`). The built-in one alone when the case has too few
+    well (dresden-nikon: median log₁₀ ratio +0.12, sd 0.11), while it overestimates natural
+    scenes (−0.19, sd 0.51; see `prnu.decision.DEFAULT_CALIBRATION`). The built-in one alone when the case has too few
     (`MIN_CALIBRATION`) held-out references with a positive PCE and a prediction.
     """
     ratios = [
