@@ -18,6 +18,8 @@ details) and said by the enrollment.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +47,16 @@ class Probed:
 
 
 def probe_images(paths: list[str]) -> dict[str, Probed]:
-    """The header of each file Pillow opens as an image (nothing decoded); others are left out."""
+    """The header of each regular file Pillow opens as an image (nothing decoded); others are left out.
+
+    Only regular files are opened (a FIFO or device would block or never end): the others
+    are left to the enrollment, which refuses them with its one-line reason.
+    """
     found = {}
     for path in paths:
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue
             with Image.open(path) as image:
                 exif = image.getexif()
                 software, lens = exif.get(SOFTWARE), exif.get_ifd(EXIF_IFD).get(LENS_MODEL)
