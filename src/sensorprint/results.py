@@ -111,7 +111,11 @@ class PrnuEvidence:
     could be made. predicted_pce: the PCE a true pair would reach by the physical model of
     `prnu.decision.predicted_true_pce`, before calibration. unreferenced_module: the file
     was made by this module of the phone, which has no references (`workflow.modules`), so
-    the phone's other modules cannot exclude it. stabilisation: a video matched frame by
+    the phone's other modules cannot exclude it. model_twin: why a match was made
+    inconclusive: the device whose fingerprint correlates with this one's, and the figures
+    (`prnu.decision.separated_from_twin`). empirical_p_fa: the p_fa checked against the
+    wrong pairs of the case's validation (`prnu.evaluative.empirical_false_alarm`), in words,
+    saying which of the Gaussian and the empirical one ruled. stabilisation: a video matched frame by
     frame (`prnu.stabilised`): whether its transform changes from frame to frame.
     frame_transforms: each frame's transform found (frame, keyframe, pce, scale, rotation in
     degrees, shift in pixels), in the order searched. frames_decided: how many frames the
@@ -137,6 +141,8 @@ class PrnuEvidence:
     reason: str | None = None
     predicted_pce: float | None = None
     unreferenced_module: str | None = None
+    model_twin: str | None = None
+    empirical_p_fa: str | None = None
     stabilisation: Stabilisation | None = None
     frame_transforms: tuple[Mapping[str, Any], ...] | None = None
     frames_decided: int | None = None

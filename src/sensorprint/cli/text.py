@@ -230,6 +230,7 @@ def enroll_lines(summary) -> list[str]:
         for f in summary.fingerprints
     ]
     text += [f"  error: {line}" for line in summary.errors]
+    text += [f"  {line}" for line in getattr(summary, "outcomes", [])]
     text += _check_lines(summary)
     if len(summary.modules) > 1:
         text.append(

@@ -99,6 +99,11 @@ class StructureCheck:
     reasons: list[str] = field(default_factory=list)
 
 
+def editor_name(software: Any) -> str | None:
+    """The editing application an EXIF Software value names (one of `EDITORS`), or None for a camera's own."""
+    return _editor(software)
+
+
 def _editor(software: Any) -> str | None:
     name = str(software or "").lower()
     return next((editor for editor in EDITORS if editor in name), None)

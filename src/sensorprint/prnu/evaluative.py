@@ -154,3 +154,47 @@ class ErrorRate:
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
         return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class EmpiricalFalseAlarm:
+    """A comparison's p_fa checked against the case's wrong pairs: the Gaussian model's, the empirical tail's, which rules.
+
+    k of n wrong pairs (files of known other sources, `workflow.validate`) reached a p_fa as
+    small as this comparison's; `upper` is the one-sided 95% upper bound of that tail (the
+    Wilson bound of `ErrorRate`; about 1.9/n at k = 0: n wrong pairs cannot show a smaller
+    rate). `log10_p_fa` is the larger of the two, `rule` which one it is.
+    """
+
+    gaussian_log10: float
+    k: int
+    n: int
+    upper: float
+
+    @property
+    def log10_p_fa(self) -> float:
+        return max(self.gaussian_log10, math.log10(self.upper)) if self.upper > 0 else self.gaussian_log10
+
+    @property
+    def rule(self) -> str:
+        return "empirical" if self.upper > 0 and math.log10(self.upper) > self.gaussian_log10 else "gaussian"
+
+    def text(self) -> str:
+        return (
+            f"p_fa {10**self.log10_p_fa:.2g} ({self.rule} rules: Gaussian {10**self.gaussian_log10:.2g}; "
+            f"{self.k} of {self.n} wrong pairs of the validation as far, 95% bound {self.upper:.2g})"
+        )
+
+
+def empirical_false_alarm(log10_p_fa: float, wrong_log10_p_fa: Sequence[float]) -> EmpiricalFalseAlarm | None:
+    """The empirical check of a comparison's p_fa (log₁₀) against the log₁₀ p_fa of the case's wrong pairs.
+
+    None without wrong pairs. The tail counts the wrong pairs whose p_fa was as small or
+    smaller (they counted the same positions-searched correction, so the scales agree).
+    """
+    if not wrong_log10_p_fa:
+        return None
+    k = sum(1 for v in wrong_log10_p_fa if v <= log10_p_fa)
+    n = len(wrong_log10_p_fa)
+    interval = ErrorRate(k, n).interval(z=1.645)  # the upper end of a two-sided 90% interval: one-sided 95%
+    return EmpiricalFalseAlarm(float(log10_p_fa), k, n, interval[1] if interval else 1.0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MatchError
+from .geometry import orient
 from .residual import extract_residual, intensity, wiener_dft, zero_mean_cfa
 
 
@@ -120,6 +121,46 @@ class FingerprintAccumulator:
         self._den[half] += inten
         self.n_media += 1
         return rotation
+
+    def add_placed(
+        self,
+        image: np.ndarray,
+        *,
+        residual: np.ndarray | None = None,
+        rotation: int = 0,
+        flip: bool = False,
+        offset: tuple[int, int] = (0, 0),
+    ) -> None:
+        """Add a crop of the sensor's frame at the place it was cut from (Goljan & Fridrich, SPIE 2008).
+
+        The image's W·I and I² are mirrored (`flip`), turned (`rotation`, degrees
+        counter-clockwise, as ``np.rot90``) and added at `offset` (row, col of their
+        top-left corner) of this accumulator's grid, as a `Transform` found by the crop
+        search of its residual against the fingerprint says. Pixels outside the crop get
+        nothing: the per-pixel ΣI² of the estimate K = ΣWI/ΣI² (Chen et al. 2008) already
+        weighs each pixel by what covers it. The accumulator's shape must be set.
+        Raises MatchError when the placed crop does not lie inside the grid.
+        """
+        if self.shape is None:
+            raise MatchError("the accumulator's sensor size must be known before a crop is placed in it")
+        img = np.asarray(image, dtype=np.float32)
+        w = extract_residual(img) if residual is None else np.asarray(residual, dtype=np.float32)
+        inten = intensity(img)
+        if w.shape != inten.shape:
+            raise ValueError(f"residual shape {w.shape} differs from image shape {inten.shape}")
+        product, energy = orient(w * inten, rotation, flip), orient(inten * inten, rotation, flip)
+        top, left = int(offset[0]), int(offset[1])
+        h, wd = product.shape
+        if top < 0 or left < 0 or top + h > self.shape[0] or left + wd > self.shape[1]:
+            raise MatchError(
+                f"a crop of {wd}×{h} pixels at ({top}, {left}) does not lie inside the {self.shape[1]}×"
+                f"{self.shape[0]} sensor"
+            )
+        assert self._num is not None and self._den is not None
+        half = self.n_media % self.halves
+        self._num[half][top : top + h, left : left + wd] += product
+        self._den[half][top : top + h, left : left + wd] += energy
+        self.n_media += 1
 
     def _choose_rotation(self, signal: np.ndarray) -> int:
         if self.n_media == 0:

@@ -173,6 +173,11 @@ def _prnu_entries(result: FileResult, changed: Mapping[str, str]) -> dict[str, d
             # Why no comparison could be made (e.g. no geometric relation between the sizes).
             "reason": row.evidence.reason,
         }
+        # the p_fa checked against the case's wrong pairs (which of Gaussian and empirical ruled), and why a
+        # match became inconclusive: a device whose fingerprint correlates with this one's
+        for key in ("empirical_p_fa", "model_twin"):
+            if getattr(row.evidence, key):
+                entry[key] = getattr(row.evidence, key)
         if stale_reason(row):  # computed with a fingerprint corrected since: shown, not counted
             entry["stale"] = stale_reason(row)
         if device in changed:

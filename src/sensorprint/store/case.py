@@ -1049,10 +1049,13 @@ class Case:
     @staticmethod
     def _behind(conn: sqlite3.Connection, device_id: int, shape: tuple[int, int]) -> dict[str, Any]:
         """n_media, media_hashes and source of the fingerprint of a device at a landscape size (rows, cols)."""
+        # a crop registered into a larger fingerprint (details.registration, `workflow.crops`) counts there
         rows = conn.execute(
-            "SELECT sha256, kind FROM media WHERE role = 'reference' AND device_id = ? AND status = 'ok' "
-            "AND MIN(height, width) = ? AND MAX(height, width) = ? ORDER BY id",
-            (device_id, shape[0], shape[1]),
+            "SELECT sha256, kind FROM media WHERE role = 'reference' AND device_id = ? AND status = 'ok' AND ("
+            "(json_extract(details, '$.registration.rows') IS NULL AND MIN(height, width) = ? AND MAX(height, width) = ?)"
+            " OR (json_extract(details, '$.registration.rows') = ? AND json_extract(details, '$.registration.cols') = ?)"
+            ") ORDER BY id",
+            (device_id, shape[0], shape[1], shape[0], shape[1]),
         ).fetchall()
         kinds = {r["kind"] for r in rows}
         source = kinds.pop() if len(kinds) == 1 else "mixed"

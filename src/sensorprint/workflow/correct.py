@@ -27,10 +27,11 @@ from sensorprint.prnu.decision import landscape
 from sensorprint.store import Case, Device, MediumRecord
 from sensorprint.store import identity as ident
 from sensorprint.store.names import storable
+from sensorprint.workflow.crops import registered_shape
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
-from sensorprint.workflow.signals import enrollment_part
+from sensorprint.workflow.signals import enrollment_part, placed_part
 
 Shape = tuple[int, int]
 
@@ -129,7 +130,7 @@ def _kept_sums(
     parts: dict[int, tuple[list, dict]] = {}
     progress("re-estimate", 0, len(kept))
     with open_executor(workers) as executor:
-        tasks = [([m.path], options, i) for i, m in enumerate(kept)]
+        tasks = [([m.path], options, i, _placement(m)) for i, m in enumerate(kept)]
         for i, part in completed(executor, _indexed_part, tasks, window=window_for(workers, None)):
             parts[i] = part
             progress("re-estimate", len(parts), len(kept))
@@ -143,8 +144,24 @@ def _kept_sums(
     return total
 
 
-def _indexed_part(paths: list[str], options: SignalOptions, index: int) -> tuple[int, tuple[list, dict]]:
+def _indexed_part(
+    paths: list[str], options: SignalOptions, index: int, placement: tuple | None = None
+) -> tuple[int, tuple[list, dict]]:
+    if placement is not None:  # a crop registered into a larger fingerprint: placed where it was found
+        facts, accumulators = placed_part(paths[0], options, *placement)
+        return index, ([facts], accumulators)
     return index, enrollment_part(paths, options)
+
+
+def _placement(medium: MediumRecord) -> tuple | None:
+    """(fingerprint shape, transform) of a reference registered into a larger fingerprint (`workflow.crops`)."""
+    shape = registered_shape(medium.details)
+    return None if shape is None else (shape, medium.details["registration"]["transform"])
+
+
+def fingerprint_shape(medium: MediumRecord) -> Shape:
+    """The landscape size of the fingerprint a reference is part of: its own, or the one it was registered into."""
+    return registered_shape(medium.details) or landscape((medium.height, medium.width))
 
 
 def _check_kept(facts, recorded: MediumRecord) -> None:
@@ -171,11 +188,11 @@ def remove_reference(
     medium = find_reference(case, device, which)
     estimates, emptied, parameters = {}, [], {}
     if medium.status == "ok" and medium.width and medium.height:
-        shape = landscape((medium.height, medium.width))
+        shape = fingerprint_shape(medium)
         kept = [
             m
             for m in case.list_media(role="reference", device_id=device.id, status="ok")
-            if m.id != medium.id and m.width and landscape((m.height, m.width)) == shape
+            if m.id != medium.id and m.width and fingerprint_shape(m) == shape
         ]
         options = _options(case, device, shape)
         parameters = options.to_dict()

@@ -26,13 +26,14 @@ from sensorprint.media import discover
 from sensorprint.media.discover import recorded_path
 from sensorprint.prnu import FingerprintAccumulator, landscape
 from sensorprint.store import Case, Device
-from sensorprint.store.names import storable
+from sensorprint.store.names import printable, storable
+from sensorprint.workflow import crops as crops_
 from sensorprint.workflow.modules import by_module, module_device, module_key
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import default_workers, open_executor
 from sensorprint.workflow.progress import Progress, no_progress
 from sensorprint.workflow.references import FitWindow, ReferenceCheck, check_references
-from sensorprint.workflow.signals import enrollment_part
+from sensorprint.workflow.signals import enrollment_part, query_signal
 
 Shape = tuple[int, int]  # a landscape sensor size: (rows, cols), rows <= cols
 
@@ -60,6 +61,9 @@ class EnrollSummary:
     check: ReferenceCheck | None = None  # the new references checked against the others (`workflow.references`)
     refused: list[str] = field(default_factory=list)  # references that did not fit, removed (unless force)
     modules: list[str] = field(default_factory=list)  # camera modules (EXIF lens models) among the references
+    # what became of each reference of another size than the sensor's (`workflow.crops`): "registered ...",
+    # "refused: ..." or "KEPT (--force) ..."
+    outcomes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -166,11 +170,13 @@ def _load_stored(case: Case, device: Device) -> dict[Shape, dict]:
     return {shape: s for shape, s in states.items() if s is not None and "num" in s}
 
 
-def _run(state: _Enrollment, files: list[str], workers, scheduler, part_size, progress, summary) -> None:
-    """Read the files not yet enrolled for the device, committing each batch of finished parts."""
+def _new_files(state: _Enrollment, files: list[str]) -> list[str]:
     enrolled = {m.path for m in state.case.list_media(role="reference", device_id=state.device.id)}
-    todo = [f for f in files if storable(f) not in enrolled]  # the case escapes names that are not UTF-8
-    summary.already = len(files) - len(todo)
+    return [f for f in files if storable(f) not in enrolled]  # the case escapes names that are not UTF-8
+
+
+def _run(state: _Enrollment, todo: list[str], workers, scheduler, part_size, progress, summary) -> None:
+    """Read the new files (`todo`: not yet enrolled for the device), committing each batch of finished parts."""
     n_workers = workers or default_workers()
     progress("enroll", 0, len(todo))
     done = 0
@@ -180,6 +186,65 @@ def _run(state: _Enrollment, files: list[str], workers, scheduler, part_size, pr
             done += _commit(state, batch, summary)
             progress("enroll", done, len(todo))
     progress("fingerprint", len(state.saved), len(state.saved))
+    summary.fingerprints = [state.saved[shape] for shape in sorted(state.saved)]
+
+
+def _register_crops(state: _Enrollment, crops: list[str], main, summary: EnrollSummary, *, force: bool) -> None:
+    """Place each new reference of another size than the sensor's in the main sums, or refuse it (`workflow.crops`).
+
+    Run after the device's references of the main size are committed: each crop is
+    searched in their fingerprint. Registered: committed with the main sums that now
+    include it at its offset. Refused: not recorded (the run keeps the reason), unless
+    `force`, which enrolls it as before (a fingerprint of its own size), flagged.
+    """
+    for path in crops:
+        facts, signal = query_signal(Path(path), state.options, keep_pixels=True)
+        if signal is None or signal.intensity is None:
+            _commit(state, [([facts], {})], summary)
+            continue
+        if main in state.merged or main in state.stored:
+            placement = crops_.locate(
+                signal, _total(state, main), printable(path), facts.medium.metadata.get("software")
+            )
+        else:
+            placement = crops_.Placement(
+                False,
+                {},
+                0.0,
+                0.0,
+                0,
+                f"{printable(path)}: the device has no fingerprint of its main size {main[1]}x{main[0]} to place it in",
+            )
+        line = crops_.outcome_line(printable(path), placement, main)
+        if placement.found:
+            placed = FingerprintAccumulator(main)
+            transform = placement.transform
+            placed.add_placed(
+                signal.pixels[0],
+                residual=signal.residual,
+                rotation=transform["rotation"],
+                flip=transform["flip"],
+                offset=tuple(transform["offset"]),
+            )
+            fields = facts.store_fields()
+            fields["details"] = {
+                **fields["details"],
+                "registration": placement.details(main),
+                "reference_outcome": line,
+            }
+            state.merged[main] = state.merged[main].merge(placed) if main in state.merged else placed
+            _save(state, [fields], {main: _total(state, main)}, summary)
+            summary.added += 1
+        elif force:
+            _commit(state, [enrollment_part([path], state.options)], summary)
+            medium = state.case.find_medium("reference", path, state.device.id)
+            line = f"KEPT (--force) as a fingerprint of its own size, flagged in every report: {placement.reason}"
+            if medium is not None:
+                flag = {"reference_flag": "a crop not found in the sensor's fingerprint; kept with --force"}
+                state.case.annotate_media({medium.id: {**flag, "reference_outcome": line}}, run_id=state.run_id)
+        else:
+            summary.refused.append(path)
+        summary.outcomes.append(line)
     summary.fingerprints = [state.saved[shape] for shape in sorted(state.saved)]
 
 
@@ -250,13 +315,22 @@ def enroll(
     try:
         case.remove_unreferenced_arrays(run_id=run_id)  # what an enrollment killed earlier left
         state = _Enrollment(case, device, run_id, options, _load_stored(case, device))
-        _run(state, files, workers, scheduler, part_size, progress, summary)
+        todo = _new_files(state, files)
+        summary.already = len(files) - len(todo)
+        probed = crops_.probe_images(todo)
+        main = crops_.main_shape(case, device, probed)
+        crops = set(crops_.off_size(case, device, probed, main))
+        _run(state, [f for f in todo if f not in crops], workers, scheduler, part_size, progress, summary)
+        _register_crops(state, [f for f in todo if f in crops], main, summary, force=force)
         _check(state, summary, force=force, workers=workers, progress=progress)
         references = case.list_media(role="reference", device_id=device.id, status="ok")
         summary.modules = sorted({k for k in (module_key(m.metadata) for m in references) if k})
         status = "completed"
     finally:
-        case.finish_run(run_id, status, {"added": summary.added, "errors": summary.errors[:100]})
+        finished = {"added": summary.added, "errors": summary.errors[:100], "outcomes": summary.outcomes[:100]}
+        if summary.check is not None:  # read back by `references.model_twins`
+            finished["similar"] = [[name, score] for name, score in summary.check.similar]
+        case.finish_run(run_id, status, finished)
     return summary
 
 

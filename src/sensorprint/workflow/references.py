@@ -131,3 +131,25 @@ def check_references(
         case.annotate_media(notes)
     check.similar = similar_devices(case, device, threshold)
     return check
+
+
+def model_twins(case: Case) -> dict[str, dict[str, float]]:
+    """{device: {device whose fingerprint correlates with its own: score N·ρ²}}, as the enrollments found them.
+
+    Each completed enrollment compared the enrolled device's fingerprints with every other
+    device's (`similar_devices`) and kept the pairs in its run record; a later enrollment of
+    either device replaces what an earlier one found for it. Devices removed since are left out.
+    """
+    twins: dict[str, dict[str, float]] = {}
+    for run in case.runs():
+        if run.command != "enroll" or run.status != "completed" or "similar" not in (run.summary or {}):
+            continue
+        device = run.parameters.get("device")
+        for pairs in twins.values():
+            pairs.pop(device, None)
+        twins[device] = {}
+        for name, score in run.summary["similar"]:
+            twins[device][name] = float(score)
+            twins.setdefault(name, {})[device] = float(score)
+    present = {d.name for d in case.list_devices()}
+    return {d: {t: v for t, v in pairs.items() if t in present} for d, pairs in twins.items() if d in present and pairs}

@@ -8,15 +8,17 @@ decisions that change are kept beside the new ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from sensorprint.prnu import FingerprintStrength, decide
-from sensorprint.prnu.decision import Calibration
+from sensorprint.prnu.decision import Calibration, separated_from_twin
+from sensorprint.prnu.evaluative import empirical_false_alarm
 from sensorprint.results import Agreement, Decision, FileResult, Match, Method, Verdict, fuse
 from sensorprint.store import Case, MediumRecord
 from sensorprint.workflow.modules import PhoneModules, phone_modules, phone_of, unreferenced_module
+from sensorprint.workflow.references import model_twins
 
 
 def decided_again(
@@ -86,15 +88,22 @@ def file_result(
     comparable: set[str],
     calibration: Calibration | None = None,
     phones: Mapping[str, PhoneModules] | None = None,
+    twins: Mapping[str, Mapping[str, float]] | None = None,
+    wrong_pairs: Sequence[float] | None = None,
 ) -> tuple[FileResult, dict[str, Decision]]:
     """One file's result from its stored matches; plus the PRNU decisions the threshold or calibration changed.
 
     Stale PRNU results (`stale_reason`) stay in `matches` but do not count in the verdict.
     phones: the case's phones enrolled by module (`workflow.modules`): a file made by a
-    module without references is not excluded by the phone's other modules.
+    module without references is not excluded by the phone's other modules. twins: devices
+    whose fingerprints correlate (`workflow.references.model_twins`): a match to one that is
+    not separated from the other is inconclusive (`twin_rule`). wrong_pairs: log₁₀ p_fa of the
+    wrong pairs of the case's validation: each p_fa is checked against them (`empirical_rule`).
     """
     matches, changed = decided_again(matches, threshold, calibration)
     matches = [_module_rule(m, medium, phones or {}) for m in matches]
+    matches = twin_rule(matches, twins or {})
+    matches = empirical_rule(matches, wrong_pairs or ())
     compared = {m.target for m in matches if m.method == Method.PRNU}
     if medium.status == "error":
         verdict, not_compared = Verdict(Agreement.ERROR), ()
@@ -137,6 +146,8 @@ def review_context(case: Case) -> dict:
             "comparable": {f.device_name for f in case.fingerprints()},
             "calibration": case_calibration(case),
             "phones": phone_modules(reference_metadata(case)),
+            "twins": model_twins(case),
+            "wrong_pairs": wrong_pair_log10_p_fa(case),
         }
 
 
@@ -158,6 +169,65 @@ def _module_rule(m: Match, medium: MediumRecord, phones: Mapping[str, PhoneModul
     if module is None:
         return m
     return replace(m, decision=Decision.INCONCLUSIVE).with_evidence(unreferenced_module=module)
+
+
+def twin_rule(matches: list[Match], twins: Mapping[str, Mapping[str, float]]) -> list[Match]:
+    """A PRNU match to a device whose fingerprint correlates with another's stands only when separated from it.
+
+    The file's result against the twin is the one stored beside it (`prnu.decision.
+    separated_from_twin`); a match that is not separated becomes inconclusive, with the
+    twin, the correlation of the two fingerprints and both PCEs in `model_twin`. A twin the
+    file was not compared with (or whose result is stale) leaves the match as it is.
+    """
+    current = {m.target: m for m in matches if m.method == Method.PRNU and not stale_reason(m) and m.score is not None}
+    out = []
+    for m in matches:
+        if m.method == Method.PRNU and m.decision == Decision.MATCH and m.target in current:
+            for twin, score in sorted(twins.get(m.target, {}).items()):
+                other = current.get(twin)
+                if other is None or separated_from_twin(m.score, other.score, other.decision == Decision.MATCH):
+                    continue
+                m = replace(m, decision=Decision.INCONCLUSIVE).with_evidence(
+                    model_twin=(
+                        f"{twin}: its fingerprint correlates with {m.target}'s (score {score:g}, units of one "
+                        f"model can share a pattern); PCE {m.score:.1f} here, {other.score:.1f} for {twin} "
+                        f"({other.decision}): not separated"
+                    )
+                )
+                break
+        out.append(m)
+    return out
+
+
+def empirical_rule(matches: list[Match], wrong_pairs: Sequence[float]) -> list[Match]:
+    """Each PRNU comparison's p_fa checked against the empirical tail of the case's wrong pairs.
+
+    The p_fa an examiner can defend is the larger of the Gaussian model's and the empirical
+    tail's upper bound (`prnu.evaluative.empirical_false_alarm`); which one ruled is kept in
+    `empirical_p_fa`. A match that some wrong pair of the validation reached as far (k > 0)
+    contradicts the Gaussian model for this case: it becomes inconclusive.
+    """
+    if not wrong_pairs:
+        return matches
+    out = []
+    for m in matches:
+        log10_p_fa = m.evidence.log10_p_fa if m.method == Method.PRNU else None
+        checked = empirical_false_alarm(log10_p_fa, wrong_pairs) if log10_p_fa is not None else None
+        if checked is not None:
+            decision = m.decision
+            if decision == Decision.MATCH and checked.k > 0:
+                decision = Decision.INCONCLUSIVE
+            m = replace(m, decision=decision).with_evidence(empirical_p_fa=checked.text())
+        out.append(m)
+    return out
+
+
+def wrong_pair_log10_p_fa(case: Case) -> list[float]:
+    """log₁₀ p_fa of every different-source comparison of the case's latest validation (empty: none)."""
+    from sensorprint.workflow.validate import latest_validation  # validate reads results too
+
+    found = latest_validation(case)
+    return sorted(s.log10_p_fa for s in found.scores if not s.same_source) if found is not None else []
 
 
 def case_calibration(case: Case) -> Calibration | None:

@@ -207,6 +207,7 @@ def query_signal(
         if pixels is not None:
             started = time.process_time()
             signal = QuerySignal(extract_residual(pixels, sigma=options.sigma), to_gray(pixels))
+            signal.jpeg_quality = jpeg_quality(facts.medium.metadata)
             facts.timings["residual"] = time.process_time() - started
             if keep_pixels:
                 signal.pixels.append(pixels)
@@ -228,6 +229,12 @@ def query_signal(
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
         fail(facts, error)
         return facts, None
+
+
+def jpeg_quality(metadata: dict | None) -> int | None:
+    """The IJG quality of a JPEG's luminance table as the reader recorded it (`media.structure`), or None."""
+    quality = ((metadata or {}).get("jpeg") or {}).get("quality")
+    return int(quality) if quality is not None else None
 
 
 def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[FileFacts], dict]:
@@ -258,6 +265,35 @@ def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[File
             fail(facts, error)
         all_facts.append(facts)
     return all_facts, accumulators
+
+
+def placed_part(path: str, options: SignalOptions, shape: tuple[int, int], transform: dict) -> tuple[FileFacts, dict]:
+    """The sums of one reference image registered into a sensor fingerprint of `shape` at `transform`.
+
+    For a reference that is a crop of the sensor's frame (`workflow.crops`): its W·I and I²
+    are added at the place the crop search found (`FingerprintAccumulator.add_placed`), not
+    to a fingerprint of its own size. Returns its facts and {shape: accumulator}, as
+    `enrollment_part` does for one file (empty when the file cannot be read).
+    """
+    facts = file_facts(Path(path))
+    accumulators: dict[tuple[int, int], FingerprintAccumulator] = {}
+    try:
+        facts.medium, pixels, _ = read_medium(Path(path), options, facts)
+        if pixels is None:
+            raise MediaError(f"{Path(path).name}: a registered reference must be an image")
+        placed = Transform.from_dict(transform)
+        accumulator = FingerprintAccumulator(shape)
+        accumulator.add_placed(
+            pixels,
+            residual=extract_residual(pixels, sigma=options.sigma),
+            rotation=placed.rotation,
+            flip=placed.flip,
+            offset=placed.offset,
+        )
+        accumulators[shape] = accumulator
+    except Exception as error:  # noqa: BLE001 - the caller reports the file's error line
+        fail(facts, error)
+    return facts, accumulators
 
 
 def _fit_window(pixels: np.ndarray, residual: np.ndarray, rotation: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -150,12 +150,13 @@ def held_out_match(
     device: str,
     threshold: float,
     strength,
+    jpeg_quality: int | None = None,
 ) -> Match:
     """A reference image compared with the fingerprint of its device's other references, as a scan would."""
     num, den = sums
     w, gray, inten = _as_enrolled(pixels, residual, num)
     k = leave_one_out_fingerprint(num, den, w * inten, inten * inten)
-    query = Query(np.ascontiguousarray(w), np.ascontiguousarray(gray))
+    query = Query(np.ascontiguousarray(w), np.ascontiguousarray(gray), jpeg_quality=jpeg_quality)
     return compare(query, k, target=device, k_is_video=False, threshold=threshold, strength=strength)
 
 
@@ -183,7 +184,9 @@ def score_reference(
     scores = []
     sums = _total_sums(case_root, task.device_id, task.shape) if task.shape and signal.intensity is not None else None
     if sums is not None:  # an image: held out against the fingerprint of its device's other references
-        own = held_out_match(signal.pixels[0], signal.residual, sums, task.device, threshold, task.strength)
+        own = held_out_match(
+            signal.pixels[0], signal.residual, sums, task.device, threshold, task.strength, signal.jpeg_quality
+        )
         scores.append(_score(own, task.path, task.sha256, SAME))
     signal.pixels.clear()
     for refs in others.values():
@@ -376,8 +379,8 @@ def calibration(found: Validation | None) -> Calibration:
 
     Never more optimistic than the built-in calibration (`DEFAULT_CALIBRATION`, measured on
     natural images): references are often flat fields, which the physical model predicts
-    well (dresden-nikon: median log₁₀ ratio −0.09, sd 0.05), while it overestimates natural
-    scenes (−0.91, sd 0.75; see `prnu.decision.DEFAULT_CALIBRATION`). The built-in one alone when the case has too few
+    well (dresden-nikon: median log₁₀ ratio +0.12, sd 0.11), while it overestimates natural
+    scenes (−0.19, sd 0.51; see `prnu.decision.DEFAULT_CALIBRATION`). The built-in one alone when the case has too few
     (`MIN_CALIBRATION`) held-out references with a positive PCE and a prediction.
     """
     ratios = [
