@@ -119,7 +119,11 @@ class PrnuEvidence:
     frame (`prnu.stabilised`): whether its transform changes from frame to frame.
     frame_transforms: each frame's transform found (frame, keyframe, pce, scale, rotation in
     degrees, shift in pixels), in the order searched. frames_decided: how many frames the
-    per-frame decision needed (a match) or used (otherwise). extra: keys written by another
+    per-frame decision needed (a match) or used (otherwise); for a video's aggregate, from
+    how many frames on the answer (match or no match) stayed the same as frames were added
+    (`workflow.signals.match_video`; None while inconclusive). frames_used: the frames of
+    the video read for this comparison (the aggregate's; an adaptive read adds frames until
+    every device is decided). extra: keys written by another
     version, kept unread.
     """
 
@@ -146,6 +150,7 @@ class PrnuEvidence:
     stabilisation: Stabilisation | None = None
     frame_transforms: tuple[Mapping[str, Any], ...] | None = None
     frames_decided: int | None = None
+    frames_used: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

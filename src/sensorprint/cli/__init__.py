@@ -88,7 +88,22 @@ CaseArg = typer.Argument(
 JsonOpt = typer.Option(False, "--json", help="Print the table of files as JSON (for scripts) instead of words.")
 WorkersOpt = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per core; 1 = no pool).")
 SchedulerOpt = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) to run on a cluster.")
-FramesOpt = typer.Option(5, "--frames", help="Video frames used per video (a cap for every strategy).", min=1)
+FramesOpt = typer.Option(
+    5,
+    "--frames",
+    help="Video frames read first per video (a cap for every strategy; with --adaptive-frames, more follow "
+    "while some device is undecided).",
+    min=1,
+)
+AdaptiveOpt = typer.Option(
+    True,
+    "--adaptive-frames/--fixed-frames",
+    help="Add more frames of a video (keyframes, then the least quantised frames) until every device is "
+    "decided or the clip ends; --fixed-frames uses the --frames frames only.",
+)
+MaxFramesOpt = typer.Option(
+    0, "--max-frames", help="With --adaptive-frames: at most this many frames per video (0: the whole clip).", min=0
+)
 StrategyOpt = typer.Option(
     FrameStrategy.EVEN_KEYFRAMES,
     "--frame-strategy",
@@ -173,7 +188,12 @@ def user_errors() -> Iterator[None]:
 
 
 def _signal_options(
-    frames: int, frame_strategy: FrameStrategy, all_orientations: bool = False, frame_search: bool = True
+    frames: int,
+    frame_strategy: FrameStrategy,
+    all_orientations: bool = False,
+    frame_search: bool = True,
+    adaptive_frames: bool = True,
+    max_frames: int = 0,
 ):
     from sensorprint.workflow.options import SignalOptions
 
@@ -182,6 +202,8 @@ def _signal_options(
         n_frames=frames,
         orientations="all" if all_orientations else "sensor",
         frame_search=frame_search,
+        adaptive_frames=adaptive_frames,
+        max_frames=max_frames,
     )
 
 
@@ -279,6 +301,8 @@ def scan(
     frame_strategy: FrameStrategy = StrategyOpt,
     all_orientations: bool = OrientationsOpt,
     frame_search: bool = FrameSearchOpt,
+    adaptive_frames: bool = AdaptiveOpt,
+    max_frames: int = MaxFramesOpt,
     as_json: bool = JsonOpt,
     exhaustive: bool = typer.Option(
         False, "--exhaustive", help="Compare with every fingerprint, even in a large case (no index shortlist)."
@@ -290,7 +314,7 @@ def scan(
     from sensorprint.workflow.options import ScanOptions
 
     with user_errors(), open_case(case) as opened, progress_bars() as progress:
-        signal = _signal_options(frames, frame_strategy, all_orientations, frame_search)
+        signal = _signal_options(frames, frame_strategy, all_orientations, frame_search, adaptive_frames, max_frames)
         options = ScanOptions(threshold=threshold, signal=signal)
         summary = scan_media(
             opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress,
@@ -318,6 +342,8 @@ def verify(
     frame_strategy: FrameStrategy = StrategyOpt,
     all_orientations: bool = OrientationsOpt,
     frame_search: bool = FrameSearchOpt,
+    adaptive_frames: bool = AdaptiveOpt,
+    max_frames: int = MaxFramesOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Do A and B share a source camera? Prints PCE, false-alarm probability and the decision."""
@@ -326,7 +352,7 @@ def verify(
     from sensorprint.workflow.verify_record import verification_summary, verify_in_case
 
     with user_errors():
-        signal = _signal_options(frames, frame_strategy, all_orientations, frame_search)
+        signal = _signal_options(frames, frame_strategy, all_orientations, frame_search, adaptive_frames, max_frames)
         options = ScanOptions(threshold=threshold, signal=signal)
         if case is None and not Path(b).exists() and Path(a).exists():
             raise CaseError(f"{b} is not a file; to compare {a} with an enrolled device {b!r}, give --case CASE")

@@ -173,10 +173,14 @@ def prnu_decision_text(found, threshold: float) -> str:
     where = f"{count_text(positions)} position{'s' if positions != 1 else ''} searched"
     if e.reason:
         return e.reason
-    if e.frames_decided:  # a video matched frame by frame (prnu.stabilised)
+    if e.frames_decided and (e.frame_transforms or e.stabilisation):  # a video matched frame by frame (prnu.stabilised)
         where = f"{where} (a transform per frame, {e.frames_decided} frame{'s' if e.frames_decided != 1 else ''})"
         if e.stabilisation:
             where += f"; the video is {STABILISATION_WORDS.get(str(e.stabilisation), str(e.stabilisation))}"
+    elif e.frames_used:  # a video compared as one aggregate (read adaptively)
+        where = f"{where}, {e.frames_used} video frame{'s' if e.frames_used != 1 else ''}"
+        if e.frames_decided and e.frames_decided < e.frames_used:
+            where += f" (decided from {e.frames_decided} on)"
     if found.decision == "match":
         return f"PCE {found.score:.1f} ≥ {needed:.1f}, the threshold for {where}"
     if found.decision == "inconclusive" and not e.weak_fingerprint and e.predicted_pce is not None:

@@ -832,3 +832,69 @@ def _sequential(container, stream, index: _FrameIndex, strategy: str, n: int, se
     if strategy == "keyframes":
         return _decode_keyframes(container, stream, index)
     return _decode_all(container, stream, index)
+
+
+def frame_packets(path: Path) -> tuple[list[bool], list[int]]:
+    """Per frame of a video in presentation order: whether it is a keyframe, and its packet size in bytes.
+
+    From demuxing only (no decoding): the frame type and coded size the adaptive read of a
+    query orders frames by (`prnu.adaptive.frame_order`). Positions are those of
+    `read_frames` and `Frame.index`. Raises MediaError (one line) as `read_frames` does.
+    """
+    path = Path(path)
+    try:
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            entries = []
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                pts = packet.pts if packet.pts is not None else packet.dts
+                if pts is not None:
+                    entries.append((pts, bool(packet.is_keyframe), int(packet.size)))
+    except MediaError as error:
+        raise one_line(error) from error.__cause__
+    except Exception as error:  # the boundary: never a traceback for bad input
+        raise MediaError(f"{path}: truncated or corrupt video ({type(error).__name__}: {error})") from error
+    entries.sort()
+    if entries and not any(key for _, key, _ in entries):
+        entries[0] = (entries[0][0], True, entries[0][2])  # as `_index_frames`: decoding starts there
+    return [key for _, key, _ in entries], [size for _, _, size in entries]
+
+
+def read_frames_at(path: Path, positions: list[int], *, threads: int = 0) -> Iterator[Frame]:
+    """The frames at the given presentation positions (RGB, as `read_frames`), in presentation order.
+
+    Each is reached by seeking to the keyframe before it and decoding forward (a run of
+    nearby positions is decoded in one pass), every landing verified as for the "random"
+    strategy; files without presentation timestamps are decoded from the start. Positions
+    outside the video are ignored. Raises MediaError (one line) for truncated or corrupt
+    video, or a file changed while it was read.
+    """
+    path = Path(path)
+    try:
+        before = check_regular_file(path)
+        with contextlib.ExitStack() as stack:
+            container = stack.enter_context(_open(path))
+            stream = _video_stream(container, path)
+            _configure_decoder(stream, threads, keyframes_only=False)
+            index, _, _ = _index_frames(container, stream, path)
+            targets = sorted({int(p) for p in positions if 0 <= int(p) < len(index)})
+            if not targets:
+                return
+            if index.exact_pts:
+                raw_frames = _decode_targets(_TargetDecoder(path, container, stream, index, threads, False), targets)
+            else:
+                container = stack.enter_context(_open(path))
+                stream = _video_stream(container, path)
+                _configure_decoder(stream, threads, keyframes_only=False)
+                raw_frames = _decode_all(container, stream, index, wanted=set(targets))
+            for raw, position in raw_frames:
+                yield _frame_from(raw, index, position, "rgb")
+            check_unchanged(path, before)
+    except MediaError as error:
+        raise one_line(error) from error.__cause__
+    except GeneratorExit:
+        raise
+    except Exception as error:  # the boundary: never a traceback for bad input
+        raise MediaError(f"{path}: truncated or corrupt video ({type(error).__name__}: {error})") from error

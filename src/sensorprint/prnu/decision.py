@@ -184,6 +184,33 @@ def jpeg_factor(quality: int | None) -> float:
     return 10.0 ** (JPEG_SLOPE * (min(max(int(quality), 1), 100) - 100) / 10.0)
 
 
+def predicted_video_pce(
+    query: Query, prepared: PreparedFingerprint, strength: FingerprintStrength | None
+) -> float | None:
+    """The PCE a video aggregate would reach at the one sensor-aligned position if it came from the sensor.
+
+    The video counterpart of `predicted_true_pce` (Chen, Fridrich, Goljan & Lukáš, TIFS
+    2008): the aggregate Q = Σ wWI / Σ wI² estimates K itself, so with K̂ = K + E and the
+    same K in Q (a fingerprint from video frames of the same size), ρ² ≈ var(K̂)·r² / var(Q)
+    and PCE ≈ N·ρ², r the fingerprint's reliability (2q/(1+q)). var(Q) is the query's own:
+    few frames, dark or compressed ones leave more noise in it and predict less. The model
+    assumes the query keeps the PRNU amplitude of the reference videos; a query compressed
+    harder keeps less, which `DEFAULT_VIDEO_CALIBRATION` takes into account. None for an
+    image query, a fingerprint of unknown strength, or another size.
+    """
+    if query.intensity is not None or strength is None:
+        return None
+    q = query.prepared()
+    if q.shape != prepared.shape:
+        return None
+    n = q.shape[0] * q.shape[1]
+    var_q = q.norm**2 / n
+    k_power = prepared.at_scale(1.0)[2] ** 2 / n
+    if var_q <= 0:
+        return None
+    return n * k_power * strength.reliability**2 / var_q
+
+
 @dataclass(frozen=True)
 class Calibration:
     """How the physical prediction of a true pair's PCE relates to the PCE true pairs reached.
@@ -212,6 +239,14 @@ class Calibration:
 # pessimistic median and the larger sd are kept; a case's own validation can only make it stricter.
 DEFAULT_CALIBRATION = Calibration(
     offset=-0.19, spread=0.78, n=25, source="built-in (dresden-nikon and vision-trio natural images)"
+)
+
+
+# log10(observed / predicted) of the true pairs of benchmarks/short_clips.py (720p clips of
+# 4000x3000 sensors, 8 and 2 Mbit/s, 5 to 120 frames, fingerprints from two 4 s reference
+# videos): see VIDEO_CALIBRATION_NOTE.
+DEFAULT_VIDEO_CALIBRATION = Calibration(
+    offset=-0.60, spread=0.35, n=80, source="built-in (simulated 720p clips, 8 and 2 Mbit/s)"
 )
 
 
@@ -357,7 +392,8 @@ def compare(
     threshold: float = DEFAULT_PCE_THRESHOLD,
     orientations: str = "sensor",
     strength: FingerprintStrength | None = None,
-    calibration: Calibration = DEFAULT_CALIBRATION,
+    calibration: Calibration | None = None,
+    looks: int = 1,
 ) -> Match:
     """Compare a query with a fingerprint K: the PRNU `Match`, with the evidence of how it was made.
 
@@ -367,7 +403,12 @@ def compare(
     that one position only, and searched fully when that test stays under the threshold.
     orientations: "sensor" or "all" (see `match`). strength: what the fingerprint can decide
     (`FingerprintStrength`; None: strong). calibration: of the predicted true-pair PCE
-    (`predicted_true_pce`) that tells "no match" from "inconclusive". The module doc gives the rules.
+    (`predicted_true_pce`, `predicted_video_pce` for a video aggregate) that tells "no match"
+    from "inconclusive" (None: `DEFAULT_CALIBRATION`, `DEFAULT_VIDEO_CALIBRATION` for a video
+    aggregate). looks: how many times this query, growing frame by frame, has been decided
+    against this fingerprint (an adaptive read of a video stops at the first decision):
+    every look counts as that many more positions in the false-alarm probability (a union
+    bound over the looks). The module doc gives the rules.
     """
     prepared = fingerprint if isinstance(fingerprint, PreparedFingerprint) else None
     k_shape = prepared.shape if prepared is not None else tuple(fingerprint.shape)
@@ -398,7 +439,14 @@ def compare(
             Method.PRNU, target, 0.0, Decision.INCONCLUSIVE, p_fa=1.0, evidence=replace(evidence, reason=reason)
         )
     result = found.result
-    predicted = None if swapped else predicted_true_pce(query, prepared, strength)
+    if looks > 1:  # each earlier look at a smaller aggregate was a test too
+        result = count_extra_positions(result, result.n_positions * (looks - 1))
+    video = query.intensity is None
+    if calibration is None:
+        calibration = DEFAULT_VIDEO_CALIBRATION if video else DEFAULT_CALIBRATION
+    predicted = None
+    if not swapped:
+        predicted = predicted_video_pce(query, prepared, strength) if video else predicted_true_pce(query, prepared, strength)
     evidence = replace(
         evidence,
         predicted_pce=None if predicted is None else round(predicted, 1),

@@ -12,7 +12,7 @@ Everything is deterministic from seeds.
 from .camera import Camera, CameraModel, default_models, make_cameras, make_phone
 from .case import demo_cameras, write_demo_case
 from .scenes import SCENE_KINDS, scene
-from .video import VideoGeometry, record_video, video_geometry
+from .video import VideoGeometry, record_video, reencode_video, video_geometry
 
 __all__ = [
     "Camera",
@@ -24,6 +24,7 @@ __all__ = [
     "make_cameras",
     "make_phone",
     "record_video",
+    "reencode_video",
     "scene",
     "video_geometry",
     "write_demo_case",

@@ -408,3 +408,44 @@ def record_video(
     finally:
         container.close()
     return path
+
+
+def reencode_video(
+    source: str | Path,
+    path: str | Path,
+    *,
+    bitrate: int = 2_000_000,
+    gop: int | None = None,
+    preset: str = "superfast",
+    threads: int = 1,
+) -> Path:
+    """Re-encode a video as a sharing service does: decoded, then H.264 again at a lower bit rate; returns `path`.
+
+    bitrate: the new target in bits per second (social media: about 2 Mbit/s at 720p). gop:
+    keyframe interval in frames (default: the source's frame rate, one a second, as
+    `record_video`). The frames keep their size and the container its make/model tags; one
+    encoder thread, so the bytes are the same on every machine.
+    """
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source)) as src:
+        stream_in = src.streams.video[0]
+        fps = int(round(float(stream_in.average_rate or 30)))
+        w, h = stream_in.codec_context.width, stream_in.codec_context.height
+        tags = dict(src.metadata)
+        with av.open(str(path), mode="w", format="mp4", options={"movflags": "use_metadata_tags"}) as out:
+            for key in ("make", "model", "creation_time", "com.apple.quicktime.make", "com.apple.quicktime.model"):
+                if key in tags:
+                    out.metadata[key] = tags[key]
+            stream = _video_stream(out, "h264", fps, (w, h), int(bitrate), int(gop or fps), preset, int(threads))
+            for i, frame in enumerate(src.decode(stream_in)):
+                planes = frame.to_ndarray(format="yuv420p")
+                new = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+                new.pts = i
+                for packet in stream.encode(new):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+    return path

@@ -28,6 +28,11 @@ class SignalOptions:
         residual (a scan, where the video is only ever the query, may skip it).
     frame_search: a query video whose aggregate matches no device is searched frame by frame
         for a similarity transform each (stabilised video: sensorprint.prnu.stabilised).
+    adaptive_frames: a query video compared with devices starts from the frames above
+        (n_frames) and, while some device is neither matched nor excluded, adds more frames
+        (every other keyframe, then the other frames by coded size: sensorprint.prnu.adaptive)
+        in doubling batches, deciding after each, until every device is decided or the clip ends.
+    max_frames: with adaptive_frames, at most this many frames of a video (0: the whole clip).
     """
 
     sigma: float = 3.0
@@ -39,6 +44,8 @@ class SignalOptions:
     video_levels: int = 4
     video_clean: bool = True
     frame_search: bool = True
+    adaptive_frames: bool = True
+    max_frames: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

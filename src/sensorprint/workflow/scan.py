@@ -37,7 +37,7 @@ from sensorprint.workflow.options import ScanOptions, SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, share, window_for
 from sensorprint.workflow.progress import Progress, no_progress
 from sensorprint.workflow.screen import ScreenRef, ensure_index, screened_devices, shortlisted_devices, use_index
-from sensorprint.workflow.signals import FingerprintRef, match_devices, query_signal
+from sensorprint.workflow.signals import FingerprintRef, match_video, query_signal
 
 
 @dataclass
@@ -189,12 +189,14 @@ def scan_file(
     if screen is not None:  # many fingerprints: the index shortlists, the full PCE decides
         devices, screening = shortlisted_devices(signal, devices, screen, threshold, options.orientations)
     # a video matched by no device as a whole is searched frame by frame (stabilised video)
-    results = match_devices(signal, devices, hints, threshold, orientations=options.orientations)
+    classified_frames = list(facts.frames)  # the frames whose pixels the networks classify (the first read)
+    # a video read adaptively: more frames while some device is undecided (`signals.match_video`)
+    results = match_video(Path(path), facts, signal, devices, hints, threshold, options)
     signal.frames.clear()
     notes: list[str] = []
     if networks:
         is_video = signal.intensity is None
-        rows, failures = classify_rows(networks, signal.pixels, is_video=is_video, frames=facts.frames)
+        rows, failures = classify_rows(networks, signal.pixels, is_video=is_video, frames=classified_frames)
         results += rows
         notes = [f"{facts.path}: {line}" for line in failures]
         signal.pixels.clear()  # the pixels are not needed any more: do not send them back

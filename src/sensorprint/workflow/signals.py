@@ -17,7 +17,7 @@ import numpy as np
 
 from sensorprint.errors import MediaError
 from sensorprint.media import read_frames
-from sensorprint.media.video import Frame
+from sensorprint.media.video import Frame, frame_packets, read_frames_at
 from sensorprint.prnu import (
     FingerprintAccumulator,
     FingerprintStrength,
@@ -32,6 +32,7 @@ from sensorprint.prnu import (
     landscape,
     to_gray,
 )
+from sensorprint.prnu.adaptive import all_settled, batches, coded_share, frame_order, settled
 from sensorprint.prnu.decision import centre_window
 from sensorprint.prnu.stabilised import StabilisedFrame, compare_stabilised
 from sensorprint.results import Decision, Match
@@ -54,6 +55,21 @@ class QuerySignal(Query):
 
     pixels: list[np.ndarray] = field(default_factory=list)
     frames: list[StabilisedFrame] = field(default_factory=list)
+    aggregate: VideoAggregate | None = field(default=None, repr=False)
+
+
+@dataclass
+class VideoAggregate:
+    """The running sums of a query video's aggregate, so that an adaptive read can add frames to it.
+
+    accumulator: Σ wWI and Σ wI² (`FingerprintAccumulator`, one half). previous: the grey
+    of the last frame added (for the novelty of the next one's weight). clean: whether the
+    estimate is cleaned (`video_query_residual`).
+    """
+
+    accumulator: FingerprintAccumulator | None = None
+    previous: np.ndarray | None = None
+    clean: bool = True
 
 
 def _video_frames(path: Path, options: SignalOptions):
@@ -120,6 +136,8 @@ def video_query_residual(
     clean: bool = True,
     frames: Iterable[Frame] | None = None,
     kept_frames: list | None = None,
+    aggregate: VideoAggregate | None = None,
+    share: dict[int, float] | None = None,
 ) -> np.ndarray:
     """The aggregated residual of a query video: Σ wWI / Σ wI² over its selected frames, cleaned once.
 
@@ -135,10 +153,13 @@ def video_query_residual(
     frames: the frames `options` choose, already being read (`read_video` gives them with
     the medium, from one open of the file); read here when None. kept_frames: when given,
     each used frame's W·I is appended as a `StabilisedFrame` (for `prnu.stabilised`).
+    aggregate: the running sums to add to (an adaptive read adds batch after batch; the
+    estimate then covers every frame added so far). share: {frame position: weight factor}
+    of frames weighted by their coded size (`prnu.adaptive.coded_share`; 1 when absent).
     """
     method, levels = options.video_denoiser, options.video_levels
-    accumulator: FingerprintAccumulator | None = None
-    previous = None
+    aggregate = aggregate if aggregate is not None else VideoAggregate()
+    accumulator, previous = aggregate.accumulator, aggregate.previous
     frames = iter(_video_frames(path, options) if frames is None else frames)
     decode_s = residual_s = 0.0
     while True:
@@ -152,7 +173,7 @@ def video_query_residual(
         gray = to_gray(frame.pixels)
         decode_s += time.process_time() - started
         started = time.process_time()
-        weight = _weight(gray, previous)
+        weight = _weight(gray, previous) * (1.0 if share is None else share.get(frame.index, 1.0))
         previous = gray
         facts.frames.append(_frame_record(frame, weight))
         if weight > 0:
@@ -163,9 +184,11 @@ def video_query_residual(
             if kept_frames is not None:
                 kept_frames.append(StabilisedFrame(noise * gray, frame.index, frame.keyframe, weight))
         residual_s += time.process_time() - started
+    aggregate.accumulator, aggregate.previous = accumulator, previous
     _check_frames(path, facts)
     started = time.process_time()
-    result = accumulator.estimate(clean=clean and options.video_clean)
+    aggregate.clean = clean and options.video_clean
+    result = accumulator.estimate(clean=aggregate.clean)
     facts.timings["decode"] = facts.timings.get("decode", 0.0) + decode_s
     facts.timings["residual"] = facts.timings.get("residual", 0.0) + residual_s + time.process_time() - started
     return result
@@ -215,6 +238,7 @@ def query_signal(
             kept: list[np.ndarray] = []
             kept_frames: list[StabilisedFrame] = []
             clean = clean_video and options.video_clean
+            aggregate = VideoAggregate()
             residual = video_query_residual(
                 path,
                 options,
@@ -223,8 +247,9 @@ def query_signal(
                 clean=clean,
                 frames=frames,
                 kept_frames=kept_frames if keep_frames else None,
+                aggregate=aggregate,
             )
-            signal = QuerySignal(residual, None, cleaned=clean, pixels=kept, frames=kept_frames)
+            signal = QuerySignal(residual, None, cleaned=clean, pixels=kept, frames=kept_frames, aggregate=aggregate)
         return facts, signal
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
         fail(facts, error)
@@ -365,12 +390,14 @@ def match_device(
     threshold: float,
     *,
     orientations: str = "sensor",
+    looks: int = 1,
 ) -> Match:
     """Compare one query signal with the best-fitting fingerprint of one device (`prnu.compare`).
 
     The device's fingerprint is loaded and prepared (FFT) once per worker process; the
     query's spectra are computed once and shared by every device. hint: a transform found
-    before for this device and query size (`Transform.to_dict`).
+    before for this device and query size (`Transform.to_dict`). looks: the how-many-th
+    decision of a growing video aggregate this is (`prnu.compare`).
     """
     ref = choose_fingerprint(refs, signal.residual.shape)
     found = compare(
@@ -382,6 +409,7 @@ def match_device(
         threshold=threshold,
         orientations=orientations,
         strength=ref.strength,
+        looks=looks,
     )
     return found.with_evidence(
         fingerprint_id=ref.fingerprint_id,
@@ -412,6 +440,14 @@ def match_devices(
         device: match_device(signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=orientations)
         for device, refs in devices.items()
     }
+    return _frame_search(signal, devices, results, threshold)
+
+
+def _frame_search(
+    signal: QuerySignal, devices: dict[str, list[FingerprintRef]], results: dict[str, Match], threshold: float
+) -> list[Match]:
+    """The per-frame search of `match_devices` after the whole-aggregate `results`: only where none matched."""
+    key = size_key(signal.residual.shape)
     if not signal.frames or any(m.decision == Decision.MATCH for m in results.values()):
         return list(results.values())
     for device, refs in devices.items():
@@ -429,3 +465,103 @@ def match_devices(
                 fingerprint_id=ref.fingerprint_id, fingerprint_source=ref.source, size_key=key
             )
     return list(results.values())
+
+
+def match_video(
+    path: Path,
+    facts: FileFacts,
+    signal: QuerySignal,
+    devices: dict[str, list[FingerprintRef]],
+    hints: dict[str, dict],
+    threshold: float,
+    options: SignalOptions,
+) -> list[Match]:
+    """`match_devices`, reading more frames of a video query while some device is undecided (`prnu.adaptive`).
+
+    The first decision is made on the frames `options` chose (today's 5 keyframes: a clip
+    that decides on them costs what it did). While some device is neither matched nor
+    excluded (`prnu.adaptive.settled`), the next batch of frames in `prnu.adaptive.frame_order`
+    (the other keyframes, then the other frames by coded size, weighted by `coded_share`)
+    is added to the aggregate and every device decided again, each decision counted in its
+    false-alarm probability (`looks`); the read stops once all are settled, the clip ends, or
+    `options.max_frames` frames were used. Every device's answer is then that of the final
+    aggregate; its evidence says how many frames it holds (frames_used) and from how many on
+    the device's answer stayed the same (frames_decided). The same file and options give the
+    same frames and the same answers. Images, and videos without `options.adaptive_frames`,
+    are matched once (`match_devices`); `facts.frames` lists every frame used.
+    """
+    orientations = options.orientations
+    if signal.aggregate is None or not options.adaptive_frames or not devices:
+        results = match_devices(signal, devices, hints, threshold, orientations=orientations)
+        return [_with_frames(m, facts, None) for m in results]
+    key = size_key(signal.residual.shape)
+
+    def decide_all(looks: int) -> dict[str, Match]:
+        return {
+            device: match_device(
+                signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=orientations, looks=looks
+            )
+            for device, refs in devices.items()
+        }
+
+    looks = 1
+    results = decide_all(looks)
+    used = len(facts.frames)
+    decided_at = {d: used for d, m in results.items() if settled(m)}
+    if not all_settled(results.values()):
+        started = time.process_time()
+        keyframes, sizes = frame_packets(path)
+        facts.timings["probe"] = facts.timings.get("probe", 0.0) + time.process_time() - started
+        first = [int(f["index"]) for f in facts.frames]
+        key_sizes = [size for size, is_key in zip(sizes, keyframes, strict=True) if is_key]
+        typical = float(np.median(key_sizes)) if key_sizes else 0.0
+        rest = frame_order(keyframes, sizes, first)[len(first) :]
+        cap = max(options.max_frames - used, 0) if options.max_frames else None
+        for batch in batches(rest, max(used, 1), cap) if cap != 0 else []:
+            share = {p: (1.0 if keyframes[p] else coded_share(sizes[p], typical)) for p in batch}
+            residual = video_query_residual(
+                path,
+                options,
+                facts,
+                clean=signal.aggregate.clean,
+                frames=read_frames_at(path, batch, threads=1),
+                aggregate=signal.aggregate,
+                share=share,
+            )
+            signal.residual, signal._prepared = residual, None
+            looks += 1
+            before, results = results, decide_all(looks)
+            used = len(facts.frames)
+            for device, found in results.items():
+                same = device in decided_at and found.decision == before[device].decision
+                if not settled(found):
+                    decided_at.pop(device, None)
+                elif not same:
+                    decided_at[device] = used
+            if all_settled(results.values()):
+                break
+    final = _frame_search(signal, devices, results, threshold)
+    return [_with_frames(m, facts, decided_at.get(m.target)) for m in final]
+
+
+def _with_frames(found: Match, facts: FileFacts, decided_at: int | None) -> Match:
+    """The match with the frames of the video aggregate behind it (unchanged for an image or a per-frame search)."""
+    if not facts.frames or found.evidence.frames_decided is not None:
+        return found.with_evidence(frames_used=len(facts.frames)) if facts.frames else found
+    if decided_at is None and settled(found):
+        decided_at = len(facts.frames)
+    return found.with_evidence(frames_used=len(facts.frames), frames_decided=decided_at)
+
+
+def query_and_match(
+    path: Path,
+    devices: dict[str, list[FingerprintRef]],
+    hints: dict[str, dict],
+    options: SignalOptions,
+    threshold: float,
+) -> tuple[FileFacts, list[Match]]:
+    """Read one file and compare it with every device, a video adaptively (`query_signal`, `match_video`)."""
+    facts, signal = query_signal(path, options, clean_video=False, keep_frames=options.frame_search)
+    if signal is None:
+        return facts, []
+    return facts, match_video(path, facts, signal, devices, hints, threshold, options)

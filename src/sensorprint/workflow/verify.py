@@ -20,7 +20,7 @@ from sensorprint.store import Case
 from sensorprint.workflow.classify import NetworkRef, classify_rows, current_networks
 from sensorprint.workflow.options import ScanOptions
 from sensorprint.workflow.scan import enrolled_fingerprints
-from sensorprint.workflow.signals import QuerySignal, match_devices, query_signal
+from sensorprint.workflow.signals import QuerySignal, match_video, query_signal
 
 
 @dataclass(frozen=True)
@@ -120,10 +120,9 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
             devices = enrolled_fingerprints(opened, b)  # one device: nothing to shortlist
         if b not in devices:
             raise CaseError(f"{b!r} is neither a file nor a device enrolled in {case}")
-        # a video that does not match as a whole is searched frame by frame (stabilised video)
-        found = match_devices(
-            signal_a, {b: devices[b]}, {}, options.threshold, orientations=options.signal.orientations
-        )[0]
+        # a video gets more frames while undecided; one that does not match as a whole is searched
+        # frame by frame (stabilised video)
+        found = match_video(Path(a), facts_a, signal_a, {b: devices[b]}, {}, options.threshold, options.signal)[0]
         sha_b = None
         verdict = fuse([found, *rows_a], [b], device_models)
     else:
