@@ -46,6 +46,7 @@ from sensorprint.workflow.signals import QuerySignal, match_device, query_signal
 
 PAIR_KEY = "pair"
 PAIRS_PER_TASK = 16  # candidate pairs sharing one reference, scored by one worker task
+JOIN_TEST = "v3"  # the file-to-group test (`prnu.cluster.join_score`); a new one gets new score keys
 THUMBNAIL_SIDE = 128  # pixels: the longest side of the thumbnail each file's cache keeps for the report
 
 
@@ -118,6 +119,8 @@ def thumbnail(pixels: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
     from PIL import Image
 
     a = np.asarray(pixels)
+    step = max(1, min(a.shape[0], a.shape[1]) // (2 * side))  # every step-th pixel first: no full-size copy
+    a = a[::step, ::step]
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     elif a.ndim == 3:
@@ -216,10 +219,27 @@ def score_group(
 ) -> list[tuple[int, Match]]:
     """Files against a group's fingerprint: [(file id, Match)]."""
     group = group_fingerprint(members)
-    return [
-        (file_id, method.match_group(cached_query(cache), group, threshold=threshold, orientations=orientations))
-        for file_id, cache in queries
-    ]
+    out = []
+    for file_id, cache in queries:
+        query = cached_query(cache)
+        scaled = _scaled(tuple(members), group, query.residual.shape)
+        found = method.match_group(query, group, threshold=threshold, orientations=orientations, scaled=scaled)
+        out.append((file_id, found))
+    return out
+
+
+_scaled_groups: OrderedDict[tuple, dict] = OrderedDict()  # per worker: group fingerprints resized for a query size
+
+
+def _scaled(key: tuple[str, ...], group: method.GroupFingerprint, shape: tuple[int, int]) -> dict:
+    """`prnu.cluster.scaled_fingerprints` of a group for media of `shape` (kept for the next tasks of this worker)."""
+    entry = (key, method.landscape(shape), shape[0] > shape[1])
+    if entry not in _scaled_groups:
+        if len(_scaled_groups) >= 8:
+            _scaled_groups.popitem(last=False)
+        _scaled_groups[entry] = method.scaled_fingerprints(group.k, shape)
+    _scaled_groups.move_to_end(entry)
+    return _scaled_groups[entry]
 
 
 def score_group_task(tag: int, members: list[str], queries: list, orientations: str, threshold: float) -> tuple:
@@ -424,9 +444,10 @@ def _reference_members(state: _State, group: list[int]) -> list[int]:
 
 
 def _group_key(state: _State, reference: list[int]) -> str:
-    """The key of a group fingerprint's scores: the hashes of the files it is estimated from."""
+    """The key of a group fingerprint's scores: the hashes of the files it is estimated from, and the join test's
+    version (`JOIN_TEST`: scores of an earlier test are not reused)."""
     text = "\n".join(sorted(str(state.records[i].sha256) for i in reference))
-    return "group:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return f"group:{JOIN_TEST}:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _group_candidates(state: _State, groups: list[list[int]], signatures: dict[int, dict]) -> dict[int, list[int]]:
