@@ -417,24 +417,65 @@ def links(match: Match, n_tests: int, *, family_alarm: float = FAMILY_ALARM, flo
 # ---------------------------------------------------------------- groups
 
 
-def components(n: int, edges: Iterable[tuple[int, int]]) -> list[list[int]]:
-    """Connected components of media 0..n-1 under `edges` (union-find), each sorted, ordered by first member."""
-    parent = list(range(n))
+class UnionFind:
+    """Disjoint sets of media 0..n-1 (path halving; the smaller root wins, so results do not depend on order)."""
 
-    def root(x: int) -> int:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def root(self, x: int) -> int:
+        parent = self.parent
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    for a, b in edges:
-        ra, rb = root(a), root(b)
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.root(a), self.root(b)
         if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def copy(self) -> UnionFind:
+        other = UnionFind(0)
+        other.parent = list(self.parent)
+        return other
+
+
+def components(n: int, edges: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of media 0..n-1 under `edges` (union-find), each sorted, ordered by first member."""
+    sets = UnionFind(n)
+    for a, b in edges:
+        sets.union(a, b)
     groups: dict[int, list[int]] = {}
     for x in range(n):
-        groups.setdefault(root(x), []).append(x)
+        groups.setdefault(sets.root(x), []).append(x)
     return sorted(groups.values(), key=lambda g: g[0])
+
+
+def pair_waves(
+    candidates: Sequence[tuple[int, int, float]], linked: UnionFind
+) -> tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]:
+    """(the next wave of candidate pairs to score, the candidates left for later waves).
+
+    candidates: (i, j, z) in the order to try them (strongest signature first). linked: the
+    media joined so far by pairs that linked. A pair whose media are already linked is
+    dropped: its score could not change the groups (connected components). A pair is put in
+    the wave unless the wave's pairs, were they all to link, would already join its media;
+    then it waits for a later wave (it is needed only if one of them fails). The wave is a
+    forest, so its pairs can be scored at once, and it depends on `linked` alone.
+    """
+    tentative = linked.copy()
+    wave, later = [], []
+    for pair in candidates:
+        i, j = pair[0], pair[1]
+        if linked.root(i) == linked.root(j):
+            continue
+        if tentative.root(i) == tentative.root(j):
+            later.append(pair)
+            continue
+        tentative.union(i, j)
+        wave.append(pair)
+    return wave, later
 
 
 @dataclass(frozen=True)
