@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--per-camera", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--side", type=int, default=512)
-    parser.add_argument("--denoiser", default="spatial", choices=("spatial", "wavelet"))
+    parser.add_argument("--denoiser", default="wavelet", choices=("spatial", "wavelet"))
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sensorprint-cluster-scale")
     parser.add_argument("--extrapolate", default="1000", help="sizes N to extrapolate the time to (comma-separated)")
     args = parser.parse_args()

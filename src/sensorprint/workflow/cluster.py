@@ -76,7 +76,7 @@ class ClusterOptions:
     family_alarm: float = method.FAMILY_ALARM
     signature_side: int = method.SIGNATURE_SIDE
     max_rounds: int = 6
-    denoiser: str = "spatial"
+    denoiser: str = "wavelet"
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -145,8 +145,9 @@ def thumbnail(pixels: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
 def image_residual(pixels: np.ndarray, sigma: float, denoiser: str) -> np.ndarray:
     """An image's noise residual for clustering: `prnu.extract_residual` (4-level wavelet), or with
     denoiser="spatial" the video path's 3×3 spatial Wiener denoiser (`prnu.frame_noise`), then the same
-    zero-mean and DFT Wiener steps; about half the seconds per pixel, true-pair PCE about 10% lower
-    (README, Measured)."""
+    zero-mean and DFT Wiener steps: about half the seconds per pixel, true-pair PCE about 10% lower,
+    and resized copies weaker (simulated, 8 cameras with twins: ARI 0.949 instead of 0.971, 7
+    single media instead of 4; README, Measured)."""
     if denoiser == "wavelet":
         return extract_residual(pixels, sigma=sigma)
     return wiener_dft(frame_noise(to_gray(pixels), method=denoiser, sigma=sigma), zero_mean=True)
