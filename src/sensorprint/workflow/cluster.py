@@ -217,6 +217,10 @@ def score_pairs(
 ) -> list[tuple]:
     """Score files against one reference file (the larger of each pair): [(query id, reference id, Match)].
 
+    Files of the reference's size get `verify`'s pair score (`prnu.cluster.pair_score`); a
+    smaller one the join test (`prnu.cluster.join_score`: only where it is the reference's full
+    width or height), since what `verify` finds beyond that, a native-scale crop, never links.
+
     threshold: where the geometric search may stop (the run decides links itself, `_State.links`).
     """
     ref_id, ref_cache = reference
@@ -225,7 +229,18 @@ def score_pairs(
     out = []
     for query_id, query_cache in queries:
         query = cached_query(query_cache)
-        found = method.pair_score(query, ref_query, threshold=threshold, orientations=orientations, reference=prepared)
+        if method.landscape(query.residual.shape) == method.landscape(ref_query.residual.shape):
+            found = method.pair_score(
+                query, ref_query, threshold=threshold, orientations=orientations, reference=prepared
+            )
+        else:  # a smaller file: only as a full view of the other (a native-scale crop never links)
+            found = method.join_score(
+                query,
+                prepared.k,
+                k_is_video=ref_query.intensity is None,
+                threshold=threshold,
+                orientations=orientations,
+            )
         out.append((query_id, ref_id, found))
     return out
 
