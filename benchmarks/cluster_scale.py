@@ -13,7 +13,9 @@ the units per second of each stage, the peak resident memory of the main process
 the workers, and the ARI and pair precision against the cameras.
 
 Run: .venv/bin/python benchmarks/cluster_scale.py --sizes 100,200,400 [--width 3264 --height 2448]
-[--per-camera 10] [--workers 2] [--side 512] [--extrapolate 1000,10000]. Between the smallest
+[--per-camera 10] [--workers 2] [--side 512] [--denoiser spatial|wavelet] [--extrapolate 1000,10000];
+the bars: `--sizes 1000` (8 MP) and `--sizes 10000 --width 1024 --height 768`. A growth table
+of every N measured is printed before the extrapolation. Between the smallest
 and the largest N each stage's work (files, pairs screened, pairs scored, group tests) is
 fitted as a·N^b and divided by its rate at the largest N to predict the --extrapolate sizes
 (printed as extrapolated, never as measured). The last line reads
@@ -90,7 +92,7 @@ def _peak_mb() -> tuple[float, float]:
     return own, children
 
 
-def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path) -> dict:
+def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path, denoiser: str) -> dict:
     """Cluster the files of `truth` (a folder of links to them) in a new case; figures of the run."""
     links = work / f"media-{len(truth)}"
     links.mkdir()
@@ -98,7 +100,8 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
         (links / Path(path).name).symlink_to(path)
     case = Case.create(work / f"case-{len(truth)}")
     started = time.perf_counter()
-    summary = cluster(case, [links], options=ClusterOptions(signature_side=side), workers=workers)
+    options = ClusterOptions(signature_side=side, denoiser=denoiser)
+    summary = cluster(case, [links], options=options, workers=workers)
     seconds = time.perf_counter() - started
     groups = [[str(folder / Path(p).name) for p in g.paths] for g in stored_groups(case)]
     case.close()
@@ -114,7 +117,8 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
     print(
         f"N={len(truth)}: {seconds:.0f} s end to end ({', '.join(f'{k} {v:.1f} s' for k, v in s.items())}); "
         f"{', '.join(f'{k} {v:.3g}' for k, v in rates.items())}; {summary.candidates} candidates of "
-        f"{summary.screened} pairs, {summary.scored} scored, {summary.group_tests} group tests; "
+        f"{summary.screened} pairs, {summary.scored} scored ({summary.spared} not needed: already linked), "
+        f"{summary.group_tests} group tests; "
         f"ARI {found['ari']:.4f}, precision {found['precision']:.4f}, recall {found['recall']:.4f}; "
         f"peak memory main {own:.0f} MB, worker {children:.0f} MB",
         flush=True,
@@ -129,6 +133,8 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
     return {
         "n": len(truth),
         "seconds": seconds,
+        "stages": dict(s),
+        "load": os.getloadavg()[0],
         "peak_mb": max(own, children),
         "units": units,
         "rates": per_second,
@@ -179,6 +185,7 @@ def main() -> None:
     parser.add_argument("--per-camera", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--denoiser", default="wavelet", choices=("spatial", "wavelet"))
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sensorprint-cluster-scale")
     parser.add_argument("--extrapolate", default="1000", help="sizes N to extrapolate the time to (comma-separated)")
     args = parser.parse_args()
@@ -192,7 +199,7 @@ def main() -> None:
         for n in sizes:
             unit = reference_seconds(args.width, args.height)
             subset = dict(list(truth.items())[:n])
-            results.append(run(subset, folder, args.workers, args.side, Path(tmp)))
+            results.append(run(subset, folder, args.workers, args.side, Path(tmp), args.denoiser))
             unit = (unit + reference_seconds(args.width, args.height)) / 2
             last = results[-1]
             print(
@@ -201,6 +208,13 @@ def main() -> None:
                 f"{last['seconds'] / unit / last['n']:.1f} per image; load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
+    print("growth table (measured): N, seconds end to end, per stage seconds, units per second, peak MB, load")
+    for r in results:
+        stages = " ".join(f"{k}={v:.1f}" for k, v in r["stages"].items())
+        rates = " ".join(f"{k}={v:.3g}/s" for k, v in r["rates"].items())
+        print(
+            f"   N={r['n']}: {r['seconds']:.1f} s | {stages} | {rates} | {r['peak_mb']:.0f} MB | load {r['load']:.1f}"
+        )
     if len(results) > 1:
         first, last = results[0], results[-1]
         exponent = np.log(last["seconds"] / first["seconds"]) / np.log(last["n"] / first["n"])

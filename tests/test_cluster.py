@@ -116,6 +116,41 @@ def test_components_and_portrait_views():
     assert method.one_medium_fingerprint(q) is q.residual  # a video aggregate is its own K
 
 
+def test_antialiased_resize_is_an_editors_bilinear():
+    from PIL import Image
+
+    k = np.random.default_rng(3).normal(size=(96, 128)).astype(np.float32)
+    for size in ((64, 48), (80, 45), (100, 75)):
+        editor = np.asarray(Image.fromarray(k, mode="F").resize(size, Image.Resampling.BILINEAR))
+        assert np.allclose(method.resize_antialiased(k, size[::-1]), editor, atol=1e-5)
+
+
+def test_pair_waves_score_a_forest_and_drop_linked_pairs():
+    linked = method.UnionFind(6)
+    linked.union(4, 5)
+    candidates = [(0, 1, 9.0), (1, 2, 8.0), (0, 2, 7.0), (4, 5, 6.0), (2, 3, 5.0)]
+    wave, later = method.pair_waves(candidates, linked)
+    assert [p[:2] for p in wave] == [(0, 1), (1, 2), (2, 3)]  # (4, 5) already linked: never scored
+    assert [p[:2] for p in later] == [(0, 2)]  # needed only if (0, 1) or (1, 2) does not link
+    linked.union(0, 1)
+    linked.union(1, 2)
+    assert method.pair_waves(later, linked) == ([], [])
+
+
+def test_join_score_searches_full_views_only():
+    rng = np.random.default_rng(5)
+    k = rng.normal(size=(240, 320)).astype(np.float32)
+    small = method.resize_antialiased(k, (120, 160))
+    resized = Query(small + rng.normal(0, 2.0, small.shape).astype(np.float32), np.ones(small.shape, np.float32))
+    found = method.join_score(resized, k, k_is_video=False, threshold=60.0)
+    assert found.score > 200 and found.transform["scale"] == pytest.approx(0.5)
+    # one aligned position at 50%, and the two portrait turns full-height at 2/3 (94 offsets each)
+    assert found.evidence.n_positions == 1 + 2 * 94 and found.evidence.search_stage == "scale"
+    crop = k[60:180, 80:240]  # native scale: searched only where it would be a full view (never as a crop)
+    found = method.join_score(Query(crop.copy(), np.ones(crop.shape, np.float32)), k, k_is_video=False, threshold=60.0)
+    assert found.score < 60 and found.evidence.n_positions < 200  # 120x160 of 240x320: the same views as above
+
+
 KILLER = """
 import sys
 from pathlib import Path

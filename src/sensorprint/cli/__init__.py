@@ -478,6 +478,11 @@ def cluster(
     ),
     frames: int = FramesOpt,
     frame_strategy: FrameStrategy = StrategyOpt,
+    denoiser: str = typer.Option(
+        "wavelet",
+        "--denoiser",
+        help="Images' residual: wavelet (4-level, as scan and verify) or spatial (3x3 Wiener: about 2x faster, fewer resized copies joined).",
+    ),
 ) -> None:
     """Group every image and video under PATH by unknown source camera; resumable."""
     from sensorprint.workflow import open_case
@@ -485,7 +490,9 @@ def cluster(
     from sensorprint.workflow.cluster import cluster as cluster_media
 
     with user_errors(), open_case(case) as opened, progress_bars() as progress:
-        options = ClusterOptions(signal=_signal_options(frames, frame_strategy), threshold=threshold)
+        if denoiser not in ("spatial", "wavelet"):
+            raise typer.BadParameter(f"--denoiser {denoiser!r}: use spatial or wavelet")
+        options = ClusterOptions(signal=_signal_options(frames, frame_strategy), threshold=threshold, denoiser=denoiser)
         summary = cluster_media(opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress)
     for line in text.cluster_lines(summary):
         out.print(line)
