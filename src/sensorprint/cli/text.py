@@ -227,6 +227,11 @@ def enroll_lines(summary) -> list[str]:
         f"quality {f.quality:.3g}"
         for f in summary.fingerprints
     ]
+    text += [
+        f"  stabilised reference video {path}: {aligned} frames aligned to the fingerprint's estimate "
+        f"before summing, {left_out} left out (no clear transform)"
+        for path, aligned, left_out in getattr(summary, "stabilised", [])
+    ]
     text += [f"  error: {line}" for line in summary.errors]
     text += _check_lines(summary)
     if len(summary.modules) > 1:

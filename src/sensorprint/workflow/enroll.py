@@ -26,7 +26,7 @@ from sensorprint.media import discover
 from sensorprint.media.discover import recorded_path
 from sensorprint.prnu import FingerprintAccumulator, landscape
 from sensorprint.store import Case, Device
-from sensorprint.store.names import storable
+from sensorprint.store.names import printable, storable
 from sensorprint.workflow.modules import by_module, module_device, module_key
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import default_workers, open_executor
@@ -60,6 +60,8 @@ class EnrollSummary:
     check: ReferenceCheck | None = None  # the new references checked against the others (`workflow.references`)
     refused: list[str] = field(default_factory=list)  # references that did not fit, removed (unless force)
     modules: list[str] = field(default_factory=list)  # camera modules (EXIF lens models) among the references
+    # reference videos found stabilised: (path, frames aligned, frames left out), their frames aligned before summing
+    stabilised: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +131,11 @@ def _commit(state: _Enrollment, batch: list, summary: EnrollSummary) -> int:
         state.windows += [(facts.path, facts.medium, facts.fit_window) for facts in facts_list if facts.fit_window]
         summary.errors += [facts.error_line() for facts in facts_list if facts.error]
         summary.added += sum(1 for facts in facts_list if not facts.error)
+        summary.stabilised += [
+            (printable(facts.path), facts.alignment["aligned"], len(facts.alignment["left_out"]))
+            for facts in facts_list
+            if facts.alignment and facts.alignment["stabilisation"] == "stabilised" and not facts.error
+        ]
     totals = {shape: _total(state, shape) for shape in sorted(shapes)}
     _save(state, media, totals, summary)
     return len(media)

@@ -28,6 +28,9 @@ class SignalOptions:
         residual (a scan, where the video is only ever the query, may skip it).
     frame_search: a query video whose aggregate matches no device is searched frame by frame
         for a similarity transform each (stabilised video: sensorprint.prnu.stabilised).
+    align_references: the frames of a REFERENCE video are aligned to the running estimate
+        before they are summed when the video is stabilised (sensorprint.prnu.stabilised
+        align_reference); a video that is not is summed as read.
     """
 
     sigma: float = 3.0
@@ -39,6 +42,7 @@ class SignalOptions:
     video_levels: int = 4
     video_clean: bool = True
     frame_search: bool = True
+    align_references: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
