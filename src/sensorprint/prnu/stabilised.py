@@ -771,7 +771,9 @@ class AlignedReference:
 ALIGN_PLAN = SearchPlan(track_scale=0.03, track_rotation=0.8)
 STEADY_FRAMES = 4  # the first frames all found at the identity: not stabilised; none found: undetermined
 SCENE_CORRELATION = 0.3  # normalised correlation of two frames' blurred images above which their scene is followed
-SCENE_BLUR = 2.0  # sigma (pixels) of the blur before the scene's displacement is measured: the sensor's pattern averages out
+SCENE_BLUR = (
+    2.0  # sigma (pixels) of the blur before the scene's displacement is measured: the sensor's pattern averages out
+)
 
 
 def scene_displacement(a: np.ndarray, b: np.ndarray, share: float = TRANSLATION_SHARE) -> tuple[int, int] | None:
@@ -964,7 +966,9 @@ def align_reference(frames: Sequence[ReferenceFrame], plan: SearchPlan = ALIGN_P
             den += energy * np.float32(frame.weight)
             kept.append(ReferenceFrame(wi, energy, frame.index, frame.keyframe, frame.weight))
             placed.append((i, (float(t.shift[0]), float(t.shift[1]))))
-    moved = [f for f in fits if f.pce >= _clear_level(f.candidates * f.positions) and not _is_identity(f.transform, shape)]
+    moved = [
+        f for f in fits if f.pce >= _clear_level(f.candidates * f.positions) and not _is_identity(f.transform, shape)
+    ]
     # stabilised: frames found clearly away from the identity, and most frames aligned (else the scene may have led)
     stabilised = bool(moved) and 2 * len(kept) >= len(frames)
     if not stabilised:  # steady or undetermined: every frame as given, none left out
