@@ -67,6 +67,12 @@ def scan_lines(summary, rows: list[dict] | None = None) -> list[str]:
             f"scan run {summary.run_id}: {summary.files} files, {summary.scanned} scanned now, "
             f"{summary.skipped} already done (their results kept); of all {len(rows)}: {counted or 'none'}"
         ]
+    lines += [
+        f"  {row['path']}: matched {row['best_device']} frame by frame; the video is "
+        + STABILISATION_WORDS.get(row["stabilisation"], row["stabilisation"])
+        for row in rows or []
+        if row.get("stabilisation")
+    ]
     for title, counts in sorted(summary.classified.items()):
         caveat = (
             f"; {counts.caveat} less flat than every reference file (their answers say so)" if counts.caveat else ""
