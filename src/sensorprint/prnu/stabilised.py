@@ -818,32 +818,53 @@ def _moved(x: np.ndarray, d: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def scene_free(
-    frames: Sequence[ReferenceFrame], share: float = TRANSLATION_SHARE
-) -> tuple[list[np.ndarray], list[tuple[int, int] | None]]:
-    """Each frame's W·I less its neighbour's in time moved by the scene's displacement (see above), and the scene offsets.
+class SceneFree:
+    """Each frame's W·I less its neighbour's in time moved by the scene's displacement (see above), and scene offsets.
 
-    The neighbour is the frame before in time (the first frame: the one after). Returns the
-    differences and each frame's scene offset c (frame pixel u shows scene point u + c; the
-    first frame in time: 0; None where the scene could not be followed: a flat scene, or no
-    grey image), both in the order given. Where it could not, the frame's W·I is left as it is.
+    The neighbour is the frame before in time (the first frame: the one after). `difference(i)`
+    is frame i's (its own W·I where the scene could not be followed: a flat scene leaves
+    nothing to cancel, or no grey image); `offset(i)` its scene offset c (frame pixel u
+    shows scene point u + c; the first frame in time: 0; None where the scene could not be
+    followed). Computed when first asked (a steady video is told from its first few frames).
     """
-    by_time = sorted(range(len(frames)), key=lambda i: frames[i].index)
-    out: list[np.ndarray] = [frames[i].wi for i in range(len(frames))]
-    offsets: list[tuple[int, int] | None] = [None] * len(frames)
-    if len(by_time) == 1:
-        return out, offsets
-    chain = (0, 0)
-    for rank, i in enumerate(by_time):
-        j = by_time[rank - 1] if rank > 0 else by_time[1]
-        a, b = frames[j].image, frames[i].image
-        d = scene_displacement(a, b, share) if a is not None and b is not None else None
-        if d is not None:  # a flat scene leaves nothing to cancel: the frame as it is (half the noise)
-            out[i] = frames[i].wi - _moved(frames[j].wi, d)
-        if rank > 0:
-            chain = (chain[0] + (d or (0, 0))[0], chain[1] + (d or (0, 0))[1])
-        offsets[i] = chain if d is not None else None
-    return out, offsets
+
+    def __init__(self, frames: Sequence[ReferenceFrame], share: float = TRANSLATION_SHARE):
+        self.frames, self.share = list(frames), share
+        self.by_time = sorted(range(len(self.frames)), key=lambda i: self.frames[i].index)
+        self.rank = {i: r for r, i in enumerate(self.by_time)}
+        self._steps: dict[int, tuple[int, int] | None] = {}
+        self._offsets: list[tuple[int, int] | None] | None = None
+
+    def _neighbour(self, i: int) -> int | None:
+        if len(self.by_time) < 2:
+            return None
+        r = self.rank[i]
+        return self.by_time[r - 1] if r > 0 else self.by_time[1]
+
+    def step(self, i: int) -> tuple[int, int] | None:
+        """The scene's displacement from frame i's neighbour to frame i (None: not followed)."""
+        if i not in self._steps:
+            j = self._neighbour(i)
+            a, b = (self.frames[j].image if j is not None else None), self.frames[i].image
+            self._steps[i] = scene_displacement(a, b, self.share) if a is not None and b is not None else None
+        return self._steps[i]
+
+    def difference(self, i: int) -> np.ndarray:
+        d = self.step(i)
+        if d is None:
+            return self.frames[i].wi
+        return self.frames[i].wi - _moved(self.frames[self._neighbour(i)].wi, d)
+
+    def offset(self, i: int) -> tuple[int, int] | None:
+        if self._offsets is None:
+            self._offsets = [None] * len(self.frames)
+            chain = (0, 0)
+            for rank, k in enumerate(self.by_time):
+                d = self.step(k)
+                if rank > 0:
+                    chain = (chain[0] + (d or (0, 0))[0], chain[1] + (d or (0, 0))[1])
+                self._offsets[k] = chain if d is not None else None
+        return self._offsets[i]
 
 
 def warp_to_fingerprint(a: np.ndarray, transform: Similarity, k_shape: tuple[int, int]) -> np.ndarray:
@@ -915,7 +936,7 @@ def align_reference(frames: Sequence[ReferenceFrame], plan: SearchPlan = ALIGN_P
     """Align the frames of a reference video to the running estimate before they are summed (see above).
 
     Keyframes first (better quality), in the order given otherwise; the anchor is the first
-    keyframe. Each frame's scene-free difference (`scene_free`) is fitted against the
+    keyframe. Each frame's scene-free difference (`SceneFree`) is fitted against the
     estimate of the frames kept before it (`_fit_to_estimate`); frames that find no clear
     transform are tried once more against the final estimate, then left out. When the first
     STEADY_FRAMES frames all find the identity the video is not stabilised, when none of
@@ -926,7 +947,7 @@ def align_reference(frames: Sequence[ReferenceFrame], plan: SearchPlan = ALIGN_P
     if not frames:
         raise ValueError("no frame to align")
     order = sorted(range(len(frames)), key=lambda i: (not frames[i].keyframe, i))
-    searched, scene = scene_free(frames, plan.translation_share)
+    scene = SceneFree(frames, plan.translation_share)
     anchor = frames[order[0]]
     shape = anchor.wi.shape
     num = anchor.wi * np.float32(anchor.weight)
@@ -937,19 +958,20 @@ def align_reference(frames: Sequence[ReferenceFrame], plan: SearchPlan = ALIGN_P
         todo, waiting = (waiting, []) if second_pass else (order[1:], [])
         for i in todo:
             frame = frames[i]
-            fit = _fit_to_estimate(_running_estimate(num, den), frame, searched[i], plan)
+            fit = _fit_to_estimate(_running_estimate(num, den), frame, scene.difference(i), plan)
             tried += 1
             identity = _is_identity(fit.transform, shape)
-            # where the scene of a frame summed meets this frame's: c_i − c_k + s_k; a peak there is not trusted
-            own = scene[i]
-            scene_meets = [
-                (own[0] - scene[k][0] + t[0], own[1] - scene[k][1] + t[1])
-                for k, t in placed
-                if own is not None and scene[k] is not None
-            ]
-            clear = fit.pce >= _clear_level(fit.candidates * fit.positions) and (
-                identity or not any(_near(fit.transform.shift, at) for at in scene_meets)
-            )
+            clear = fit.pce >= _clear_level(fit.candidates * fit.positions)
+            if (
+                clear and not identity
+            ):  # where the scene of a frame summed meets this frame's (c_i − c_k + s_k): not trusted
+                own = scene.offset(i)
+                meets = [
+                    (own[0] - scene.offset(k)[0] + t[0], own[1] - scene.offset(k)[1] + t[1])
+                    for k, t in placed
+                    if own is not None and scene.offset(k) is not None
+                ]
+                clear = not any(_near(fit.transform.shift, at) for at in meets)
             if clear or second_pass:
                 fits.append(fit)
             if not clear:
