@@ -89,3 +89,46 @@ def test_slow_motion_and_high_frame_rate_are_stated(tmp_path, camera):
     assert metadata["fps"] == pytest.approx(120.0) and metadata["slow_motion"] and metadata["high_frame_rate"]
     plain = probe(camera.record_video(tmp_path / "plain.mp4", **KW)).metadata
     assert not plain["slow_motion"] and not plain["high_frame_rate"] and plain["capture_fps"] is None
+
+
+def test_the_report_says_how_the_clip_was_recorded_and_draws_per_frame_transforms():
+    from sensorprint.report.figures import frame_transforms_png
+    from sensorprint.report.records import describe_format
+
+    clip = {
+        "codec": "hevc",
+        "bit_depth": 10,
+        "hdr": "HLG",
+        "color_transfer": "arib-std-b67",
+        "color_primaries": "bt2020",
+        "rotation_deg": 90,
+        "slow_motion": True,
+        "capture_fps": 240.0,
+        "variable_frame_rate": True,
+        "live_photo_still": "IMG_0042.HEIC",
+        "content_identifier": "ID-42",
+    }
+    text = describe_format(clip, "video")
+    for words in ("HEVC 10-bit", "HDR HLG", "bt2020", "rotation 90°", "slow motion (captured at 240 fps)"):
+        assert words in text
+    assert (
+        "variable frame rate" in text and "Live Photo clip of the still IMG_0042.HEIC, content identifier ID-42" in text
+    )
+    assert (
+        describe_format({"live_photo_video": "IMG_0042.MOV"}, "image") == "Live Photo still; its clip is IMG_0042.MOV"
+    )
+    assert describe_format({"make": "Apple"}, "image") == ""
+    transforms = [
+        {
+            "frame": i,
+            "keyframe": i % 3 == 0,
+            "pce": 80.0,
+            "scale": 1.05 + 0.001 * i,
+            "rotation": 0.1 * i,
+            "shift": [i, -i],
+        }
+        for i in range(6)
+    ]
+    png = frame_transforms_png(transforms, {i: i / 30 for i in range(6)})
+    assert png and png.startswith(b"\x89PNG")
+    assert frame_transforms_png([]) is None
