@@ -143,3 +143,83 @@ def test_simulated_hevc_in_mov_and_mp4_reads_as_video(tmp_path):
         assert len(list(read_frames(path, strategy="all", n=10))) == 4
     with pytest.raises(ValueError):
         camera.record_video(tmp_path / "clip.avi", codec="vp9", **kw)
+
+
+# ---------------------------------------------------------------- stabilised reference videos
+
+
+def test_warp_to_fingerprint_undoes_the_frame_transform():
+    from sensorprint.prnu.stabilised import Similarity, warp_to_fingerprint
+
+    k = _pattern(8, (200, 340))
+    border, (dy, dx) = 12, (5, -7)
+    big = warp_fingerprint(k, SHAPE, SCALE, 0.3, border)
+    frame = big[border + dy : border + dy + SHAPE[0], border + dx : border + dx + SHAPE[1]]
+    back = warp_to_fingerprint(frame, Similarity(SCALE, 0.3, (float(dy), float(dx))), k.shape)
+    covered = back != 0
+    assert covered.mean() > 0.7  # the frame shows most of the (zoomed-out) fingerprint
+    assert np.corrcoef(back[covered], k[covered])[0, 1] > 0.8
+    wrong = warp_to_fingerprint(frame, Similarity(SCALE, 0.3, (0.0, 0.0)), k.shape)
+    assert abs(np.corrcoef(wrong[covered], k[covered])[0, 1]) < 0.2
+
+
+def _reference_frames(tmp_path, **kw):
+    from sensorprint.media import read_frames
+    from sensorprint.prnu import frame_noise, intensity, to_gray
+    from sensorprint.prnu.stabilised import ReferenceFrame
+    from sensorprint.simulate import make_cameras
+
+    camera = make_cameras(1, 1, seed=3, width=400, height=300)[0]
+    path = camera.record_video(tmp_path / "ref.mp4", seconds=1.2, fps=10, size=(320, 180), seed=1, **kw)
+    frames = []
+    for frame in read_frames(path, strategy="all"):
+        gray = to_gray(frame.pixels)
+        inten = intensity(gray)
+        residual = frame_noise(gray, method="wavelet", sigma=3.0, levels=4)
+        frames.append(ReferenceFrame(residual * inten, inten * inten, frame.index, frame.keyframe, 1.0, gray))
+    return frames
+
+
+def test_a_stabilised_reference_video_is_aligned_and_a_steady_one_summed_as_read(tmp_path):
+    from sensorprint.prnu.stabilised import align_reference
+
+    shaken = _reference_frames(tmp_path / "eis", stabilise=True, scene_kind="flat", motion=False)
+    found = align_reference(shaken)
+    assert found.stabilised is True
+    assert len(found.frames) + len(found.left_out) == len(shaken) and len(found.frames) >= len(shaken) // 2
+    assert any(max(abs(v) for v in f.transform.shift) > 3 for f in found.fits)
+    # a panning camera without stabilisation: the scene moves, the sensor does not; nothing is moved
+    steady = _reference_frames(tmp_path / "pan", scene_kind="wall")
+    kept = align_reference(steady)
+    assert kept.stabilised is not True and kept.left_out == ()
+    assert all(a is b for a, b in zip(kept.frames, steady))  # the frames as given, summed as before
+
+
+def test_enrolling_a_stabilised_reference_video_says_what_was_aligned(tmp_path):
+    from sensorprint.cli.text import enroll_lines
+    from sensorprint.simulate import make_cameras
+    from sensorprint.store import Case
+    from sensorprint.workflow import SignalOptions, enroll
+
+    camera = make_cameras(1, 1, seed=3, width=400, height=300)[0]
+    kw = dict(seconds=1.2, fps=10, size=(320, 180), seed=1, scene_kind="flat", motion=False)
+    camera.record_video(tmp_path / "refs" / "eis.mp4", stabilise=True, **kw)
+    case = Case.create(tmp_path / "case")
+    options = SignalOptions(frame_strategy="even", n_frames=12)
+    summary = enroll(case, "phone", [tmp_path / "refs"], options=options, workers=1)
+    ((path, aligned, left_out),) = summary.stabilised
+    assert path.endswith("eis.mp4") and aligned >= 6 and aligned + left_out == 12
+    assert any("stabilised reference video" in line and "aligned" in line for line in enroll_lines(summary))
+    (medium,) = case.list_media(role="reference")
+    assert medium.details["alignment"]["stabilisation"] == "stabilised"
+    assert len(medium.details["alignment"]["frame_transforms"]) >= aligned - 1
+    # the same video enrolled without the alignment: summed as read, nothing said
+    plain = enroll(
+        case,
+        "as_read",
+        [tmp_path / "refs"],
+        options=SignalOptions(frame_strategy="even", n_frames=12, align_references=False),
+        workers=1,
+    )
+    assert plain.stabilised == [] and plain.fingerprints[0].quality < summary.fingerprints[0].quality
+    case.close()

@@ -69,6 +69,12 @@ def scan_lines(summary, rows: list[dict] | None = None) -> list[str]:
             f"scan run {summary.run_id}: {summary.files} files, {summary.scanned} scanned now, "
             f"{summary.skipped} already done (their results kept); of all {len(rows)}: {counted or 'none'}"
         ]
+    lines += [
+        f"  {row['path']}: matched {row['best_device']} frame by frame; the video is "
+        + STABILISATION_WORDS.get(row["stabilisation"], row["stabilisation"])
+        for row in rows or []
+        if row.get("stabilisation")
+    ]
     for title, counts in sorted(summary.classified.items()):
         caveat = (
             f"; {counts.caveat} less flat than every reference file (their answers say so)" if counts.caveat else ""
@@ -232,6 +238,11 @@ def enroll_lines(summary) -> list[str]:
         f"  fingerprint {f.width}x{f.height} from {f.n_files} media ({f.n_summed} images or frames), "
         f"quality {f.quality:.3g}"
         for f in summary.fingerprints
+    ]
+    text += [
+        f"  stabilised reference video {path}: {aligned} frames aligned to the fingerprint's estimate "
+        f"before summing, {left_out} left out (no clear transform)"
+        for path, aligned, left_out in getattr(summary, "stabilised", [])
     ]
     text += [f"  error: {line}" for line in summary.errors]
     text += [f"  {line}" for line in getattr(summary, "outcomes", [])]

@@ -24,7 +24,15 @@ from sensorprint.errors import MediaError
 from .exif import exif_metadata
 from .formats import Sniffed, extension_mismatch, sniff
 from .hashing import sha256_bytes
-from .medium import Medium, check_regular_file, check_size, check_unchanged, evidence_head, one_line
+from .medium import (
+    Medium,
+    check_regular_file,
+    check_size,
+    check_unchanged,
+    evidence_head,
+    live_photo_partner,
+    one_line,
+)
 from .raw import read_raw
 from .structure import jpeg_structure
 
@@ -269,6 +277,9 @@ def _common_metadata(metadata: dict, sniffed: Sniffed, path: Path) -> dict:
     metadata.setdefault("datetime", None)
     metadata.setdefault("make", None)
     metadata.setdefault("model", None)
+    clip = live_photo_partner(path, "image")
+    if clip is not None:  # the still of a Live Photo: its clip is analysed as a video of its own
+        metadata["live_photo_video"] = clip
     return metadata
 
 

@@ -203,3 +203,31 @@ def _folder_problem(path: Path) -> str:
             "under the path where they were first met; not examined again"
         )
     return f"{path}: is a folder, not a file; pass the files in it or use discover()"
+
+
+# A Live Photo is a still (HEIC, or JPEG when the phone saves "most compatible") and a
+# QuickTime clip of about 3 s around it, written side by side under one base name
+# (IMG_0001.HEIC + IMG_0001.MOV) and tied by an Apple content identifier.
+LIVE_PHOTO_STILLS = (".heic", ".heif", ".jpg", ".jpeg")
+LIVE_PHOTO_CLIPS = (".mov",)
+
+
+def live_photo_partner(path: Path, kind: str) -> str | None:
+    """The file name of the other half of a Live Photo beside `path` (same folder, same base name), or None.
+
+    kind: "video" looks for the still (.HEIC, .HEIF, .JPG, .JPEG, any case) beside a .MOV;
+    "image" looks for the .MOV beside a still. Never raises.
+    """
+    path = Path(path)
+    own, wanted = (LIVE_PHOTO_CLIPS, LIVE_PHOTO_STILLS) if kind == "video" else (LIVE_PHOTO_STILLS, LIVE_PHOTO_CLIPS)
+    if path.suffix.lower() not in own:
+        return None
+    for suffix in wanted:  # a few stat calls, not a listing of the folder (evidence folders can be huge)
+        for spelled in (suffix.upper(), suffix):
+            sibling = path.with_suffix(spelled)
+            try:
+                if sibling.is_file():
+                    return sibling.name
+            except (OSError, ValueError):
+                continue
+    return None

@@ -32,7 +32,7 @@ from sensorprint.errors import MediaError
 from .exif import json_safe
 from .formats import extension_mismatch, read_head, sniff
 from .hashing import sha256_file
-from .medium import MIN_SIDE, FileState, Medium, check_regular_file, check_unchanged, one_line
+from .medium import MIN_SIDE, FileState, Medium, check_regular_file, check_unchanged, live_photo_partner, one_line
 
 
 class FrameStrategy(StrEnum):
@@ -283,6 +283,84 @@ def _frame_rate_facts(index: _FrameIndex) -> dict:
     }
 
 
+# ITU-T H.273 codes (FFmpeg's AVColorTransferCharacteristic / AVColorPrimaries) by name.
+TRANSFER_NAMES = {
+    1: "bt709",
+    4: "gamma22",
+    5: "gamma28",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    13: "srgb",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    17: "smpte428",
+    18: "arib-std-b67",
+}
+PRIMARIES_NAMES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020", 11: "smpte431", 12: "smpte432"}
+# HDR transfer functions: PQ (SMPTE ST 2084, HDR10 / Dolby Vision) and HLG (ARIB STD-B67, iPhone HDR video).
+HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
+# The Apple identifier that ties a Live Photo's clip to its still.
+CONTENT_ID_TAGS = ("com.apple.quicktime.content.identifier",)
+# The frame rate a slow-motion clip was captured at (Android), and Apple's "play at full frame rate" intent.
+CAPTURE_FPS_TAGS = ("com.android.capture.fps",)
+PLAYBACK_INTENT_TAGS = ("com.apple.quicktime.full-frame-rate-playback-intent",)
+HIGH_FRAME_RATE = 100.0  # fps from which a clip is high frame rate (phones: 120, 240)
+
+
+def _code(value) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _colour_facts(codec, first_frame) -> dict:
+    """The transfer function and colour primaries the stream is tagged with, and HDR (HLG / PQ) when tagged.
+
+    The pixels are read as stored whatever these say: code values at the stream's bit depth,
+    scaled to 0..255 (`_to_pixels`), so an HDR frame's noise residual is on the same scale as
+    an 8-bit one's; the transfer is recorded so that a report can say the clip was HDR.
+    """
+    trc = _code(getattr(first_frame, "color_trc", None))
+    if trc in (None, 2):  # 2: unspecified in the frame; the stream's codec parameters may say
+        trc = _code(getattr(codec, "color_trc", None))
+    primaries = _code(getattr(first_frame, "color_primaries", None))
+    if primaries in (None, 2):
+        primaries = _code(getattr(codec, "color_primaries", None))
+    return {
+        "color_transfer": TRANSFER_NAMES.get(trc) if trc not in (None, 2) else None,
+        "color_primaries": PRIMARIES_NAMES.get(primaries, str(primaries)) if primaries not in (None, 2) else None,
+        "hdr": HDR_TRANSFERS.get(trc),
+    }
+
+
+def _slow_motion_facts(tags: dict, fps: float | None) -> dict:
+    """High frame rate and slow motion: a clip captured at ≥ HIGH_FRAME_RATE fps, or tagged as slowed for playback.
+
+    Android writes the capture rate (com.android.capture.fps) beside a lower playback rate;
+    iPhones store the captured rate (120/240 fps) and mark slow motion by
+    full-frame-rate-playback-intent = 0. Frames are read as stored either way: each is one
+    exposure of the sensor, whatever the playback speed.
+    """
+    capture = _pick(tags, CAPTURE_FPS_TAGS)
+    try:
+        capture_fps = float(capture) if capture else None
+    except ValueError:
+        capture_fps = None
+    intent = _pick(tags, PLAYBACK_INTENT_TAGS)
+    rate = capture_fps or fps
+    slowed = bool(capture_fps and fps and capture_fps > 1.5 * fps) or (
+        intent == "0" and bool(rate and rate >= HIGH_FRAME_RATE)
+    )
+    return {
+        "capture_fps": capture_fps,
+        "high_frame_rate": bool(rate and rate >= HIGH_FRAME_RATE),
+        "slow_motion": slowed,
+    }
+
+
 def _pick(tags: dict, names: tuple[str, ...]) -> str | None:
     lowered = {str(k).lower(): v for k, v in tags.items()}
     for name in names:
@@ -362,6 +440,14 @@ def _describe(path: Path, container, stream, index: _FrameIndex, first_frame) ->
         "stream_tags": stream_tags,
     }
     metadata.update(_frame_rate_facts(index))
+    metadata.update(_colour_facts(codec, first_frame))
+    metadata.update(_slow_motion_facts(tags, metadata.get("fps")))
+    identifier = _pick(tags, CONTENT_ID_TAGS)
+    if identifier:
+        metadata["content_identifier"] = identifier
+    still = live_photo_partner(path, "video")
+    if still is not None:  # the clip of a Live Photo: its still is analysed as an image of its own
+        metadata["live_photo_still"] = still
     if extension_mismatch(sniff(read_head(path), path).container, path):
         metadata["extension_mismatch"] = f"content is {container.format.name}, extension is {path.suffix or '(none)'}"
     return metadata, width, height, ROTATION_TO_ORIENTATION.get(rotation, 1)

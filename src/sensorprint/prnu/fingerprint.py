@@ -162,6 +162,30 @@ class FingerprintAccumulator:
         self._den[half][top : top + h, left : left + wd] += energy
         self.n_media += 1
 
+    def add_products(self, wi: np.ndarray, energy: np.ndarray, *, weight: float = 1.0) -> int:
+        """Add one medium given as its products W·I and I² (H×W, the accumulator's size), as `add` would sum them.
+
+        For frames brought into the fingerprint's geometry first (`prnu.stabilised.align_reference`):
+        pixels the frame does not cover carry 0 in both, so they add nothing there. Products in
+        the other orientation are turned as `add` turns an image; returns the rotation applied.
+        """
+        wi, energy = np.asarray(wi, dtype=np.float32), np.asarray(energy, dtype=np.float32)
+        if self.shape is None:
+            self.shape = (int(wi.shape[0]), int(wi.shape[1]))
+            self._allocate()
+        if wi.shape != energy.shape or (wi.shape != self.shape and wi.shape[::-1] != self.shape):
+            raise ValueError(f"products of {wi.shape} / {energy.shape} do not fit an estimate of {self.shape}")
+        rotation = 0
+        if wi.shape != self.shape:  # the other orientation: turned as `add` turns it
+            rotation = self._choose_rotation(wi)
+            wi, energy = np.rot90(wi, rotation // 90), np.rot90(energy, rotation // 90)
+        assert self._num is not None and self._den is not None
+        half = self.n_media % self.halves
+        self._num[half] += wi * np.float32(weight)
+        self._den[half] += energy * np.float32(weight)
+        self.n_media += 1
+        return rotation
+
     def _choose_rotation(self, signal: np.ndarray) -> int:
         if self.n_media == 0:
             return 90

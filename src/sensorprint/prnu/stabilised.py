@@ -715,3 +715,289 @@ def _describe(found: StabilisedResult) -> str:
         f"a transform per frame over {len(found.fits)} frames: scale {min(scales):.4f}-{max(scales):.4f}, "
         f"rotation {min(rotations):.2f}° to {max(rotations):.2f}°"
     )
+
+
+# ---------------------------------------------------------------- stabilised reference videos
+#
+# A fingerprint from a stabilised reference video: each frame's W·I is aligned to the running
+# estimate K̂ = ΣwWI/ΣwI² of the frames aligned before it (the per-frame search above, with K̂
+# in the place of K: nominal scale 1, the identity first, then a local search and `_wide`),
+# and brought into K̂'s geometry (`warp_to_fingerprint`) before it is summed. The first
+# keyframe is the anchor: the fingerprint is in its geometry. Frames that find no clear
+# transform (PCE under the level of one in a thousand by chance over what they searched)
+# are left out, counted.
+#
+# The scene: a residual keeps some of the scene (edges), and one frame's scene correlates
+# with another's at the scene's displacement far more than one frame's sensor pattern does
+# (on simulated 640×360 video of a wall: PCE ~100-350 for the scene against ~10 for the
+# sensor). The frame searched is therefore the difference D = WᵢIᵢ − WⱼIⱼ(· + d) with its
+# neighbour in time j moved by the scene's displacement d (`scene_displacement`): the scene
+# cancels, the sensor's pattern does not where it moved (a stabilised video: +K at frame i's
+# transform, −K at frame j's); where it did not move (the video is not stabilised and the
+# scene still) it cancels too and nothing aligns: the frames are summed as read. What is
+# summed is WᵢIᵢ itself.
+
+
+@dataclass(frozen=True)
+class ReferenceFrame:
+    """One frame of a reference video: W·I and I² (H×W float32), its index, keyframe flag, weight and grey image."""
+
+    wi: np.ndarray
+    energy: np.ndarray
+    index: int
+    keyframe: bool
+    weight: float = 1.0
+    image: np.ndarray | None = None  # the grey frame (H×W), to follow the scene (`scene_displacement`)
+
+
+@dataclass(frozen=True)
+class AlignedReference:
+    """The frames of a reference video aligned to the running estimate (`align_reference`).
+
+    frames: the frames to sum: warped into the anchor's geometry when the video is
+    stabilised, else all of them as given. fits: the transform found for each frame
+    searched (the anchor, at the identity, is not listed). left_out: indices of the frames
+    that found no clear transform (only when stabilised). stabilised: the transforms change
+    from frame to frame (None: too few frames found theirs to tell). anchor: its frame index.
+    """
+
+    frames: tuple[ReferenceFrame, ...]
+    fits: tuple[FrameFit, ...]
+    left_out: tuple[int, ...]
+    stabilised: bool | None
+    anchor: int
+
+
+ALIGN_PLAN = SearchPlan(track_scale=0.03, track_rotation=0.8)
+STEADY_FRAMES = 4  # the first frames all found at the identity: not stabilised; none found: undetermined
+SCENE_CORRELATION = 0.3  # normalised correlation of two frames' blurred images above which their scene is followed
+SCENE_BLUR = (
+    2.0  # sigma (pixels) of the blur before the scene's displacement is measured: the sensor's pattern averages out
+)
+
+
+def scene_displacement(a: np.ndarray, b: np.ndarray, share: float = TRANSLATION_SHARE) -> tuple[int, int] | None:
+    """The translation d (rows, cols) at which image b's scene lies in image a: b(u) shows what a(u + d) shows.
+
+    Cross-correlation of the band-passed images (the difference of Gaussian blurs of σ =
+    SCENE_BLUR and 4·SCENE_BLUR px: the scene's structure, without the sensor's fine pattern
+    or smooth shading), Hann-windowed, not whitened; within
+    ±share of the larger side. None when the peak's correlation is under SCENE_CORRELATION
+    (a flat scene, which leaves nothing to cancel in the residuals either).
+    """
+    shape = a.shape
+    border = max(2, int(round(share * max(shape))))
+    window = np.outer(np.hanning(shape[0]), np.hanning(shape[1])).astype(np.float32)
+
+    def prepared(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        y = ndimage.gaussian_filter(x, SCENE_BLUR) - ndimage.gaussian_filter(x, 4 * SCENE_BLUR)
+        return (y - np.float32(y.mean(dtype=np.float64))) * window
+
+    big = tuple(scipy.fft.next_fast_len(n + 2 * border, real=True) for n in shape)
+    padded = np.zeros(big, np.float32)
+    pa, pb = prepared(a), prepared(b)
+    padded[border : border + shape[0], border : border + shape[1]] = pa
+    surface = scipy.fft.irfft2(np.conjugate(scipy.fft.rfft2(pb, s=big)) * scipy.fft.rfft2(padded), s=big)
+    window_part = surface[: 2 * border + 1, : 2 * border + 1]
+    py, px = np.unravel_index(int(np.argmax(window_part)), window_part.shape)
+    norm = float(np.sqrt(np.sum(pa.astype(np.float64) ** 2) * np.sum(pb.astype(np.float64) ** 2)))
+    if norm <= 0 or float(window_part[py, px]) / norm < SCENE_CORRELATION:
+        return None
+    return (int(py) - border, int(px) - border)
+
+
+def _moved(x: np.ndarray, d: tuple[int, int]) -> np.ndarray:
+    """x(u + d) on x's grid (integer d; 0 where it falls outside)."""
+    out = np.zeros_like(x)
+    h, w = x.shape
+    dy, dx = d
+    ys, yd = slice(max(dy, 0), min(h + dy, h)), slice(max(-dy, 0), min(h - dy, h))
+    xs, xd = slice(max(dx, 0), min(w + dx, w)), slice(max(-dx, 0), min(w - dx, w))
+    out[yd, xd] = x[ys, xs]
+    return out
+
+
+class SceneFree:
+    """Each frame's W·I less its neighbour's in time moved by the scene's displacement (see above), and scene offsets.
+
+    The neighbour is the frame before in time (the first frame: the one after). `difference(i)`
+    is frame i's (its own W·I where the scene could not be followed: a flat scene leaves
+    nothing to cancel, or no grey image); `offset(i)` its scene offset c (frame pixel u
+    shows scene point u + c; the first frame in time: 0; None where the scene could not be
+    followed). Computed when first asked (a steady video is told from its first few frames).
+    """
+
+    def __init__(self, frames: Sequence[ReferenceFrame], share: float = TRANSLATION_SHARE):
+        self.frames, self.share = list(frames), share
+        self.by_time = sorted(range(len(self.frames)), key=lambda i: self.frames[i].index)
+        self.rank = {i: r for r, i in enumerate(self.by_time)}
+        self._steps: dict[int, tuple[int, int] | None] = {}
+        self._offsets: list[tuple[int, int] | None] | None = None
+
+    def _neighbour(self, i: int) -> int | None:
+        if len(self.by_time) < 2:
+            return None
+        r = self.rank[i]
+        return self.by_time[r - 1] if r > 0 else self.by_time[1]
+
+    def step(self, i: int) -> tuple[int, int] | None:
+        """The scene's displacement from frame i's neighbour to frame i (None: not followed)."""
+        if i not in self._steps:
+            j = self._neighbour(i)
+            a, b = (self.frames[j].image if j is not None else None), self.frames[i].image
+            self._steps[i] = scene_displacement(a, b, self.share) if a is not None and b is not None else None
+        return self._steps[i]
+
+    def difference(self, i: int) -> np.ndarray:
+        d = self.step(i)
+        if d is None:
+            return self.frames[i].wi
+        return self.frames[i].wi - _moved(self.frames[self._neighbour(i)].wi, d)
+
+    def offset(self, i: int) -> tuple[int, int] | None:
+        if self._offsets is None:
+            self._offsets = [None] * len(self.frames)
+            chain = (0, 0)
+            for rank, k in enumerate(self.by_time):
+                d = self.step(k)
+                if rank > 0:
+                    chain = (chain[0] + (d or (0, 0))[0], chain[1] + (d or (0, 0))[1])
+                self._offsets[k] = chain if d is not None else None
+        return self._offsets[i]
+
+
+def warp_to_fingerprint(a: np.ndarray, transform: Similarity, k_shape: tuple[int, int]) -> np.ndarray:
+    """A frame's array (W·I or I²) resampled onto the fingerprint's grid: the inverse of the frame's `Similarity`.
+
+    Frame pixel u corresponds to fingerprint position c_K + R(u + shift − c_q)/scale (as in
+    `warp_fingerprint`); fingerprint pixel p takes the frame at c_q − shift + scale·R⁻¹(p − c_K)
+    (bilinear; 0 where the frame does not reach, so such pixels add nothing to the sums).
+    """
+    x = np.asarray(a, dtype=np.float32)
+    theta = math.radians(float(transform.rotation))
+    c, s = math.cos(theta), math.sin(theta)
+    inverse = float(transform.scale) * np.array([[c, -s], [s, c]], dtype=np.float64)
+    centre_q = np.array([(x.shape[0] - 1) / 2, (x.shape[1] - 1) / 2]) - np.asarray(transform.shift, dtype=np.float64)
+    centre_k = np.array([(k_shape[0] - 1) / 2, (k_shape[1] - 1) / 2])
+    offset = centre_q - inverse @ centre_k
+    return ndimage.affine_transform(
+        x, inverse, offset=offset, output_shape=tuple(k_shape), order=1, mode="constant", cval=0.0
+    )
+
+
+def _running_estimate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    from .fingerprint import clean_fingerprint
+
+    return clean_fingerprint(num / (den + np.float32(1.0)))
+
+
+def _pce_at_identity(level: _Level, spectrum: np.ndarray) -> float:
+    """Signed PCE of frame 0 of `level` at the identity (translation 0): one position, nothing searched."""
+    x = np.conjugate(level.frames[0].spectrum(0, False, level.big)) * spectrum
+    surface = scipy.fft.irfft2(x, s=level.big, overwrite_x=True)
+    b, r = level.border, NEIGHBOURHOOD // 2
+    peak = float(surface[b, b])
+    flat = surface.ravel()
+    near = surface[b - r : b + r + 1, b - r : b + r + 1]
+    rest = surface.size - near.size
+    energy = (float(np.dot(flat, flat)) - float(np.sum(near.astype(np.float64) ** 2))) / max(rest, 1)
+    return math.copysign(peak * peak / energy, peak) if energy > 0 else 0.0
+
+
+SCENE_PX = 3.0  # a transform within this many pixels of the identity or of where the scene meets is not trusted
+
+
+def _near(shift: tuple[float, float], at: tuple[float, float]) -> bool:
+    return max(abs(shift[0] - at[0]), abs(shift[1] - at[1])) <= SCENE_PX
+
+
+def _is_identity(t: Similarity, shape: tuple[int, int]) -> bool:
+    """Within SCENE_PX of the identity (what is left of the scene in a difference lies there), scale and rotation at it."""
+    return (
+        _near(t.shift, (0.0, 0.0))
+        and abs(t.scale - 1.0) <= 2 * scale_step(shape)
+        and abs(t.rotation) <= 2 * rotation_step(shape)
+    )
+
+
+def _fit_to_estimate(estimate: np.ndarray, frame: ReferenceFrame, searched: np.ndarray, plan: SearchPlan) -> FrameFit:
+    """One frame's transform against the running estimate: the identity if clear there, else the local and wide search."""
+    single = [StabilisedFrame(searched, frame.index, frame.keyframe, frame.weight)]
+    fine = _Level(estimate, single, 1, plan.translation_share)
+    at_identity = _pce_at_identity(fine, fine.candidate(1.0, 0.0))
+    if at_identity >= _clear_level(1):
+        return FrameFit(frame.index, frame.keyframe, at_identity, Similarity(), 1, 1)
+    coarse = _Level(estimate, single, plan.track_factor, plan.translation_share)
+    return fit_frame(fine, 0, single[0], (1.0, 0.0), coarse, plan)
+
+
+def align_reference(frames: Sequence[ReferenceFrame], plan: SearchPlan = ALIGN_PLAN) -> AlignedReference:
+    """Align the frames of a reference video to the running estimate before they are summed (see above).
+
+    Keyframes first (better quality), in the order given otherwise; the anchor is the first
+    keyframe. Each frame's scene-free difference (`SceneFree`) is fitted against the
+    estimate of the frames kept before it (`_fit_to_estimate`); frames that find no clear
+    transform are tried once more against the final estimate, then left out. When the first
+    STEADY_FRAMES frames all find the identity the video is not stabilised, when none of
+    them finds a clear transform it is undetermined: either way every frame is returned as
+    given (summed as read).
+    """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("no frame to align")
+    order = sorted(range(len(frames)), key=lambda i: (not frames[i].keyframe, i))
+    scene = SceneFree(frames, plan.translation_share)
+    anchor = frames[order[0]]
+    shape = anchor.wi.shape
+    num = anchor.wi * np.float32(anchor.weight)
+    den = anchor.energy * np.float32(anchor.weight)
+    kept, fits, waiting, tried = [anchor], [], [], 0
+    placed = [(order[0], (0.0, 0.0))]  # (frame, translation into the estimate) of the frames summed
+    for second_pass in (False, True):
+        todo, waiting = (waiting, []) if second_pass else (order[1:], [])
+        for i in todo:
+            frame = frames[i]
+            fit = _fit_to_estimate(_running_estimate(num, den), frame, scene.difference(i), plan)
+            tried += 1
+            identity = _is_identity(fit.transform, shape)
+            clear = fit.pce >= _clear_level(fit.candidates * fit.positions)
+            if (
+                clear and not identity
+            ):  # where the scene of a frame summed meets this frame's (c_i − c_k + s_k): not trusted
+                own = scene.offset(i)
+                meets = [
+                    (own[0] - scene.offset(k)[0] + t[0], own[1] - scene.offset(k)[1] + t[1])
+                    for k, t in placed
+                    if own is not None and scene.offset(k) is not None
+                ]
+                clear = not any(_near(fit.transform.shift, at) for at in meets)
+            if clear or second_pass:
+                fits.append(fit)
+            if not clear:
+                waiting.append(i)
+                if not second_pass and tried >= STEADY_FRAMES and len(fits) == 0:
+                    return AlignedReference(tuple(frames), (), (), None, anchor.index)
+                continue
+            if not second_pass and len(fits) >= STEADY_FRAMES and all(_is_identity(f.transform, shape) for f in fits):
+                return AlignedReference(tuple(frames), tuple(fits), (), False, anchor.index)
+            t = Similarity() if identity else fit.transform
+            wi = frame.wi if identity else warp_to_fingerprint(frame.wi, t, shape)
+            energy = frame.energy if identity else warp_to_fingerprint(frame.energy, t, shape)
+            num += wi * np.float32(frame.weight)
+            den += energy * np.float32(frame.weight)
+            kept.append(ReferenceFrame(wi, energy, frame.index, frame.keyframe, frame.weight))
+            placed.append((i, (float(t.shift[0]), float(t.shift[1]))))
+    moved = [
+        f for f in fits if f.pce >= _clear_level(f.candidates * f.positions) and not _is_identity(f.transform, shape)
+    ]
+    # stabilised: frames found clearly away from the identity, and most frames aligned (else the scene may have led)
+    stabilised = bool(moved) and 2 * len(kept) >= len(frames)
+    if not stabilised:  # steady or undetermined: every frame as given, none left out
+        flag = False if fits and not moved and not waiting else None
+        return AlignedReference(tuple(frames), tuple(fits), (), flag, anchor.index)
+    # in a stabilised video a frame found at the identity is where what is left of the scene lies: left out too
+    at_identity = {f.index for f in fits if _is_identity(f.transform, shape)}
+    kept = [f for f in kept if f.index == anchor.index or f.index not in at_identity]
+    left_out = tuple(sorted({frames[i].index for i in waiting} | at_identity))
+    return AlignedReference(tuple(kept), tuple(fits), left_out, True, anchor.index)

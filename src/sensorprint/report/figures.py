@@ -87,3 +87,50 @@ def pce_figure_png(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def frame_transforms_png(
+    transforms: Sequence[Mapping[str, Any]], times: Mapping[int, float] | None = None, *, dpi: int = 110
+) -> bytes | None:
+    """Scale, rotation and translation of each frame of a video matched frame by frame, over time.
+
+    transforms: `PrnuEvidence.frame_transforms` (frame, keyframe, pce, scale, rotation in
+    degrees, shift in frame pixels). times: seconds of each frame index (from the frames
+    used), else the frame index is the axis. Keyframes are drawn filled. A transform that
+    changes from frame to frame is what electronic stabilisation does. None when empty.
+    """
+    rows = sorted((t for t in transforms if "scale" in t), key=lambda t: int(t.get("frame", 0)))
+    if not rows:
+        return None
+    x = np.asarray([times.get(int(t["frame"]), np.nan) if times else float(t["frame"]) for t in rows], dtype=float)
+    if times and np.isnan(x).any():
+        x = np.asarray([float(t["frame"]) for t in rows])
+        times = None
+    key = np.asarray([bool(t.get("keyframe")) for t in rows])
+    series = [
+        ("scale (frame px per fingerprint px)", [float(t["scale"]) for t in rows]),
+        ("rotation (°)", [float(t.get("rotation", 0.0)) for t in rows]),
+    ]
+    shifts = np.asarray([t.get("shift", (0.0, 0.0)) for t in rows], dtype=float)
+    figure = Figure(figsize=(7.0, 4.8), dpi=dpi)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(3, 1, sharex=True)
+    for ax, (label, values) in zip(axes[:2], series):
+        y = np.asarray(values)
+        ax.plot(x, y, color="0.6", linewidth=0.8)
+        ax.scatter(x[key], y[key], s=18, color="#2c3e50", label="keyframe")
+        ax.scatter(x[~key], y[~key], s=18, facecolors="none", edgecolors="#2c3e50", label="other frame")
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(True, alpha=0.3)
+    axes[2].plot(x, shifts[:, 0], marker="o", markersize=3, linewidth=0.8, label="rows")
+    axes[2].plot(x, shifts[:, 1], marker="s", markersize=3, linewidth=0.8, label="columns")
+    axes[2].set_ylabel("translation (px)", fontsize=8)
+    axes[2].grid(True, alpha=0.3)
+    axes[2].legend(fontsize=7, loc="best")
+    axes[0].legend(fontsize=7, loc="best")
+    axes[2].set_xlabel("time in the video (s)" if times else "frame index")
+    axes[0].set_title("Transform of each frame onto the fingerprint (per-frame search)", fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()

@@ -142,6 +142,41 @@ def describe_frames(frames: list[Any] | None) -> str:
     return ", ".join(parts)
 
 
+def describe_format(metadata: Mapping[str, Any] | None, kind: str | None) -> str:
+    """What a phone's file format says about how it was recorded, in words ("" when nothing is notable).
+
+    Codec and bit depth, HDR transfer (HLG / PQ) and primaries, the display rotation stored
+    in the container (the pixels are analysed as stored), slow motion and high or variable
+    frame rate, and the other half of a Live Photo (its still beside the clip, or the clip
+    beside the still), with Apple's content identifier when the clip carries one.
+    """
+    m = metadata or {}
+    parts: list[str] = []
+    if kind == "video":
+        codec = str(m.get("codec") or "").upper()
+        if codec:
+            parts.append(f"{codec} {m.get('bit_depth') or 8}-bit")
+        if m.get("hdr"):
+            parts.append(
+                f"HDR {m['hdr']} ({m.get('color_transfer')}, {m.get('color_primaries') or 'primaries untagged'})"
+            )
+        if m.get("rotation_deg"):
+            parts.append(f"display rotation {m['rotation_deg']}° in the container (pixels analysed as stored)")
+        if m.get("slow_motion"):
+            captured = m.get("capture_fps") or m.get("fps")
+            parts.append(f"slow motion (captured at {float(captured):g} fps)" if captured else "slow motion")
+        elif m.get("high_frame_rate") and m.get("fps"):
+            parts.append(f"high frame rate ({float(m['fps']):g} fps)")
+        if m.get("variable_frame_rate"):
+            parts.append("variable frame rate (frame times from the timestamps)")
+        if m.get("live_photo_still"):
+            identifier = f", content identifier {m['content_identifier']}" if m.get("content_identifier") else ""
+            parts.append(f"Live Photo clip of the still {m['live_photo_still']}{identifier}")
+    elif m.get("live_photo_video"):
+        parts.append(f"Live Photo still; its clip is {m['live_photo_video']}")
+    return "; ".join(parts)
+
+
 def frame_indices(frames: list[Any] | None) -> list[Any]:
     """Just the frame indices (for one CSV cell)."""
     return [f.get("index") if isinstance(f, Mapping) else f for f in frames or []]
@@ -178,6 +213,10 @@ def _prnu_entries(result: FileResult, changed: Mapping[str, str]) -> dict[str, d
         for key in ("empirical_p_fa", "model_twin"):
             if getattr(row.evidence, key):
                 entry[key] = getattr(row.evidence, key)
+        if row.evidence.frame_transforms:  # a video matched frame by frame (stabilised video)
+            entry["stabilisation"] = str(row.evidence.stabilisation) if row.evidence.stabilisation else None
+            entry["frames_decided"] = row.evidence.frames_decided
+            entry["frame_transforms"] = [dict(t) for t in row.evidence.frame_transforms]
         if stale_reason(row):  # computed with a fingerprint corrected since: shown, not counted
             entry["stale"] = stale_reason(row)
         if device in changed:
@@ -322,6 +361,7 @@ def _medium_record(result: FileResult, changed: Mapping[str, str], stale_models:
         "frames_text": describe_frames(details.get("frames")),
         "cnn": cnn,
         "metadata": medium.metadata,
+        "format_text": describe_format(medium.metadata, medium.kind),
         "details": medium.details,
         "run_id": medium.run_id,
         "recorded": medium.updated,

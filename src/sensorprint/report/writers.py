@@ -23,7 +23,7 @@ from jinja2.loaders import DictLoader
 
 from sensorprint.errors import CaseError
 from sensorprint.prnu.stats import DEFAULT_PCE_THRESHOLD
-from sensorprint.report.figures import pce_figure_png
+from sensorprint.report.figures import frame_transforms_png, pce_figure_png
 from sensorprint.report.numbers import count_text, pce_text, probability_text, share_text
 from sensorprint.report.records import describe_frames, describe_transform, frame_indices, report_data
 from sensorprint.store import Case
@@ -204,6 +204,23 @@ def _cluster_figures(data: Mapping[str, Any]) -> dict:
     return {g["id"]: score_matrix_png(g) for g in (data.get("clusters") or {}).get("groups", [])}
 
 
+def _transform_figures(records: list[Mapping[str, Any]]) -> dict:
+    """{(record id, device): PNG in base64} of the per-frame transforms of each frame-by-frame match."""
+    out = {}
+    for record in records:
+        times = {
+            int(f["index"]): float(f["time_s"])
+            for f in record.get("frames") or []
+            if isinstance(f, Mapping) and f.get("time_s") is not None and "index" in f
+        }
+        for name, entry in (record.get("devices") or {}).items():
+            if entry.get("decision") == "match" and entry.get("frame_transforms"):
+                png = frame_transforms_png(entry["frame_transforms"], times or None)
+                if png:
+                    out[(record["id"], name)] = base64.b64encode(png).decode("ascii")
+    return out
+
+
 def render_html(data: Mapping[str, Any], *, open_all: bool = False) -> str:
     """The report as one HTML file: CSS inline, the figure an embedded PNG, every value escaped.
 
@@ -234,6 +251,7 @@ def render_html(data: Mapping[str, Any], *, open_all: bool = False) -> str:
             errors=[r for r in data["records"] if r["status"] == "error"],
             linked={r["id"] for r in evidence} | {r["id"] for r in data["records"] if r["status"] == "error"},
             cluster_figures=_cluster_figures(data),
+            transform_figures=_transform_figures(evidence),
         )
     )
 

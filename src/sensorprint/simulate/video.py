@@ -123,8 +123,21 @@ def _trajectory(n: int, rng: np.random.Generator, amplitude: float) -> np.ndarra
 VIDEO_CODECS = {"h264": "libx264", "hevc": "libx265"}
 
 
+# HDR transfer functions as H.273 codes and x265's names: HLG (ARIB STD-B67, iPhone HDR video), PQ (SMPTE ST 2084).
+HDR_CODES = {"hlg": (18, "arib-std-b67"), "pq": (16, "smpte2084")}
+
+
 def _video_stream(
-    container, codec: str, fps: int, size: tuple[int, int], bitrate: int, g: int, preset: str, threads: int
+    container,
+    codec: str,
+    fps: int,
+    size: tuple[int, int],
+    bitrate: int,
+    g: int,
+    preset: str,
+    threads: int,
+    bit_depth: int = 8,
+    hdr: str | None = None,
 ):
     """The video stream of `record_video`: one I-frame every g frames, no B-frames, rate-controlled, fixed threads.
 
@@ -132,7 +145,8 @@ def _video_stream(
     same on every machine for a given seed.
     """
     stream = container.add_stream(VIDEO_CODECS[codec], rate=fps)
-    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+    stream.width, stream.height = size
+    stream.pix_fmt = "yuv420p10le" if bit_depth == 10 else "yuv420p"
     stream.bit_rate = bitrate
     stream.codec_context.gop_size = g
     common = {"preset": preset, "maxrate": str(int(bitrate * 1.5)), "bufsize": str(int(bitrate * 2))}
@@ -146,6 +160,11 @@ def _video_stream(
         params = (
             f"keyint={g}:min-keyint={g}:scenecut=0:bframes=0:pools={threads}:frame-threads={threads}:log-level=error"
         )
+        if hdr is not None:  # tagged in the bitstream (VUI) and in the container (colr), as phones write HDR
+            code, name = HDR_CODES[hdr]
+            params += f":colorprim=bt2020:transfer={name}:colormatrix=bt2020nc"
+            stream.codec_context.color_trc, stream.codec_context.color_primaries = code, 9
+            stream.codec_context.colorspace = 9
         stream.options = {**common, "x265-params": params}
         stream.codec_context.codec_tag = "hvc1"
     stream.codec_context.thread_count = threads
@@ -243,6 +262,26 @@ def _scene_views(
             yield lum, chroma
 
 
+def _frame_10bit(signal: np.ndarray, lut_fine: np.ndarray, chroma: tuple, size: tuple[int, int]):
+    """A yuv420p10le frame: the tone curve interpolated between its 8-bit entries (10-bit codes), chroma × 4."""
+    import av
+
+    w, h = size
+    low = signal.astype(np.int64)
+    high = np.minimum(low + 1, len(lut_fine) - 1)
+    frac = signal - low
+    luma = lut_fine[low] + (lut_fine[high] - lut_fine[low]) * frac
+    planes = [np.clip(np.rint(luma), 0, 1023).astype(np.uint16)] + [c.astype(np.uint16) * 4 for c in chroma]
+    frame = av.VideoFrame(w, h, "yuv420p10le")
+    for plane, values in zip(frame.planes, planes):
+        rows, cols = values.shape
+        stride = plane.line_size // 2
+        buffer = np.zeros((rows, stride), np.uint16)
+        buffer[:, :cols] = values
+        plane.update(buffer.tobytes())
+    return frame
+
+
 def record_video(
     camera: Camera,
     path: str | Path,
@@ -269,6 +308,10 @@ def record_video(
     metadata: bool = True,
     codec: str = "h264",
     container_format: str = "mp4",
+    bit_depth: int = 8,
+    hdr: str | None = None,
+    rotation: int = 0,
+    tags: dict[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Record a simulated H.264 video (MP4, yuv420p) and return its path.
@@ -303,6 +346,15 @@ def record_video(
     metadata : write container tags make/model/creation_time (and the QuickTime keys).
     codec : "h264" (libx264) or "hevc" (libx265, tagged hvc1 as iPhones write it).
     container_format : "mp4" or "mov" (QuickTime, as iPhones write).
+    bit_depth : 8, or 10 (HEVC only: yuv420p10le, the tone curve kept to a quarter of an
+        8-bit level, as phones write 10-bit HDR video).
+    hdr : None, "hlg" or "pq": the transfer function tagged in the HEVC stream and the
+        container (BT.2020 primaries); the pixels keep the simulator's tone curve (a tag, not
+        a regrading: what matters here is that the reader records it and reads the pixels as stored).
+    rotation : display rotation (degrees counter-clockwise) stored in the container's
+        display matrix; the pixels stay as the sensor gives them.
+    tags : further container tags (e.g. com.apple.quicktime.content.identifier of a Live
+        Photo's clip, com.android.capture.fps of a slow-motion clip).
     progress : called with (frames done, frames total).
     """
     import av
@@ -363,6 +415,10 @@ def record_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     if codec not in VIDEO_CODECS or container_format not in ("mp4", "mov"):
         raise ValueError(f"codec {codec!r} / container {container_format!r}: use h264 or hevc in mp4 or mov")
+    if bit_depth not in (8, 10) or (bit_depth == 10 and codec != "hevc") or (hdr is not None and codec != "hevc"):
+        raise ValueError(f"bit depth {bit_depth} / hdr {hdr!r} with {codec}: 10-bit and HDR are written as HEVC")
+    if hdr is not None and hdr not in HDR_CODES:
+        raise ValueError(f"unknown hdr {hdr!r}; use 'hlg' or 'pq'")
     container = av.open(str(path), mode="w", format=container_format, options=options)
     try:
         if metadata:
@@ -372,8 +428,15 @@ def record_video(
             container.metadata["com.apple.quicktime.make"] = model.make
             container.metadata["com.apple.quicktime.model"] = model.name
             container.metadata["creation_time"] = when
-        stream = _video_stream(container, codec, int(fps), (w, h), int(bitrate), int(gop or fps), preset, int(threads))
+        for key, value in (tags or {}).items():
+            container.metadata[key] = str(value)
+        stream = _video_stream(
+            container, codec, int(fps), (w, h), int(bitrate), int(gop or fps), preset, int(threads), bit_depth, hdr
+        )
+        if rotation:
+            stream.set_display_rotation(int(rotation))
         frame_buf = np.empty((h * 3 // 2, w), np.uint8)
+        lut_fine = lut.astype(np.float32) * np.float32(4.0)  # 10-bit code values of the tone curve
         views = _scene_views(lum_canvas, chroma_planes, (w, h), xs, ys, zs)
         for i, (lum, chroma) in enumerate(views):
             # Sensor: PRNU gain window (shifted under stabilisation), shot + read noise, tone curve.
@@ -394,10 +457,13 @@ def record_video(
             signal += noise
             signal *= to_index
             np.clip(signal, 0, len(lut) - 1, out=signal)
-            frame_buf[:h] = lut[signal.astype(np.uint16)]
-            uv = frame_buf[h:].reshape(2, h // 2, w // 2)
-            uv[0], uv[1] = chroma
-            frame = av.VideoFrame.from_ndarray(frame_buf, format="yuv420p")
+            if bit_depth == 10:
+                frame = _frame_10bit(signal, lut_fine, chroma, (w, h))
+            else:
+                frame_buf[:h] = lut[signal.astype(np.uint16)]
+                uv = frame_buf[h:].reshape(2, h // 2, w // 2)
+                uv[0], uv[1] = chroma
+                frame = av.VideoFrame.from_ndarray(frame_buf, format="yuv420p")
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)

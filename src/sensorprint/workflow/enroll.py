@@ -64,6 +64,8 @@ class EnrollSummary:
     # what became of each reference of another size than the sensor's (`workflow.crops`): "registered ...",
     # "refused: ..." or "KEPT (--force) ..."
     outcomes: list[str] = field(default_factory=list)
+    # reference videos found stabilised: (path, frames aligned, frames left out), their frames aligned before summing
+    stabilised: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +135,11 @@ def _commit(state: _Enrollment, batch: list, summary: EnrollSummary) -> int:
         state.windows += [(facts.path, facts.medium, facts.fit_window) for facts in facts_list if facts.fit_window]
         summary.errors += [facts.error_line() for facts in facts_list if facts.error]
         summary.added += sum(1 for facts in facts_list if not facts.error)
+        summary.stabilised += [
+            (printable(facts.path), facts.alignment["aligned"], len(facts.alignment["left_out"]))
+            for facts in facts_list
+            if facts.alignment and facts.alignment["stabilisation"] == "stabilised" and not facts.error
+        ]
     totals = {shape: _total(state, shape) for shape in sorted(shapes)}
     _save(state, media, totals, summary)
     return len(media)

@@ -41,6 +41,9 @@ class FileFacts:
     # a reference image's centre windows of W·I and I² and its pixel count (`signals.enrollment_part`), for the
     # leave-one-out check of references (`workflow.references`); not stored
     fit_window: tuple | None = field(default=None, repr=False)
+    # a reference video's alignment to the running estimate (`signals._add_video`): stabilisation, frames
+    # aligned and left out, their transforms; stored with the file's details
+    alignment: dict | None = None
 
     def error_line(self) -> str:
         """The error as one line that names the file (messages from the readers often already do)."""
@@ -62,7 +65,8 @@ class FileFacts:
             "metadata": m.metadata if m else {},
             "status": "error" if self.error else "ok",
             "error": self.error,
-            "details": {"frames": self.frames} if self.frames else {},
+            "details": ({"frames": self.frames} if self.frames else {})
+            | ({"alignment": self.alignment} if self.alignment else {}),
         }
 
 

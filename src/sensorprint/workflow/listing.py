@@ -74,6 +74,8 @@ def file_row(result: FileResult) -> dict[str, Any]:
         "stale": stale_devices(result),
         "cnn_device": cnn.label if cnn else None,
         "agreement": str(result.verdict.agreement),
+        # a video matched frame by frame (prnu.stabilised): stabilised, steady or undetermined
+        "stabilisation": str(found.evidence.stabilisation) if found and found.evidence.stabilisation else None,
     }
 
 

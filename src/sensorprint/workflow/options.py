@@ -33,6 +33,9 @@ class SignalOptions:
         (every other keyframe, then the other frames by coded size: sensorprint.prnu.adaptive)
         in doubling batches, deciding after each, until every device is decided or the clip ends.
     max_frames: with adaptive_frames, at most this many frames of a video (0: the whole clip).
+    align_references: the frames of a REFERENCE video are aligned to the running estimate
+        before they are summed when the video is stabilised (sensorprint.prnu.stabilised
+        align_reference); a video that is not is summed as read.
     """
 
     sigma: float = 3.0
@@ -46,6 +49,7 @@ class SignalOptions:
     frame_search: bool = True
     adaptive_frames: bool = True
     max_frames: int = 0
+    align_references: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -34,7 +34,13 @@ from sensorprint.prnu import (
 )
 from sensorprint.prnu.adaptive import all_settled, batches, coded_share, frame_order, settled
 from sensorprint.prnu.decision import centre_window
-from sensorprint.prnu.stabilised import StabilisedFrame, compare_stabilised
+from sensorprint.prnu.stabilised import (
+    AlignedReference,
+    ReferenceFrame,
+    StabilisedFrame,
+    align_reference,
+    compare_stabilised,
+)
 from sensorprint.results import Decision, Match
 from sensorprint.workflow.files import FileFacts, fail, file_facts, frame_choice, read_medium
 from sensorprint.workflow.options import SignalOptions
@@ -110,12 +116,19 @@ def _check_frames(path: Path, facts: FileFacts) -> None:
 
 
 def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: SignalOptions, facts: FileFacts) -> None:
-    """Add the weighted frames of a reference video to the accumulator that fits their size (and keep them if asked).
+    """Add the weighted frames of a reference video to the accumulator that fits their size.
 
     Each frame's residual is the 4-level wavelet noise of its luminance (Mihcak et al. 1999);
     the zero-mean and DFT Wiener steps are applied once, to the estimate, by the accumulator.
+    With `options.align_references`, the frames are first aligned to the running estimate
+    (`prnu.stabilised.align_reference`): a stabilised video's frames are each brought into
+    the geometry of its first keyframe before they are summed, those that find no clear
+    transform left out; what was done is kept in `facts.alignment`. A video that is not
+    stabilised is summed as before, frame by frame as read.
     """
     previous = None
+    kept: list[ReferenceFrame] = []
+    plain: list[tuple[np.ndarray, np.ndarray, float]] = []
     for frame in frames:
         gray = to_gray(frame.pixels)
         weight = _weight(gray, previous)
@@ -123,8 +136,38 @@ def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: Si
         facts.frames.append(_frame_record(frame, weight))
         if weight > 0:
             residual = frame_noise(gray, method="wavelet", sigma=options.sigma, levels=REFERENCE_VIDEO_LEVELS)
-            accumulator_for(gray.shape).add(gray, residual=residual, weight=weight)
+            if not options.align_references:
+                accumulator_for(gray.shape).add(gray, residual=residual, weight=weight)
+                continue
+            plain.append((gray, residual, weight))
+            inten = intensity(gray)
+            kept.append(ReferenceFrame(residual * inten, inten * inten, frame.index, frame.keyframe, weight, gray))
     _check_frames(path, facts)
+    if not kept:
+        return
+    if len({f.wi.shape for f in kept}) > 1:
+        raise MediaError(f"{path.name}: the frame size changes within the video; split it into parts of one size")
+    aligned = align_reference(kept)
+    facts.alignment = _alignment_record(aligned)
+    if not aligned.stabilised:  # the frames as read, exactly as without the alignment
+        for gray, residual, weight in plain:
+            accumulator_for(gray.shape).add(gray, residual=residual, weight=weight)
+        return
+    accumulator = accumulator_for(kept[0].wi.shape)
+    for frame in aligned.frames:
+        accumulator.add_products(frame.wi, frame.energy, weight=frame.weight)
+
+
+def _alignment_record(aligned: AlignedReference) -> dict:
+    """What the alignment of a reference video did, as stored with it and shown by `enroll`."""
+    flag = "undetermined" if aligned.stabilised is None else ("stabilised" if aligned.stabilised else "steady")
+    return {
+        "stabilisation": flag,
+        "aligned": len(aligned.frames) if aligned.stabilised else 0,
+        "left_out": list(aligned.left_out),
+        "anchor_frame": aligned.anchor,
+        "frame_transforms": [f.to_dict() for f in aligned.fits] if aligned.stabilised else [],
+    }
 
 
 def video_query_residual(
