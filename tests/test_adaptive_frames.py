@@ -152,7 +152,9 @@ def test_weak_clip_gets_more_frames_than_a_strong_one(tmp_path):
         assert all(r.decision != Decision.MATCH for r in rows if r.target != cams[0].name)
         used[path.name] = max(r.evidence.frames_used for r in rows)
         assert used[path.name] == len(facts.frames)
-        fixed = query_and_match(path, devices, {}, SignalOptions(frame_strategy="even_keyframes", n_frames=2, adaptive_frames=False), 60.0)
+        fixed = query_and_match(
+            path, devices, {}, SignalOptions(frame_strategy="even_keyframes", n_frames=2, adaptive_frames=False), 60.0
+        )
         assert max(r.evidence.frames_used for r in fixed[1]) == 2
     assert used["strong.mp4"] == 2  # decided on the first frames: today's cost
     assert used["weak.mp4"] > used["strong.mp4"]

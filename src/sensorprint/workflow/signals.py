@@ -489,7 +489,11 @@ def match_devices(
 def _frame_search(
     signal: QuerySignal, devices: dict[str, list[FingerprintRef]], results: dict[str, Match], threshold: float
 ) -> list[Match]:
-    """The per-frame search of `match_devices` after the whole-aggregate `results`: only where none matched."""
+    """The per-frame search of `match_devices` after the whole-aggregate `results`: only where none matched.
+
+    Its answer replaces the aggregate's, except that an aggregate too weak to exclude the
+    device (inconclusive) is not turned into "no match" by a per-frame search that found nothing.
+    """
     key = size_key(signal.residual.shape)
     if not signal.frames or any(m.decision == Decision.MATCH for m in results.values()):
         return list(results.values())
@@ -503,7 +507,12 @@ def _frame_search(
             strength=ref.strength,
             earlier_positions=results[device].evidence.n_positions or 0,
         )
-        if found is not None:
+        # an aggregate too weak to exclude the device stays inconclusive unless the per-frame search
+        # matches: the search's own "no match" does not know how weak the frames were
+        keep = (
+            results[device].decision == Decision.INCONCLUSIVE and found is not None and found.decision != Decision.MATCH
+        )
+        if found is not None and not keep:
             results[device] = found.with_evidence(
                 fingerprint_id=ref.fingerprint_id, fingerprint_source=ref.source, size_key=key
             )
