@@ -159,7 +159,9 @@ def test_scan_classifies_every_file_beside_prnu(world):
                     assert len(details["frames"]) >= 1 and details["units"] >= 1
                     # classified after its PRNU scan: the frame weights PRNU recorded are kept
                     assert medium.details["frames"] and all("weight" in f for f in medium.details["frames"])
-                    assert details["frames"] == [f["index"] for f in medium.details["frames"]]
+                    # the networks see the first frames PRNU read (a weak clip gets more for PRNU)
+                    read = [f["index"] for f in medium.details["frames"]]
+                    assert details["frames"] == read[: len(details["frames"])]
     for network_id, n in caveats.items():
         said = f"{n} less flat than every reference file" in world["outputs"]["scan"]
         assert said == (n > 0), (network_id, n)
