@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    root = args.data / "dresden-nikon"
+    root = args.data.resolve() / "dresden-nikon"  # as the case records paths (resolved), e.g. via a link
     started = time.perf_counter()
     case = case_figures(root, args.workers)
     print(case)

@@ -170,12 +170,13 @@ def test_video_against_image_fingerprint_finds_scale_and_crop(world, scanned):
 def test_frames_used_are_named(world, scanned):
     record = scanned["records"]["SimCam-A_unit0.mp4"]
     frames = record["frames"]
-    assert len(frames) == FRAMES and frames[0]["index"] == 0 and frames[-1]["index"] == 89  # evenly spaced over 90
+    # the strategy's frames (evenly spaced over 90) first; the adaptive read may add more until decided
+    assert len(frames) >= FRAMES and {0, 89} <= {f["index"] for f in frames}
     assert all(f["weight"] > 0 for f in frames)
     assert "#0" in record["frames_text"]
     # the variable frame rate video was read, its irregular timing reported
     vfr = scanned["records"]["variable_rate.mkv"]
-    assert vfr["metadata"]["variable_frame_rate"] is True and len(vfr["frames"]) == FRAMES
+    assert vfr["metadata"]["variable_frame_rate"] is True and len(vfr["frames"]) >= FRAMES
 
 
 def test_bad_videos_give_one_error_line_each(world, scanned):

@@ -385,6 +385,15 @@ def _search(
     return _Found(found, found.transform, found.stage)
 
 
+def _found(query, fingerprint, prepared, swapped: bool, hint, threshold: float, k_is_video: bool, orientations: str):
+    """The search of `compare`: the query inside K, or K inside the query when a video K is the smaller (swapped)."""
+    if swapped:
+        k_array = prepared.k if prepared is not None else np.asarray(fingerprint, dtype=np.float32)
+        result = match(k_array, None, query.as_reference(), threshold=threshold, orientations=orientations)
+        return _Found(result, result.transform, result.stage)
+    return _search(query, prepared, hint, threshold, k_is_video=k_is_video, orientations=orientations)
+
+
 def compare(
     query: Query,
     fingerprint: np.ndarray | PreparedFingerprint,
@@ -426,14 +435,9 @@ def compare(
             raise MatchError(
                 f"the query ({q_cols}x{q_rows}) is larger than this device's sensor fingerprint ({f_cols}x{f_rows})"
             )
-        if swapped:
-            k_array = prepared.k if prepared is not None else np.asarray(fingerprint, dtype=np.float32)
-            result = match(k_array, None, query.as_reference(), threshold=threshold, orientations=orientations)
-            found = _Found(result, result.transform, result.stage)
-        else:
-            if prepared is None:
-                prepared = PreparedFingerprint(np.asarray(fingerprint, dtype=np.float32))
-            found = _search(query, prepared, hint, threshold, k_is_video=k_is_video, orientations=orientations)
+        if prepared is None and not swapped:
+            prepared = PreparedFingerprint(np.asarray(fingerprint, dtype=np.float32))
+        found = _found(query, fingerprint, prepared, swapped, hint, threshold, k_is_video, orientations)
     except MatchError as error:
         # No comparison was made, so nothing is excluded: the fingerprint may be a crop of the
         # sensor (references that were cropped copies), or the file an enlarged copy.
