@@ -223,3 +223,18 @@ def test_enrolling_a_stabilised_reference_video_says_what_was_aligned(tmp_path):
     )
     assert plain.stabilised == [] and plain.fingerprints[0].quality < summary.fingerprints[0].quality
     case.close()
+
+
+def test_a_steady_reference_video_is_summed_exactly_as_without_the_alignment(tmp_path):
+    from sensorprint.simulate import make_cameras
+    from sensorprint.store import Case
+    from sensorprint.workflow import SignalOptions, enroll
+
+    (camera,) = make_cameras(1, 1, seed=4, width=320, height=180)
+    camera.record_video(tmp_path / "refs" / "steady.mp4", seconds=1.2, fps=10, size=(320, 180), seed=2)
+    with Case.create(tmp_path / "case") as case:
+        for name, align in (("aligned", True), ("as_read", False)):
+            options = SignalOptions(frame_strategy="even", n_frames=12, align_references=align)
+            enroll(case, name, [tmp_path / "refs"], options=options, workers=1)
+        ks = {f.device_name: f.load() for f in case.fingerprints()}
+    assert np.array_equal(ks["aligned"], ks["as_read"])

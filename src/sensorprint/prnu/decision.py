@@ -65,6 +65,11 @@ class Query:
             self._prepared = PreparedQuery(self.residual, self.intensity)
         return self._prepared
 
+    def replace_residual(self, residual: np.ndarray) -> None:
+        """Put a new residual in place (a video aggregate that grew by more frames); its spectra are built anew."""
+        self.residual = residual
+        self._prepared = None
+
     def as_reference(self) -> np.ndarray:
         """The query playing the fingerprint (roles swapped): W·I of an image, or the clean video aggregate."""
         if self.intensity is not None:

@@ -128,7 +128,6 @@ def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: Si
     """
     previous = None
     kept: list[ReferenceFrame] = []
-    plain: list[tuple[np.ndarray, np.ndarray, float]] = []
     for frame in frames:
         gray = to_gray(frame.pixels)
         weight = _weight(gray, previous)
@@ -139,7 +138,6 @@ def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: Si
             if not options.align_references:
                 accumulator_for(gray.shape).add(gray, residual=residual, weight=weight)
                 continue
-            plain.append((gray, residual, weight))
             inten = intensity(gray)
             kept.append(ReferenceFrame(residual * inten, inten * inten, frame.index, frame.keyframe, weight, gray))
     _check_frames(path, facts)
@@ -149,12 +147,9 @@ def _add_video(accumulator_for, frames: Iterable[Frame], path: Path, options: Si
         raise MediaError(f"{path.name}: the frame size changes within the video; split it into parts of one size")
     aligned = align_reference(kept)
     facts.alignment = _alignment_record(aligned)
-    if not aligned.stabilised:  # the frames as read, exactly as without the alignment
-        for gray, residual, weight in plain:
-            accumulator_for(gray.shape).add(gray, residual=residual, weight=weight)
-        return
     accumulator = accumulator_for(kept[0].wi.shape)
-    for frame in aligned.frames:
+    # not stabilised: the frames as read, the same sums `add` makes; stabilised: the aligned frames
+    for frame in aligned.frames if aligned.stabilised else kept:
         accumulator.add_products(frame.wi, frame.energy, weight=frame.weight)
 
 
@@ -478,12 +473,27 @@ def match_devices(
     that matches some device as a whole is not searched further: its frames line up.
     hints: {"device|size": transform} remembered for the devices.
     """
+    results = _match_each(signal, devices, hints, threshold, orientations=orientations)
+    return _frame_search(signal, devices, results, threshold)
+
+
+def _match_each(
+    signal: QuerySignal,
+    devices: dict[str, list[FingerprintRef]],
+    hints: dict[str, dict],
+    threshold: float,
+    *,
+    orientations: str,
+    looks: int = 1,
+) -> dict[str, Match]:
+    """{device: `match_device`} of the query as a whole, each with the hint remembered for its size."""
     key = size_key(signal.residual.shape)
-    results = {
-        device: match_device(signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=orientations)
+    return {
+        device: match_device(
+            signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=orientations, looks=looks
+        )
         for device, refs in devices.items()
     }
-    return _frame_search(signal, devices, results, threshold)
 
 
 def _frame_search(
@@ -546,18 +556,8 @@ def match_video(
     if signal.aggregate is None or not options.adaptive_frames or not devices:
         results = match_devices(signal, devices, hints, threshold, orientations=orientations)
         return [_with_frames(m, facts, None) for m in results]
-    key = size_key(signal.residual.shape)
-
-    def decide_all(looks: int) -> dict[str, Match]:
-        return {
-            device: match_device(
-                signal, refs, hints.get(f"{device}|{key}"), threshold, orientations=orientations, looks=looks
-            )
-            for device, refs in devices.items()
-        }
-
     looks = 1
-    results = decide_all(looks)
+    results = _match_each(signal, devices, hints, threshold, orientations=orientations)
     used = len(facts.frames)
     decided_at = {d: used for d, m in results.items() if settled(m)}
     if not all_settled(results.values()):
@@ -580,9 +580,12 @@ def match_video(
                 aggregate=signal.aggregate,
                 share=share,
             )
-            signal.residual, signal._prepared = residual, None
+            signal.replace_residual(residual)
             looks += 1
-            before, results = results, decide_all(looks)
+            before, results = (
+                results,
+                _match_each(signal, devices, hints, threshold, orientations=orientations, looks=looks),
+            )
             used = len(facts.frames)
             for device, found in results.items():
                 same = device in decided_at and found.decision == before[device].decision
