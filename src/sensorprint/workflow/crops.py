@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
+from sensorprint.errors import MediaError
+from sensorprint.media.image import probe_image
 from sensorprint.media.structure import editor_name
 from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, FingerprintAccumulator, PreparedFingerprint, landscape, match
 from sensorprint.prnu.decision import ALIGNED_POSITIONS, FingerprintStrength, correlation_score, search_threshold
@@ -34,7 +34,6 @@ from sensorprint.store import Case, Device
 from sensorprint.workflow.modules import module_key
 
 Shape = tuple[int, int]
-SOFTWARE, EXIF_IFD, LENS_MODEL = 0x0131, 0x8769, 0xA434  # EXIF Software; the Exif IFD's lens model
 
 
 @dataclass(frozen=True)
@@ -47,24 +46,23 @@ class Probed:
 
 
 def probe_images(paths: list[str]) -> dict[str, Probed]:
-    """The header of each regular file Pillow opens as an image (nothing decoded); others are left out.
+    """The header of each regular file the image reader describes (`media.image.probe_image`, nothing decoded).
 
-    Only regular files are opened (a FIFO or device would block or never end): the others
-    are left to the enrollment, which refuses them with its one-line reason.
+    Only regular files are opened (a FIFO or device would block or never end); those and
+    files that are not still images (videos, damaged files) are left to the enrollment,
+    which refuses or enrolls them as before.
     """
     found = {}
     for path in paths:
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
                 continue
-            with Image.open(path) as image:
-                exif = image.getexif()
-                software, lens = exif.get(SOFTWARE), exif.get_ifd(EXIF_IFD).get(LENS_MODEL)
-                module = module_key({"lens_model": lens})
-                shape = landscape((image.height, image.width))
-                found[path] = Probed(shape, str(software) if software else None, module)
-        except Exception:  # noqa: BLE001 - not an image Pillow reads (video, raw, damaged): enrolled as before
+            medium = probe_image(Path(path))
+        except (OSError, MediaError):
             continue
+        software = medium.metadata.get("software")
+        shape = landscape((medium.height, medium.width))
+        found[path] = Probed(shape, str(software) if software else None, module_key(medium.metadata))
     return found
 
 
