@@ -140,14 +140,17 @@ def file_results(case: Case, *, threshold: float | None = None) -> list[tuple[Fi
 
 def review_context(case: Case) -> dict:
     """What deciding any file's result needs of the case (the keyword arguments of `file_result` after threshold)."""
+    from sensorprint.workflow.validate import latest_validation  # validate reads results too
+
     with case.snapshot():
+        validation = latest_validation(case)  # read once: it gives the calibration and the wrong pairs
         return {
             "device_models": {d.name: d.model for d in case.list_devices()},
             "comparable": {f.device_name for f in case.fingerprints()},
-            "calibration": case_calibration(case),
+            "calibration": case_calibration(validation),
             "phones": phone_modules(reference_metadata(case)),
             "twins": model_twins(case),
-            "wrong_pairs": wrong_pair_log10_p_fa(case),
+            "wrong_pairs": wrong_pair_log10_p_fa(validation),
         }
 
 
@@ -222,17 +225,13 @@ def empirical_rule(matches: list[Match], wrong_pairs: Sequence[float]) -> list[M
     return out
 
 
-def wrong_pair_log10_p_fa(case: Case) -> list[float]:
-    """log₁₀ p_fa of every different-source comparison of the case's latest validation (empty: none)."""
-    from sensorprint.workflow.validate import latest_validation  # validate reads results too
-
-    found = latest_validation(case)
-    return sorted(s.log10_p_fa for s in found.scores if not s.same_source) if found is not None else []
+def wrong_pair_log10_p_fa(validation) -> list[float]:
+    """log₁₀ p_fa of every different-source comparison of a validation (`workflow.validate.Validation`; None: none)."""
+    return sorted(s.log10_p_fa for s in validation.scores if not s.same_source) if validation is not None else []
 
 
-def case_calibration(case: Case) -> Calibration | None:
-    """The case's own calibration of the predicted true-pair PCE, or None where it has not been validated."""
-    from sensorprint.workflow.validate import calibration, latest_validation  # validate reads results too
+def case_calibration(validation) -> Calibration | None:
+    """The case's own calibration of the predicted true-pair PCE from its validation, or None where there is none."""
+    from sensorprint.workflow.validate import calibration  # validate reads results too
 
-    found = latest_validation(case)
-    return calibration(found) if found is not None else None
+    return calibration(validation) if validation is not None else None
