@@ -33,7 +33,7 @@ from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import default_workers, open_executor
 from sensorprint.workflow.progress import Progress, no_progress
 from sensorprint.workflow.references import FitWindow, ReferenceCheck, check_references
-from sensorprint.workflow.signals import enrollment_part, query_signal
+from sensorprint.workflow.signals import enrollment_part, placed_sums, query_signal
 
 Shape = tuple[int, int]  # a landscape sensor size: (rows, cols), rows <= cols
 
@@ -224,15 +224,7 @@ def _register_crops(state: _Enrollment, crops: list[str], main, summary: EnrollS
             )
         line = crops_.outcome_line(printable(path), placement, main)
         if placement.found:
-            placed = FingerprintAccumulator(main)
-            transform = placement.transform
-            placed.add_placed(
-                signal.pixels[0],
-                residual=signal.residual,
-                rotation=transform["rotation"],
-                flip=transform["flip"],
-                offset=tuple(transform["offset"]),
-            )
+            placed = placed_sums(signal.pixels[0], signal.residual, main, placement.transform)
             fields = facts.store_fields()
             fields["details"] = {
                 **fields["details"],

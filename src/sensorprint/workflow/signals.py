@@ -344,19 +344,20 @@ def placed_part(path: str, options: SignalOptions, shape: tuple[int, int], trans
         facts.medium, pixels, _ = read_medium(Path(path), options, facts)
         if pixels is None:
             raise MediaError(f"{Path(path).name}: a registered reference must be an image")
-        placed = Transform.from_dict(transform)
-        accumulator = FingerprintAccumulator(shape)
-        accumulator.add_placed(
-            pixels,
-            residual=extract_residual(pixels, sigma=options.sigma),
-            rotation=placed.rotation,
-            flip=placed.flip,
-            offset=placed.offset,
-        )
-        accumulators[shape] = accumulator
+        accumulators[shape] = placed_sums(pixels, extract_residual(pixels, sigma=options.sigma), shape, transform)
     except Exception as error:  # noqa: BLE001 - the caller reports the file's error line
         fail(facts, error)
     return facts, accumulators
+
+
+def placed_sums(
+    pixels: np.ndarray, residual: np.ndarray, shape: tuple[int, int], transform: dict
+) -> FingerprintAccumulator:
+    """The sums of a fingerprint of `shape` holding one crop at the place `transform` (`Transform.to_dict`) names."""
+    placed = Transform.from_dict(transform)
+    accumulator = FingerprintAccumulator(shape)
+    accumulator.add_placed(pixels, residual=residual, rotation=placed.rotation, flip=placed.flip, offset=placed.offset)
+    return accumulator
 
 
 def _fit_window(pixels: np.ndarray, residual: np.ndarray, rotation: int) -> tuple[np.ndarray, np.ndarray, int]:
