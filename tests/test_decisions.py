@@ -125,3 +125,33 @@ def test_reference_fit_is_high_for_the_camera_and_low_for_another():
         num, den = others + own, energy * 10
         score = reference_fit(num, den, own, energy, 6_000_000)
         assert (score > 1000) if expected_high else (abs(score) < 300), score
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_a_report_threshold_keeps_the_built_in_calibration_of_the_query_kind(video):
+    """Re-deciding at a report's threshold (no validation in the case) must not drop the built-in calibration.
+
+    The scan said inconclusive because even a true pair was expected below the threshold;
+    a report at the same threshold must say so too, not "no match", for images and for
+    video aggregates (whose prediction has its own calibration).
+    """
+    from sensorprint.prnu.decision import DEFAULT_CALIBRATION, DEFAULT_VIDEO_CALIBRATION
+    from sensorprint.results import Method, PrnuEvidence
+    from sensorprint.workflow.review import decided_again
+
+    calibration = DEFAULT_VIDEO_CALIBRATION if video else DEFAULT_CALIBRATION
+    predicted = 1.2 * DEFAULT_PCE_THRESHOLD / calibration.expected(1.0)  # expected 1.2x the threshold: decisive
+    weak = 0.5 * DEFAULT_PCE_THRESHOLD / calibration.expected(1.0)  # expected half the threshold: cannot exclude
+    rows = []
+    for name, prediction in (("strong", predicted), ("weak", weak)):
+        evidence = PrnuEvidence(
+            n_positions=1,
+            threshold_at_search=DEFAULT_PCE_THRESHOLD,
+            predicted_pce=prediction,
+            frames_used=5 if video else None,
+        )
+        decision = Decision.NO_MATCH if name == "strong" else Decision.INCONCLUSIVE
+        rows.append(Match(Method.PRNU, name, 3.0, decision, evidence=evidence))
+    again, changed = decided_again(rows, DEFAULT_PCE_THRESHOLD, None)
+    assert {m.target: m.decision for m in again} == {"strong": Decision.NO_MATCH, "weak": Decision.INCONCLUSIVE}
+    assert changed == {}

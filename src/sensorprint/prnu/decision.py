@@ -258,6 +258,19 @@ DEFAULT_VIDEO_CALIBRATION = Calibration(
 )
 
 
+def calibration_for(video: bool, case: Calibration | None = None) -> Calibration:
+    """The calibration of the predicted true-pair PCE for a query of this kind.
+
+    video: the query is a video aggregate (`predicted_video_pce`), whose prediction has its
+    own calibration (`DEFAULT_VIDEO_CALIBRATION`): a case's validation measures held-out
+    reference images, so it never applies to video. case: the case's own image calibration
+    (`workflow.validate.calibration`); None: the built-in one (`DEFAULT_CALIBRATION`).
+    """
+    if video:
+        return DEFAULT_VIDEO_CALIBRATION
+    return case if case is not None else DEFAULT_CALIBRATION
+
+
 def decide(
     pce: float,
     threshold: float = DEFAULT_PCE_THRESHOLD,
@@ -454,8 +467,7 @@ def compare(
     if looks > 1:  # each earlier look at a smaller aggregate was a test too
         result = count_extra_positions(result, result.n_positions * (looks - 1))
     video = query.intensity is None
-    if calibration is None:
-        calibration = DEFAULT_VIDEO_CALIBRATION if video else DEFAULT_CALIBRATION
+    calibration = calibration if calibration is not None else calibration_for(video)
     predicted = None
     if not swapped:
         predicted = (

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from sensorprint.prnu import FingerprintStrength, decide
-from sensorprint.prnu.decision import Calibration, separated_from_twin
+from sensorprint.prnu.decision import Calibration, calibration_for, separated_from_twin
 from sensorprint.prnu.evaluative import empirical_false_alarm
 from sensorprint.results import Agreement, Decision, FileResult, Match, Method, Verdict, fuse
 from sensorprint.store import Case, MediumRecord
@@ -47,10 +47,14 @@ def _decision_again(m: Match, threshold: float | None, calibration: Calibration 
     decidable = m.decision in (Decision.MATCH, Decision.NO_MATCH, Decision.INCONCLUSIVE)
     if m.method != Method.PRNU or m.score is None or e.reason or not decidable:
         return None
-    expected = calibration.expected(e.predicted_pce) if calibration is not None else None
+    # a video aggregate is the only PRNU result with frames counted; the case's validation
+    # calibrates images only (`calibration_for`)
+    video = e.frames_used is not None
+    case_calibrates = calibration is not None and not video
+    expected = calibration_for(video, calibration).expected(e.predicted_pce)
     if threshold is not None:
         return decide(m.score, threshold, e.n_positions or 1, _strength(m), expected)
-    if expected is None or m.decision == Decision.MATCH or e.threshold_at_search is None:
+    if not case_calibrates or expected is None or m.decision == Decision.MATCH or e.threshold_at_search is None:
         return None
     strength = _strength(m)
     if strength is not None and strength.weak:
