@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sensorprint.prnu.cluster import pair_score
-from sensorprint.prnu.decision import ONE_MEDIUM
+from sensorprint.prnu.decision import ALIGNED_POSITIONS, ONE_MEDIUM
 from sensorprint.results import Decision
 from sensorprint.store import Case
 from sensorprint.workflow import enroll, file_results, scan
@@ -105,7 +105,7 @@ def pair_figures(root: Path, scene_alpha: float | None = None) -> dict:
     for path in sorted((root / "natural").iterdir()):
         _, signals[path.name] = query_signal(path, options_for(scene_alpha)[1].signal)
     same, different = collections.Counter(), collections.Counter()
-    wrong_pces = []
+    wrong_pces, aligned_wrong = [], []  # aligned: the same-size pairs, one position (no search)
     for a, b in itertools.combinations(sorted(signals), 2):
         found = pair_score(signals[a], signals[b], strength=ONE_MEDIUM)
         if device_of(a) == device_of(b):
@@ -113,11 +113,14 @@ def pair_figures(root: Path, scene_alpha: float | None = None) -> dict:
         else:
             different[str(found.decision)] += 1
             wrong_pces.append(found.score)
+            if found.evidence.n_positions <= ALIGNED_POSITIONS:
+                aligned_wrong.append(found.score)
     return {
         "same_unit": dict(same),
         "different": dict(different),
         "max_wrong_pair_pce": max(wrong_pces),
-        "wrong_pair_pce_p95": float(np.percentile(wrong_pces, 95)),  # under the null (chi-square, 1 dof): 3.8
+        "aligned_wrong_pairs": len(aligned_wrong),
+        "aligned_wrong_pce_p95": float(np.percentile(aligned_wrong, 95)),  # under the null (chi-square, 1 dof): 3.8
     }
 
 
@@ -171,7 +174,8 @@ def main() -> None:
         f"same_unit_pairs_no_match={pairs['same_unit'].get('no match', 0)} "
         f"different_pairs_match={pairs['different'].get('match', 0)} "
         f"different_pairs_inconclusive={pairs['different'].get('inconclusive', 0)} "
-        f"max_wrong_pair_pce={pairs['max_wrong_pair_pce']:.1f} wrong_pair_pce_p95={pairs['wrong_pair_pce_p95']:.1f} "
+        f"max_wrong_pair_pce={pairs['max_wrong_pair_pce']:.1f} "
+        f"aligned_wrong_pairs={pairs['aligned_wrong_pairs']} aligned_wrong_pce_p95={pairs['aligned_wrong_pce_p95']:.1f} "
         f"clean_references_refused={case['refused']} min_reference_fit={case['min_reference_fit']:.0f} "
         f"similar_device_pairs={len(case['similar_pairs'])} "
         f"stray_fit={stray['default']['stray_fit']:.1f} stray_refused={stray['default']['refused']} "
