@@ -12,6 +12,7 @@ from sensorprint.simulate import make_cameras
 from sensorprint.store import Case
 from sensorprint.workflow import enroll
 from sensorprint.workflow.correct import remove_reference
+from sensorprint.workflow.validate import SAME, validate
 
 
 def test_a_placed_crop_adds_exactly_its_part_of_the_sensor():
@@ -88,3 +89,14 @@ def test_force_keeps_an_unplaced_crop_flagged(shots, tmp_path):
         assert summary.refused == [] and sum(line.startswith("KEPT (--force)") for line in summary.outcomes) == 2
         flagged = {m.path for m in case.list_media(role="reference") if m.details.get("reference_flag")}
         assert flagged == {shots["stray"], shots["resized"]}
+
+
+def test_validate_holds_a_registered_crop_out_at_its_offset(shots, tmp_path):
+    with Case.create(tmp_path / "case") as case:
+        enroll(case, shots["a"], [shots["refs"]], workers=1)
+        found = validate(case, [], workers=1)
+    held_out = {s.file: s for s in found.scores if s.origin == SAME}
+    assert {shots["crop"], shots["edited"]} <= set(held_out)  # the registered ones are scored too
+    crop = held_out[shots["crop"]]
+    assert crop.n_positions == 1 and crop.decision == "match"  # at the place it was registered, not searched
+    assert crop.pce > 60

@@ -11,6 +11,7 @@ from sensorprint.store import Case
 from sensorprint.workflow import enroll, file_results, scan
 from sensorprint.workflow.references import model_twins
 from sensorprint.workflow.review import twin_rule
+from sensorprint.workflow.verify import verify
 
 
 def test_separation_is_a_margin_on_the_square_root_of_the_pce():
@@ -52,3 +53,22 @@ def test_a_photo_that_matches_both_units_of_a_model_is_inconclusive(tmp_path):
     assert own.score > 60 and results[first].prnu()[second].score > 60  # the shared pattern: both pass alone
     assert own.decision == Decision.INCONCLUSIVE and own.evidence.model_twin.startswith(f"{second}: ")
     assert results[first].best_device is None
+
+
+def test_verify_against_a_device_with_a_model_twin_passes_the_twin_rule(tmp_path):
+    cameras = make_cameras(n_models=1, units_per_model=2, seed=5, width=512, height=384, shared_random_strength=0.008)
+    for camera in cameras:
+        for i in range(5):
+            camera.save_jpeg(tmp_path / "refs" / camera.name / f"f{i}.jpg", flat=True, seed=i)
+    first, second = (c.name for c in cameras)
+    query = cameras[0].save_jpeg(tmp_path / "evidence" / "scene.jpg", seed=50)
+    with Case.create(tmp_path / "case") as case:
+        enroll(case, first, [tmp_path / "refs" / first], workers=1)
+    alone = verify(query, first, case=tmp_path / "case")
+    assert alone.prnu.decision == Decision.MATCH  # no twin enrolled yet: the shared pattern passes alone
+    with Case.open(tmp_path / "case") as case:
+        enroll(case, second, [tmp_path / "refs" / second], workers=1)
+    checked = verify(query, first, case=tmp_path / "case")
+    assert checked.prnu.score == alone.prnu.score
+    assert checked.prnu.decision == Decision.INCONCLUSIVE
+    assert checked.prnu.evidence.model_twin.startswith(f"{second}: ")

@@ -27,7 +27,7 @@ from sensorprint.prnu.decision import landscape
 from sensorprint.store import Case, Device, MediumRecord
 from sensorprint.store import identity as ident
 from sensorprint.store.names import storable
-from sensorprint.workflow.crops import registered_shape
+from sensorprint.workflow.crops import registered_shape, registration
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
@@ -155,8 +155,7 @@ def _indexed_part(
 
 def _placement(medium: MediumRecord) -> tuple | None:
     """(fingerprint shape, transform) of a reference registered into a larger fingerprint (`workflow.crops`)."""
-    shape = registered_shape(medium.details)
-    return None if shape is None else (shape, medium.details["registration"]["transform"])
+    return registration(medium.details)
 
 
 def fingerprint_shape(medium: MediumRecord) -> Shape:

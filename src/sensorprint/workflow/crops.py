@@ -74,6 +74,12 @@ def registered_shape(details: dict | None) -> Shape | None:
     return int(registration["rows"]), int(registration["cols"])
 
 
+def registration(details: dict | None) -> tuple[Shape, dict] | None:
+    """(landscape size of the fingerprint, `Transform.to_dict` of the place) a reference was registered at, or None."""
+    shape = registered_shape(details)
+    return None if shape is None else (shape, details["registration"]["transform"])  # type: ignore[index]
+
+
 def main_shape(case: Case, device: Device, probed: dict[str, Probed]) -> Shape | None:
     """The landscape size most of the device's image references have (stored and new), the largest on a tie."""
     sizes: Counter[Shape] = Counter()

@@ -276,13 +276,18 @@ def _check(state: _Enrollment, summary: EnrollSummary, *, force: bool, workers, 
         state.case.annotate_media(flags, run_id=state.run_id)
 
 
+# How reference media become noise signals unless told otherwise: a reference video gives 30 evenly
+# spaced frames (enrollment is done once), an image its residual.
+REFERENCE_OPTIONS = SignalOptions(frame_strategy="even", n_frames=30)
+
+
 def enroll(
     case: Case,
     device_name: str,
     paths: list[Path],
     *,
     model: str | None = None,
-    options: SignalOptions = SignalOptions(frame_strategy="even", n_frames=30),
+    options: SignalOptions = REFERENCE_OPTIONS,
     workers: int | None = None,
     scheduler: str | None = None,
     part_size: int | None = None,

@@ -36,6 +36,10 @@ class SignalOptions:
     align_references: the frames of a REFERENCE video are aligned to the running estimate
         before they are summed when the video is stabilised (sensorprint.prnu.stabilised
         align_reference); a video that is not is summed as read.
+    scene_alpha: attenuate the strong components of every image residual, reference and
+        query alike, before matching (Li, TIFS 2010: sensorprint.prnu.scene.enhance_residual),
+        α in units of the residual's standard deviation; None (default): not applied. Enroll
+        and scan with the same value: a fingerprint and a query must be made alike.
     """
 
     sigma: float = 3.0
@@ -50,6 +54,7 @@ class SignalOptions:
     adaptive_frames: bool = True
     max_frames: int = 0
     align_references: bool = True
+    scene_alpha: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -34,6 +34,7 @@ from sensorprint.prnu import (
 )
 from sensorprint.prnu.adaptive import all_settled, batches, coded_share, frame_order, settled
 from sensorprint.prnu.decision import centre_window
+from sensorprint.prnu.scene import enhance_residual
 from sensorprint.prnu.stabilised import (
     AlignedReference,
     ReferenceFrame,
@@ -267,7 +268,7 @@ def query_signal(
         facts.timings["probe"] = time.process_time() - started
         if pixels is not None:
             started = time.process_time()
-            signal = QuerySignal(extract_residual(pixels, sigma=options.sigma), to_gray(pixels))
+            signal = QuerySignal(matching_residual(pixels, options), to_gray(pixels))
             signal.jpeg_quality = jpeg_quality(facts.medium.metadata)
             facts.timings["residual"] = time.process_time() - started
             if keep_pixels:
@@ -292,6 +293,16 @@ def query_signal(
     except Exception as error:  # noqa: BLE001 - one bad file must not stop the run
         fail(facts, error)
         return facts, None
+
+
+def matching_residual(pixels: np.ndarray, options: SignalOptions) -> np.ndarray:
+    """An image's noise residual (`prnu.extract_residual`), its scene content attenuated when the options ask.
+
+    The one place a reference image and a query image get their residual, so that the two are
+    always made alike (`SignalOptions.scene_alpha`: Li, TIFS 2010, `prnu.scene.enhance_residual`).
+    """
+    residual = extract_residual(pixels, sigma=options.sigma)
+    return residual if options.scene_alpha is None else enhance_residual(residual, options.scene_alpha)
 
 
 def jpeg_quality(metadata: dict | None) -> int | None:
@@ -319,7 +330,7 @@ def enrollment_part(paths: list[str], options: SignalOptions) -> tuple[list[File
         try:
             facts.medium, pixels, frames = read_medium(path, options, facts)
             if pixels is not None:
-                residual = extract_residual(pixels, sigma=options.sigma)
+                residual = matching_residual(pixels, options)
                 rotation = accumulator_for(pixels.shape).add(pixels, residual=residual)
                 facts.fit_window = _fit_window(pixels, residual, rotation)
             else:
@@ -344,7 +355,7 @@ def placed_part(path: str, options: SignalOptions, shape: tuple[int, int], trans
         facts.medium, pixels, _ = read_medium(Path(path), options, facts)
         if pixels is None:
             raise MediaError(f"{Path(path).name}: a registered reference must be an image")
-        accumulators[shape] = placed_sums(pixels, extract_residual(pixels, sigma=options.sigma), shape, transform)
+        accumulators[shape] = placed_sums(pixels, matching_residual(pixels, options), shape, transform)
     except Exception as error:  # noqa: BLE001 - the caller reports the file's error line
         fail(facts, error)
     return facts, accumulators

@@ -46,9 +46,11 @@ from sensorprint.prnu.evaluative import (
     fit_likelihood_ratio,
     likelihood_ratio,
 )
+from sensorprint.prnu.geometry import Transform, orient
 from sensorprint.prnu.residual import intensity, to_gray
 from sensorprint.results import Decision, Match
 from sensorprint.store import Case
+from sensorprint.workflow.crops import registration
 from sensorprint.workflow.options import ScanOptions, SignalOptions
 from sensorprint.workflow.parallel import completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
@@ -160,6 +162,35 @@ def held_out_match(
     return compare(query, k, target=device, k_is_video=False, threshold=threshold, strength=strength)
 
 
+def held_out_placed(
+    pixels: np.ndarray,
+    residual: np.ndarray,
+    sums: tuple[np.ndarray, np.ndarray],
+    transform: dict,
+    device: str,
+    threshold: float,
+    strength,
+    jpeg_quality: int | None = None,
+) -> Match:
+    """A crop registered into its device's fingerprint, compared at its place with the fingerprint of the others.
+
+    transform: where the registration put it (`Transform.to_dict`; `workflow.crops`). Its W·I
+    and I², turned as the registration turned them, are taken out of the sums at that offset
+    (they were added there: `FingerprintAccumulator.add_placed`), and the crop is compared
+    with that part of K₋ᵢ (Chen et al. 2008) at that one position: the registration fixed the
+    place before this test, so it is not searched again.
+    """
+    placed = Transform.from_dict(transform)
+    w = orient(residual, placed.rotation, placed.flip)
+    gray = orient(to_gray(pixels), placed.rotation, placed.flip)
+    inten = orient(intensity(pixels), placed.rotation, placed.flip)
+    (top, left), (rows, cols) = placed.offset, w.shape
+    num, den = (a[top : top + rows, left : left + cols] for a in sums)
+    k = leave_one_out_fingerprint(num, den, w * inten, inten * inten)
+    query = Query(np.ascontiguousarray(w), np.ascontiguousarray(gray), jpeg_quality=jpeg_quality)
+    return compare(query, k, target=device, k_is_video=False, threshold=threshold, strength=strength)
+
+
 @dataclass(frozen=True)
 class ReferenceTask:
     """One reference file to score: its own device (held out) and the others (different sources)."""
@@ -170,6 +201,7 @@ class ReferenceTask:
     device_id: int
     shape: tuple[int, int] | None  # landscape size of its own fingerprint (None: a video, not held out)
     strength: FingerprintStrength | None
+    placed: dict | None = None  # a crop registered into the fingerprint of `shape`: where (`Transform.to_dict`)
 
 
 def score_reference(
@@ -184,9 +216,13 @@ def score_reference(
     scores = []
     sums = _total_sums(case_root, task.device_id, task.shape) if task.shape and signal.intensity is not None else None
     if sums is not None:  # an image: held out against the fingerprint of its device's other references
-        own = held_out_match(
-            signal.pixels[0], signal.residual, sums, task.device, threshold, task.strength, signal.jpeg_quality
-        )
+        pixels, residual = signal.pixels[0], signal.residual
+        if task.placed is not None:  # a registered crop: held out where it was registered
+            own = held_out_placed(
+                pixels, residual, sums, task.placed, task.device, threshold, task.strength, signal.jpeg_quality
+            )
+        else:
+            own = held_out_match(pixels, residual, sums, task.device, threshold, task.strength, signal.jpeg_quality)
         scores.append(_score(own, task.path, task.sha256, SAME))
     signal.pixels.clear()
     for refs in others.values():
@@ -215,12 +251,16 @@ def _reference_tasks(case: Case, devices: dict[str, list[FingerprintRef]]) -> li
         sums_shapes = set(case.sums_shapes(device.id))
         for medium in case.list_media(role="reference", device_id=device.id, status="ok"):
             shape = landscape((medium.height, medium.width)) if medium.kind == "image" and medium.width else None
+            registered = registration(medium.details)  # a crop: part of the fingerprint it was registered into
+            if registered is not None:
+                shape = registered[0]
             if shape not in sums_shapes:
-                shape = None
+                shape = registered = None
             strength = strengths.get(shape)
             if strength is not None:  # the fingerprint without this file has one medium fewer
                 strength = FingerprintStrength(max(1, strength.n_media - 1), strength.quality)
-            tasks.append(ReferenceTask(medium.path, medium.sha256, name, device.id, shape, strength))
+            placed = registered[1] if registered is not None else None
+            tasks.append(ReferenceTask(medium.path, medium.sha256, name, device.id, shape, strength, placed))
     return tasks
 
 

@@ -19,8 +19,10 @@ from sensorprint.results import CnnAnswer, Decision, Match, TargetKind, Verdict,
 from sensorprint.store import Case
 from sensorprint.workflow.classify import NetworkRef, classify_rows, current_networks
 from sensorprint.workflow.options import ScanOptions
+from sensorprint.workflow.references import model_twins
+from sensorprint.workflow.review import twin_rule
 from sensorprint.workflow.scan import enrolled_fingerprints
-from sensorprint.workflow.signals import QuerySignal, match_video, query_signal
+from sensorprint.workflow.signals import FingerprintRef, QuerySignal, match_devices, match_video, query_signal
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,28 @@ def _against_file(signal_a: QuerySignal, signal_b: QuerySignal, options: ScanOpt
     )
 
 
+def _twin_checked(
+    found: Match,
+    signal: QuerySignal,
+    twins: dict[str, float],
+    fingerprints: dict[str, list[FingerprintRef]],
+    options: ScanOptions,
+) -> Match:
+    """A match to the device passes the twin rule of a scan's review (`workflow.review.twin_rule`).
+
+    twins: the devices of the case whose fingerprints correlate with this device's
+    (`workflow.references.model_twins`, units of one model can share a pattern: Iuliani et
+    al., IEEE Access 2021). A is compared with each of them on the same noise that decided
+    the match (no further frames of a video), and the match stands only when separated from
+    every twin's result; otherwise it is inconclusive, with the twin named in its evidence.
+    """
+    others = {name: refs for name, refs in fingerprints.items() if name in twins}
+    if found.decision != Decision.MATCH or not others:
+        return found
+    against = match_devices(signal, others, {}, options.threshold, orientations=options.signal.orientations)
+    return twin_rule([found, *against], {found.target: twins})[0]
+
+
 def _device_answer(answers: list[FileAnswer], file: str) -> CnnAnswer | None:
     return next((a.answer for a in answers if a.file == file and a.answer.target_kind == TargetKind.DEVICE), None)
 
@@ -117,12 +141,14 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
     answers, rows_a = _classify(networks, facts_a, signal_a, "A", notes) if networks else ([], [])
     if case is not None and not Path(b).exists():
         with Case.open(case, read_only=True) as opened:
-            devices = enrolled_fingerprints(opened, b)  # one device: nothing to shortlist
+            devices = enrolled_fingerprints(opened)  # B's, and those of its model twins
+            twins = model_twins(opened).get(b, {})
         if b not in devices:
             raise CaseError(f"{b!r} is neither a file nor a device enrolled in {case}")
         # a video gets more frames while undecided; one that does not match as a whole is searched
         # frame by frame (stabilised video)
         found = match_video(Path(a), facts_a, signal_a, {b: devices[b]}, {}, options.threshold, options.signal)[0]
+        found = _twin_checked(found, signal_a, twins, devices, options)
         sha_b = None
         verdict = fuse([found, *rows_a], [b], device_models)
     else:
