@@ -117,7 +117,7 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
     print(
         f"N={len(truth)}: {seconds:.0f} s end to end ({', '.join(f'{k} {v:.1f} s' for k, v in s.items())}); "
         f"{', '.join(f'{k} {v:.3g}' for k, v in rates.items())}; {summary.candidates} candidates of "
-        f"{summary.screened} pairs, {summary.scored} scored ({summary.spared} not needed: already linked), "
+        f"{summary.screened} pairs, {summary.scored} scored ({summary.spared} not needed: already linked or left to group fingerprints), "
         f"{summary.group_tests} group tests; "
         f"ARI {found['ari']:.4f}, precision {found['precision']:.4f}, recall {found['recall']:.4f}; "
         f"peak memory main {own:.0f} MB, worker {children:.0f} MB",
