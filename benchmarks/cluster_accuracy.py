@@ -37,7 +37,7 @@ from sensorprint.simulate import make_cameras  # noqa: E402
 from sensorprint.store import Case  # noqa: E402
 from sensorprint.workflow.cluster import cluster, stored_groups  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = (Path(__file__).resolve().parents[1].parent / "shared" / "data").resolve()  # as the case records paths
 SIZES = ((1024, 768, (640, 360)), (1280, 960, (800, 450)), (1600, 1200, (960, 540)))
 
 

@@ -92,6 +92,12 @@ def _peak_mb() -> tuple[float, float]:
     return own, children
 
 
+def cpu_seconds() -> float:
+    """User and system CPU seconds of this process and of its finished children (the workers) so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path, denoiser: str) -> dict:
     """Cluster the files of `truth` (a folder of links to them) in a new case; figures of the run."""
     links = work / f"media-{len(truth)}"
@@ -99,10 +105,10 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
     for path in truth:
         (links / Path(path).name).symlink_to(path)
     case = Case.create(work / f"case-{len(truth)}")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     options = ClusterOptions(signature_side=side, denoiser=denoiser)
     summary = cluster(case, [links], options=options, workers=workers)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu  # the workers are joined when cluster returns
     groups = [[str(folder / Path(p).name) for p in g.paths] for g in stored_groups(case)]
     case.close()
     found = scores(truth, groups)
@@ -115,9 +121,9 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
         "group tests/s": summary.group_tests / max(s.get("groups", 0), 1e-9),
     }
     print(
-        f"N={len(truth)}: {seconds:.0f} s end to end ({', '.join(f'{k} {v:.1f} s' for k, v in s.items())}); "
+        f"N={len(truth)}: {seconds:.0f} s end to end, {cpu:.0f} CPU s ({', '.join(f'{k} {v:.1f} s' for k, v in s.items())}); "
         f"{', '.join(f'{k} {v:.3g}' for k, v in rates.items())}; {summary.candidates} candidates of "
-        f"{summary.screened} pairs, {summary.scored} scored ({summary.spared} not needed: already linked), "
+        f"{summary.screened} pairs, {summary.scored} scored ({summary.spared} not needed: already linked or left to group fingerprints), "
         f"{summary.group_tests} group tests; "
         f"ARI {found['ari']:.4f}, precision {found['precision']:.4f}, recall {found['recall']:.4f}; "
         f"peak memory main {own:.0f} MB, worker {children:.0f} MB",
@@ -133,6 +139,7 @@ def run(truth: dict[str, str], folder: Path, workers: int, side: int, work: Path
     return {
         "n": len(truth),
         "seconds": seconds,
+        "cpu": cpu,
         "stages": dict(s),
         "load": os.getloadavg()[0],
         "peak_mb": max(own, children),
@@ -208,12 +215,14 @@ def main() -> None:
                 f"{last['seconds'] / unit / last['n']:.1f} per image; load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
-    print("growth table (measured): N, seconds end to end, per stage seconds, units per second, peak MB, load")
+    print(
+        "growth table (measured): N, seconds end to end, CPU seconds, per stage seconds, units per second, peak MB, load"
+    )
     for r in results:
         stages = " ".join(f"{k}={v:.1f}" for k, v in r["stages"].items())
         rates = " ".join(f"{k}={v:.3g}/s" for k, v in r["rates"].items())
         print(
-            f"   N={r['n']}: {r['seconds']:.1f} s | {stages} | {rates} | {r['peak_mb']:.0f} MB | load {r['load']:.1f}"
+            f"   N={r['n']}: {r['seconds']:.1f} s | {r['cpu']:.0f} CPU s | {stages} | {rates} | {r['peak_mb']:.0f} MB | load {r['load']:.1f}"
         )
     if len(results) > 1:
         first, last = results[0], results[-1]

@@ -137,6 +137,49 @@ def test_pair_waves_score_a_forest_and_drop_linked_pairs():
     assert method.pair_waves(later, linked) == ([], [])
 
 
+def test_pair_waves_leave_pairs_between_groups_to_the_group_stage():
+    linked = method.UnionFind(7)
+    candidates = [(0, 1, 9.0), (2, 3, 8.0), (1, 2, 7.0), (1, 4, 6.0), (5, 6, 5.0)]
+    wave, later = method.pair_waves(candidates, linked)
+    # (1, 2) would join two groups of two: it waits; a single medium (4) joining a group is scored
+    assert [p[:2] for p in wave] == [(0, 1), (2, 3), (1, 4), (5, 6)]
+    assert [p[:2] for p in later] == [(1, 2)]
+    for i, j in ((0, 1), (2, 3), (1, 4), (5, 6)):
+        linked.union(i, j)
+    assert method.pair_waves(later, linked) == ([], [])  # both groups formed: their fingerprints decide
+    failed = method.UnionFind(7)
+    failed.union(0, 1)  # (2, 3) did not link: (1, 2) is a single medium joining a group, scored
+    assert [p[:2] for p in method.pair_waves(later, failed)[0]] == [(1, 2)]
+
+
+def test_large_pairs_are_scored_on_their_centre_window_first_and_both_looks_are_counted():
+    rng = np.random.default_rng(5)
+    shape = (2048, 2560)  # 5 window areas (4 is the smallest size given a window first)
+    k = rng.normal(0, 0.005, shape).astype(np.float32)
+
+    def photo(pattern):
+        intensity = rng.uniform(60, 200, shape).astype(np.float32)
+        return Query(intensity * pattern + rng.normal(0, 5, shape).astype(np.float32), intensity)
+
+    a, b, other = photo(k), photo(k), photo(rng.normal(0, 0.005, shape).astype(np.float32))
+    asked = []
+
+    def reference():
+        asked.append(1)
+        return None
+
+    same = method.windowed_pair_score(a, b, threshold=60.0, reference=reference)
+    assert str(same.decision) == "match" and same.evidence.search_stage.startswith("centre window")
+    assert same.evidence.n_positions == 2 and not asked  # the window's look and the whole's would-be look
+    whole = method.pair_score(a, b, threshold=60.0)
+    assert 0.12 * whole.score < same.score < 0.3 * whole.score  # a fifth of the pixels: about a fifth of the PCE
+    different = method.windowed_pair_score(a, other, threshold=60.0, reference=reference)
+    assert str(different.decision) != "match" and asked  # the window did not link: the whole images were compared
+    assert different.evidence.n_positions == 2 and not different.evidence.search_stage.startswith("centre window")
+    small = Query(a.residual[:1024, :1024], a.intensity[:1024, :1024])
+    assert method.centre_windows(small, small) is None  # under 4 window areas: the whole images at once
+
+
 def test_join_score_searches_full_views_only():
     rng = np.random.default_rng(5)
     k = rng.normal(size=(240, 320)).astype(np.float32)

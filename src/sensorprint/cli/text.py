@@ -402,7 +402,8 @@ def cluster_lines(summary) -> list[str]:
         f"cluster run {summary.run_id}: {summary.files} files, {summary.read} read now, {summary.skipped} read before, "
         f"{summary.errors} unreadable; {len(summary.groups)} groups, {len(summary.singletons)} single media",
         f"  {summary.screened} pairs screened, {summary.candidates} candidates, {summary.scored} scored now "
-        f"({summary.reused} before; {summary.spared} not needed, their files already linked), "
+        f"({summary.reused} before; {summary.spared} not needed, their files already linked or in groups whose fingerprints "
+        f"decide), "
         f"{summary.group_tests} tests against group fingerprints; "
         f"links at PCE >= {summary.threshold:.1f} (false-alarm probability of the whole run <= 1%)",
     ]

@@ -217,26 +217,30 @@ def score_pairs(
 ) -> list[tuple]:
     """Score files against one reference file (the larger of each pair): [(query id, reference id, Match)].
 
-    Files of the reference's size get `verify`'s pair score (`prnu.cluster.pair_score`); a
+    Files of the reference's size get `verify`'s pair score (`prnu.cluster.pair_score`), large images
+    first on their centre windows (`prnu.cluster.windowed_pair_score`); a
     smaller one the join test (`prnu.cluster.join_score`: only where it is the reference's full
     width or height), since what `verify` finds beyond that, a native-scale crop, never links.
 
     threshold: where the geometric search may stop (the run decides links itself, `_State.links`).
     """
     ref_id, ref_cache = reference
-    prepared = _reference(ref_cache)
     ref_query = cached_query(ref_cache)
     out = []
     for query_id, query_cache in queries:
         query = cached_query(query_cache)
         if method.landscape(query.residual.shape) == method.landscape(ref_query.residual.shape):
-            found = method.pair_score(
-                query, ref_query, threshold=threshold, orientations=orientations, reference=prepared
+            found = method.windowed_pair_score(
+                query,
+                ref_query,
+                threshold=threshold,
+                orientations=orientations,
+                reference=lambda: _reference(ref_cache),
             )
         else:  # a smaller file: only as a full view of the other (a native-scale crop never links)
             found = method.join_score(
                 query,
-                prepared.k,
+                _reference(ref_cache).k,
                 k_is_video=ref_query.intensity is None,
                 threshold=threshold,
                 orientations=orientations,
