@@ -162,3 +162,30 @@ def test_weak_clip_gets_more_frames_than_a_strong_one(tmp_path):
     assert [(r.target, r.score, str(r.decision)) for r in again] == [
         (r.target, r.score, str(r.decision)) for r in query_and_match(weak, devices, {}, options, 60.0)[1]
     ]  # reproducible
+
+
+def test_a_settled_device_is_not_decided_again(clip, monkeypatch):
+    """Only the undecided devices are decided on each new batch; a settled one keeps its look's answer and frames."""
+    from sensorprint.workflow import SignalOptions, signals
+
+    calls: list[tuple[str, int]] = []
+
+    def fake_match_device(signal, refs, hint, threshold, *, orientations="sensor", looks=1):
+        device = refs[0]
+        calls.append((device, looks))
+        decision = Decision.NO_MATCH if device == "early" or looks >= 3 else Decision.INCONCLUSIVE
+        return Match(Method.PRNU, device, float(looks), decision, evidence=PrnuEvidence())
+
+    monkeypatch.setattr(signals, "match_device", fake_match_device)
+    options = SignalOptions(frame_strategy="even_keyframes", n_frames=2, frame_search=False)
+    facts, signal = signals.query_signal(clip, options, clean_video=False)
+    first = len(facts.frames)
+    found = {
+        m.target: m
+        for m in signals.match_video(clip, facts, signal, {"early": ["early"], "late": ["late"]}, {}, 60.0, options)
+    }
+    assert [c for c in calls if c[0] == "early"] == [("early", 1)]
+    assert [c[1] for c in calls if c[0] == "late"] == [1, 2, 3]
+    assert found["early"].evidence.frames_used == found["early"].evidence.frames_decided == first
+    assert found["late"].evidence.frames_used == found["late"].evidence.frames_decided == len(facts.frames) > first
+    assert found["late"].score == 3.0

@@ -545,12 +545,13 @@ def match_video(
     that decides on them costs what it did). While some device is neither matched nor
     excluded (`prnu.adaptive.settled`), the next batch of frames in `prnu.adaptive.frame_order`
     (the other keyframes, then the other frames by coded size, weighted by `coded_share`)
-    is added to the aggregate and every device decided again, each decision counted in its
-    false-alarm probability (`looks`); the read stops once all are settled, the clip ends, or
-    `options.max_frames` frames were used. Every device's answer is then that of the final
-    aggregate; its evidence says how many frames it holds (frames_used) and from how many on
-    the device's answer stayed the same (frames_decided). The same file and options give the
-    same frames and the same answers. Images, and videos without `options.adaptive_frames`,
+    is added to the aggregate and the devices still undecided are decided again, each decision
+    counted in its false-alarm probability (`looks`: a sequential test, which stops for a
+    device at the look that settles it); the read stops once all are settled, the clip ends,
+    or `options.max_frames` frames were used. A settled device keeps the answer of the look
+    that settled it, an undecided one that of every frame read; its evidence says how many
+    frames were behind its answer (frames_used) and, when settled, at how many it was settled
+    (frames_decided). The same file and options give the same frames and the same answers. Images, and videos without `options.adaptive_frames`,
     are matched once (`match_devices`); `facts.frames` lists every frame used.
     """
     orientations = options.orientations
@@ -583,17 +584,13 @@ def match_video(
             )
             signal.replace_residual(residual)
             looks += 1
-            before, results = (
-                results,
-                _match_each(signal, devices, hints, threshold, orientations=orientations, looks=looks),
-            )
             used = len(facts.frames)
-            for device, found in results.items():
-                same = device in decided_at and found.decision == before[device].decision
-                if not settled(found):
-                    decided_at.pop(device, None)
-                elif not same:
-                    decided_at[device] = used
+            # a settled device keeps the answer of the look that settled it (a sequential test stops
+            # there, its looks counted); only the undecided are decided again, which is also cheaper
+            open_devices = {d: refs for d, refs in devices.items() if d not in decided_at}
+            again = _match_each(signal, open_devices, hints, threshold, orientations=orientations, looks=looks)
+            results |= again
+            decided_at |= {d: used for d, m in again.items() if settled(m)}
             if all_settled(results.values()):
                 break
     final = _frame_search(signal, devices, results, threshold)
@@ -601,12 +598,17 @@ def match_video(
 
 
 def _with_frames(found: Match, facts: FileFacts, decided_at: int | None) -> Match:
-    """The match with the frames of the video aggregate behind it (unchanged for an image or a per-frame search)."""
+    """The match with the frames of the video aggregate behind it (unchanged for an image or a per-frame search).
+
+    decided_at: the frames the aggregate held when this device's answer was settled (its
+    frames_used and frames_decided); None: undecided, its answer is that of every frame read.
+    """
     if not facts.frames or found.evidence.frames_decided is not None:
         return found.with_evidence(frames_used=len(facts.frames)) if facts.frames else found
-    if decided_at is None and settled(found):
-        decided_at = len(facts.frames)
-    return found.with_evidence(frames_used=len(facts.frames), frames_decided=decided_at)
+    if decided_at is None:
+        decided = len(facts.frames) if settled(found) else None
+        return found.with_evidence(frames_used=len(facts.frames), frames_decided=decided)
+    return found.with_evidence(frames_used=decided_at, frames_decided=decided_at)
 
 
 def query_and_match(
