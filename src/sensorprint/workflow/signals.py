@@ -33,7 +33,7 @@ from sensorprint.prnu import (
     to_gray,
 )
 from sensorprint.prnu.adaptive import all_settled, batches, coded_share, frame_order, settled
-from sensorprint.prnu.decision import centre_window
+from sensorprint.prnu.decision import calibration_for, centre_window
 from sensorprint.prnu.stabilised import (
     AlignedReference,
     ReferenceFrame,
@@ -504,6 +504,8 @@ def _frame_search(
 
     Its answer replaces the aggregate's, except that an aggregate too weak to exclude the
     device (inconclusive) is not turned into "no match" by a per-frame search that found nothing.
+    The search says "no match" only where the aggregate's predicted true-pair PCE (the frames
+    once aligned, `DEFAULT_VIDEO_CALIBRATION`) passes the search's own threshold.
     """
     key = size_key(signal.residual.shape)
     if not signal.frames or any(m.decision == Decision.MATCH for m in results.values()):
@@ -517,6 +519,7 @@ def _frame_search(
             threshold=threshold,
             strength=ref.strength,
             earlier_positions=results[device].evidence.n_positions or 0,
+            expected=calibration_for(True).expected(results[device].evidence.predicted_pce),
         )
         # an aggregate too weak to exclude the device stays inconclusive unless the per-frame search
         # matches: the search's own "no match" does not know how weak the frames were
