@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -533,6 +533,38 @@ def _frame_search(
     return list(results.values())
 
 
+def more_frames(path: Path, facts: FileFacts, signal: QuerySignal, options: SignalOptions) -> Iterator[int]:
+    """Grow a video's aggregate batch by batch (`prnu.adaptive`), yielding the frames it holds after each batch.
+
+    The frames follow `prnu.adaptive.frame_order` after those already used (the other
+    keyframes, then the other frames by coded size, weighted by `coded_share`), in doubling
+    batches, up to `options.max_frames` in all (0: the whole clip). The caller decides after
+    each batch and stops the generator when it is settled: frames are read only as needed.
+    """
+    started = time.process_time()
+    keyframes, sizes = frame_packets(path)
+    facts.timings["probe"] = facts.timings.get("probe", 0.0) + time.process_time() - started
+    first = [int(f["index"]) for f in facts.frames]
+    key_sizes = [size for size, is_key in zip(sizes, keyframes, strict=True) if is_key]
+    typical = float(np.median(key_sizes)) if key_sizes else 0.0
+    rest = frame_order(keyframes, sizes, first)[len(first) :]
+    used = len(facts.frames)
+    cap = max(options.max_frames - used, 0) if options.max_frames else None
+    for batch in batches(rest, max(used, 1), cap) if cap != 0 else []:
+        share = {p: (1.0 if keyframes[p] else coded_share(sizes[p], typical)) for p in batch}
+        residual = video_query_residual(
+            path,
+            options,
+            facts,
+            clean=signal.aggregate.clean,
+            frames=read_frames_at(path, batch, threads=1),
+            aggregate=signal.aggregate,
+            share=share,
+        )
+        signal.replace_residual(residual)
+        yield len(facts.frames)
+
+
 def match_video(
     path: Path,
     facts: FileFacts,
@@ -554,8 +586,9 @@ def match_video(
     or `options.max_frames` frames were used. A settled device keeps the answer of the look
     that settled it, an undecided one that of every frame read; its evidence says how many
     frames were behind its answer (frames_used) and, when settled, at how many it was settled
-    (frames_decided). The same file and options give the same frames and the same answers. Images, and videos without `options.adaptive_frames`,
-    are matched once (`match_devices`); `facts.frames` lists every frame used.
+    (frames_decided). The same file and options give the same frames and the same answers.
+    Images, and videos without `options.adaptive_frames`, are matched once (`match_devices`);
+    `facts.frames` lists every frame used.
     """
     orientations = options.orientations
     if signal.aggregate is None or not options.adaptive_frames or not devices:
@@ -566,28 +599,8 @@ def match_video(
     used = len(facts.frames)
     decided_at = {d: used for d, m in results.items() if settled(m)}
     if not all_settled(results.values()):
-        started = time.process_time()
-        keyframes, sizes = frame_packets(path)
-        facts.timings["probe"] = facts.timings.get("probe", 0.0) + time.process_time() - started
-        first = [int(f["index"]) for f in facts.frames]
-        key_sizes = [size for size, is_key in zip(sizes, keyframes, strict=True) if is_key]
-        typical = float(np.median(key_sizes)) if key_sizes else 0.0
-        rest = frame_order(keyframes, sizes, first)[len(first) :]
-        cap = max(options.max_frames - used, 0) if options.max_frames else None
-        for batch in batches(rest, max(used, 1), cap) if cap != 0 else []:
-            share = {p: (1.0 if keyframes[p] else coded_share(sizes[p], typical)) for p in batch}
-            residual = video_query_residual(
-                path,
-                options,
-                facts,
-                clean=signal.aggregate.clean,
-                frames=read_frames_at(path, batch, threads=1),
-                aggregate=signal.aggregate,
-                share=share,
-            )
-            signal.replace_residual(residual)
+        for used in more_frames(path, facts, signal, options):
             looks += 1
-            used = len(facts.frames)
             # a settled device keeps the answer of the look that settled it (a sequential test stops
             # there, its looks counted); only the undecided are decided again, which is also cheaper
             open_devices = {d: refs for d, refs in devices.items() if d not in decided_at}
