@@ -99,6 +99,15 @@ def _one(job: tuple) -> tuple:
         return path, device, None, seconds, 0
     decisions = {r.target: (str(r.decision), r.score) for r in rows}
     used = max((r.evidence.frames_used or 0) for r in rows) if rows else 0
+    true = next((r for r in rows if r.target == device), None)
+    if true is not None and str(true.decision) != "match":  # why a true pair stays undecided
+        e = true.evidence
+        print(
+            f"    {Path(path).parent.name}/{Path(path).name}: {true.decision} PCE {true.score:.1f} "
+            f"(needed {e.threshold_at_search}, predicted {e.predicted_pce}) on {e.frames_used} frames, "
+            f"{e.search_stage}",
+            flush=True,
+        )
     return path, device, decisions, seconds, used
 
 

@@ -6,6 +6,7 @@ Pure functions on small arrays, plus one workflow test on two simulated clips: a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,47 @@ def test_weak_clip_gets_more_frames_than_a_strong_one(tmp_path):
     assert [(r.target, r.score, str(r.decision)) for r in again] == [
         (r.target, r.score, str(r.decision)) for r in query_and_match(weak, devices, {}, options, 60.0)[1]
     ]  # reproducible
+
+
+def test_a_settled_device_is_not_decided_again(clip, monkeypatch):
+    """Only the undecided devices are decided on each new batch; a settled one keeps its look's answer and frames."""
+    from sensorprint.workflow import SignalOptions, signals
+
+    calls: list[tuple[str, int]] = []
+
+    def fake_match_device(signal, refs, hint, threshold, *, orientations="sensor", looks=1):
+        device = refs[0]
+        calls.append((device, looks))
+        decision = Decision.NO_MATCH if device == "early" or looks >= 3 else Decision.INCONCLUSIVE
+        return Match(Method.PRNU, device, float(looks), decision, evidence=PrnuEvidence())
+
+    monkeypatch.setattr(signals, "match_device", fake_match_device)
+    options = SignalOptions(frame_strategy="even_keyframes", n_frames=2, frame_search=False)
+    facts, signal = signals.query_signal(clip, options, clean_video=False)
+    first = len(facts.frames)
+    found = {
+        m.target: m
+        for m in signals.match_video(clip, facts, signal, {"early": ["early"], "late": ["late"]}, {}, 60.0, options)
+    }
+    assert [c for c in calls if c[0] == "early"] == [("early", 1)]
+    assert [c[1] for c in calls if c[0] == "late"] == [1, 2, 3]
+    assert found["early"].evidence.frames_used == found["early"].evidence.frames_decided == first
+    assert found["late"].evidence.frames_used == found["late"].evidence.frames_decided == len(facts.frames) > first
+    assert found["late"].score == 3.0
+
+
+def test_verify_between_two_videos_reads_more_frames_while_undecided(tmp_path):
+    """`verify A B` for two clips reads both adaptively, as a scan does: more frames, a higher true-pair PCE."""
+    from sensorprint.workflow import ScanOptions, SignalOptions
+    from sensorprint.workflow.verify import verify
+
+    camera = make_cameras(1, 1, seed=5, width=400, height=300)[0]
+    video = dict(size=(320, 180), fps=20, gop=5, seconds=1.5, bitrate=200_000, exposure=0.5, scene_kind="sky")
+    a = camera.record_video(tmp_path / "a.mp4", seed=1, **video)
+    b = camera.record_video(tmp_path / "b.mp4", seed=2, **video)
+    first = SignalOptions(frame_strategy="even_keyframes", n_frames=2)
+    fixed = verify(a, str(b), options=ScanOptions(signal=replace(first, adaptive_frames=False))).prnu
+    grown = verify(a, str(b), options=ScanOptions(signal=first)).prnu
+    assert fixed.evidence.frames_used == 2 and fixed.decision != Decision.MATCH, fixed
+    assert grown.evidence.frames_used > 2 and grown.score > fixed.score
+    assert grown.decision == Decision.MATCH and grown.evidence.n_positions > fixed.evidence.n_positions  # looks counted

@@ -19,6 +19,7 @@ from sensorprint.prnu.decision import search_threshold
 from sensorprint.prnu.stabilised import (
     SearchPlan,
     StabilisedFrame,
+    compare_stabilised,
     nominal_scale,
     search_frames,
     union_threshold,
@@ -238,3 +239,15 @@ def test_a_steady_reference_video_is_summed_exactly_as_without_the_alignment(tmp
             enroll(case, name, [tmp_path / "refs"], options=options, workers=1)
         ks = {f.device_name: f.load() for f in case.fingerprints()}
     assert np.array_equal(ks["aligned"], ks["as_read"])
+
+
+def test_a_per_frame_search_that_finds_nothing_excludes_only_where_a_true_pair_was_predicted_to_show():
+    frames = _frames(_pattern(2), n=2)
+    plan = SearchPlan(translation_share=0.04)
+    unpredicted = compare_stabilised(frames, _pattern(3), target="other", plan=plan)
+    assert unpredicted.decision == Decision.INCONCLUSIVE  # no prediction: a weak true pair looks the same
+    needed = unpredicted.evidence.threshold_at_search
+    weak = compare_stabilised(frames, _pattern(3), plan=plan, expected=0.5 * needed)
+    assert weak.decision == Decision.INCONCLUSIVE
+    strong = compare_stabilised(frames, _pattern(3), plan=plan, expected=2.0 * needed)
+    assert strong.decision == Decision.NO_MATCH and strong.score == unpredicted.score

@@ -106,12 +106,14 @@ def pair_score(
     target: str = "B",
     reference: np.ndarray | None = None,
     strength: FingerprintStrength | None = None,
+    looks: int = 1,
 ) -> Match:
     """Do two media share a source? The PCE `Match` of the smaller against the larger's one-medium K.
 
     reference: the one-medium fingerprint of the reference side when already computed
     (or a `PreparedFingerprint` of it; a worker reuses it for every pair it meets).
-    The same function answers `verify A B` for two files.
+    looks: how many times this pair, its videos growing frame by frame, has been decided
+    (`decision.compare`). The same function answers `verify A B` for two files.
     """
     query, ref, _ = pair_order(a, b)
     k = one_medium_fingerprint(ref) if reference is None else reference
@@ -123,6 +125,7 @@ def pair_score(
         threshold=threshold,
         orientations=orientations,
         strength=strength,  # `verify` passes ONE_MEDIUM: one file cannot exclude, nor match by a search
+        looks=looks,
     )
 
 

@@ -664,13 +664,17 @@ def compare_stabilised(
     strength: FingerprintStrength | None = None,
     plan: SearchPlan | None = None,
     earlier_positions: int = 0,
+    expected: float | None = None,
 ) -> Match | None:
     """The per-frame comparison of a video's frames with fingerprint K, as a PRNU `Match` (None: it cannot apply).
 
     earlier_positions: the positions of the comparison already made with this fingerprint
-    (the video's aggregate): counted too, it was a look at the same question. The decision is
-    `decision.decide` at the effective positions of the union bound, so that a report that
-    decides again at another threshold agrees.
+    (the video's aggregate): counted too, it was a look at the same question. expected: the
+    PCE a true pair would at least reach once its frames are aligned (`Calibration.expected`
+    of the aggregate's `predicted_video_pce`); None: not predicted, so a PCE under the
+    threshold cannot exclude the device (inconclusive: "no match" only where a true pair
+    would have shown). The decision is `decision.decide` at the effective positions of the
+    union bound, so that a report that decides again at another threshold agrees.
     """
     if not frames:
         return None
@@ -696,7 +700,7 @@ def compare_stabilised(
         frames_decided=int(found.frames_decided),
     )
     evidence = with_strength(evidence, strength)
-    decision = decide(found.pce, threshold, n_positions, strength)
+    decision = decide(found.pce, threshold, n_positions, strength, 0.0 if expected is None else expected)
     p_fa = 10.0**evidence.log10_p_fa
     return Match(Method.PRNU, target, float(found.pce), decision, TargetKind.DEVICE, p_fa=p_fa, evidence=evidence)
 

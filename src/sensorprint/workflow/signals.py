@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from sensorprint.prnu import (
     to_gray,
 )
 from sensorprint.prnu.adaptive import all_settled, batches, coded_share, frame_order, settled
-from sensorprint.prnu.decision import centre_window
+from sensorprint.prnu.decision import calibration_for, centre_window
 from sensorprint.prnu.scene import enhance_residual
 from sensorprint.prnu.stabilised import (
     AlignedReference,
@@ -515,6 +515,8 @@ def _frame_search(
 
     Its answer replaces the aggregate's, except that an aggregate too weak to exclude the
     device (inconclusive) is not turned into "no match" by a per-frame search that found nothing.
+    The search says "no match" only where the aggregate's predicted true-pair PCE (the frames
+    once aligned, `DEFAULT_VIDEO_CALIBRATION`) passes the search's own threshold.
     """
     key = size_key(signal.residual.shape)
     if not signal.frames or any(m.decision == Decision.MATCH for m in results.values()):
@@ -528,6 +530,7 @@ def _frame_search(
             threshold=threshold,
             strength=ref.strength,
             earlier_positions=results[device].evidence.n_positions or 0,
+            expected=calibration_for(True).expected(results[device].evidence.predicted_pce),
         )
         # an aggregate too weak to exclude the device stays inconclusive unless the per-frame search
         # matches: the search's own "no match" does not know how weak the frames were
@@ -539,6 +542,38 @@ def _frame_search(
                 fingerprint_id=ref.fingerprint_id, fingerprint_source=ref.source, size_key=key
             )
     return list(results.values())
+
+
+def more_frames(path: Path, facts: FileFacts, signal: QuerySignal, options: SignalOptions) -> Iterator[int]:
+    """Grow a video's aggregate batch by batch (`prnu.adaptive`), yielding the frames it holds after each batch.
+
+    The frames follow `prnu.adaptive.frame_order` after those already used (the other
+    keyframes, then the other frames by coded size, weighted by `coded_share`), in doubling
+    batches, up to `options.max_frames` in all (0: the whole clip). The caller decides after
+    each batch and stops the generator when it is settled: frames are read only as needed.
+    """
+    started = time.process_time()
+    keyframes, sizes = frame_packets(path)
+    facts.timings["probe"] = facts.timings.get("probe", 0.0) + time.process_time() - started
+    first = [int(f["index"]) for f in facts.frames]
+    key_sizes = [size for size, is_key in zip(sizes, keyframes, strict=True) if is_key]
+    typical = float(np.median(key_sizes)) if key_sizes else 0.0
+    rest = frame_order(keyframes, sizes, first)[len(first) :]
+    used = len(facts.frames)
+    cap = max(options.max_frames - used, 0) if options.max_frames else None
+    for batch in batches(rest, max(used, 1), cap) if cap != 0 else []:
+        share = {p: (1.0 if keyframes[p] else coded_share(sizes[p], typical)) for p in batch}
+        residual = video_query_residual(
+            path,
+            options,
+            facts,
+            clean=signal.aggregate.clean,
+            frames=read_frames_at(path, batch, threads=1),
+            aggregate=signal.aggregate,
+            share=share,
+        )
+        signal.replace_residual(residual)
+        yield len(facts.frames)
 
 
 def match_video(
@@ -556,13 +591,15 @@ def match_video(
     that decides on them costs what it did). While some device is neither matched nor
     excluded (`prnu.adaptive.settled`), the next batch of frames in `prnu.adaptive.frame_order`
     (the other keyframes, then the other frames by coded size, weighted by `coded_share`)
-    is added to the aggregate and every device decided again, each decision counted in its
-    false-alarm probability (`looks`); the read stops once all are settled, the clip ends, or
-    `options.max_frames` frames were used. Every device's answer is then that of the final
-    aggregate; its evidence says how many frames it holds (frames_used) and from how many on
-    the device's answer stayed the same (frames_decided). The same file and options give the
-    same frames and the same answers. Images, and videos without `options.adaptive_frames`,
-    are matched once (`match_devices`); `facts.frames` lists every frame used.
+    is added to the aggregate and the devices still undecided are decided again, each decision
+    counted in its false-alarm probability (`looks`: a sequential test, which stops for a
+    device at the look that settles it); the read stops once all are settled, the clip ends,
+    or `options.max_frames` frames were used. A settled device keeps the answer of the look
+    that settled it, an undecided one that of every frame read; its evidence says how many
+    frames were behind its answer (frames_used) and, when settled, at how many it was settled
+    (frames_decided). The same file and options give the same frames and the same answers.
+    Images, and videos without `options.adaptive_frames`, are matched once (`match_devices`);
+    `facts.frames` lists every frame used.
     """
     orientations = options.orientations
     if signal.aggregate is None or not options.adaptive_frames or not devices:
@@ -573,38 +610,14 @@ def match_video(
     used = len(facts.frames)
     decided_at = {d: used for d, m in results.items() if settled(m)}
     if not all_settled(results.values()):
-        started = time.process_time()
-        keyframes, sizes = frame_packets(path)
-        facts.timings["probe"] = facts.timings.get("probe", 0.0) + time.process_time() - started
-        first = [int(f["index"]) for f in facts.frames]
-        key_sizes = [size for size, is_key in zip(sizes, keyframes, strict=True) if is_key]
-        typical = float(np.median(key_sizes)) if key_sizes else 0.0
-        rest = frame_order(keyframes, sizes, first)[len(first) :]
-        cap = max(options.max_frames - used, 0) if options.max_frames else None
-        for batch in batches(rest, max(used, 1), cap) if cap != 0 else []:
-            share = {p: (1.0 if keyframes[p] else coded_share(sizes[p], typical)) for p in batch}
-            residual = video_query_residual(
-                path,
-                options,
-                facts,
-                clean=signal.aggregate.clean,
-                frames=read_frames_at(path, batch, threads=1),
-                aggregate=signal.aggregate,
-                share=share,
-            )
-            signal.replace_residual(residual)
+        for used in more_frames(path, facts, signal, options):
             looks += 1
-            before, results = (
-                results,
-                _match_each(signal, devices, hints, threshold, orientations=orientations, looks=looks),
-            )
-            used = len(facts.frames)
-            for device, found in results.items():
-                same = device in decided_at and found.decision == before[device].decision
-                if not settled(found):
-                    decided_at.pop(device, None)
-                elif not same:
-                    decided_at[device] = used
+            # a settled device keeps the answer of the look that settled it (a sequential test stops
+            # there, its looks counted); only the undecided are decided again, which is also cheaper
+            open_devices = {d: refs for d, refs in devices.items() if d not in decided_at}
+            again = _match_each(signal, open_devices, hints, threshold, orientations=orientations, looks=looks)
+            results |= again
+            decided_at |= {d: used for d, m in again.items() if settled(m)}
             if all_settled(results.values()):
                 break
     final = _frame_search(signal, devices, results, threshold)
@@ -612,12 +625,17 @@ def match_video(
 
 
 def _with_frames(found: Match, facts: FileFacts, decided_at: int | None) -> Match:
-    """The match with the frames of the video aggregate behind it (unchanged for an image or a per-frame search)."""
+    """The match with the frames of the video aggregate behind it (unchanged for an image or a per-frame search).
+
+    decided_at: the frames the aggregate held when this device's answer was settled (its
+    frames_used and frames_decided); None: undecided, its answer is that of every frame read.
+    """
     if not facts.frames or found.evidence.frames_decided is not None:
         return found.with_evidence(frames_used=len(facts.frames)) if facts.frames else found
-    if decided_at is None and settled(found):
-        decided_at = len(facts.frames)
-    return found.with_evidence(frames_used=len(facts.frames), frames_decided=decided_at)
+    if decided_at is None:
+        decided = len(facts.frames) if settled(found) else None
+        return found.with_evidence(frames_used=len(facts.frames), frames_decided=decided)
+    return found.with_evidence(frames_used=decided_at, frames_decided=decided_at)
 
 
 def query_and_match(

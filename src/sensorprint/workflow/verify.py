@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sensorprint import __version__
 from sensorprint.errors import CaseError, MediaError
+from sensorprint.prnu.adaptive import settled
 from sensorprint.prnu.cluster import pair_score
 from sensorprint.prnu.decision import ONE_MEDIUM
 from sensorprint.results import CnnAnswer, Decision, Match, TargetKind, Verdict, cnn_answer, fuse, fuse_pair
@@ -22,7 +23,14 @@ from sensorprint.workflow.options import ScanOptions
 from sensorprint.workflow.references import model_twins
 from sensorprint.workflow.review import twin_rule
 from sensorprint.workflow.scan import enrolled_fingerprints
-from sensorprint.workflow.signals import FingerprintRef, QuerySignal, match_devices, match_video, query_signal
+from sensorprint.workflow.signals import (
+    FingerprintRef,
+    QuerySignal,
+    match_devices,
+    match_video,
+    more_frames,
+    query_signal,
+)
 
 
 @dataclass(frozen=True)
@@ -87,15 +95,46 @@ def _classify(
     return answers, rows
 
 
-def _against_file(signal_a: QuerySignal, signal_b: QuerySignal, options: ScanOptions) -> Match:
+def _pair(signal_a: QuerySignal, signal_b: QuerySignal, options: ScanOptions, looks: int = 1) -> Match:
+    return pair_score(
+        signal_a,
+        signal_b,
+        target="B",
+        threshold=options.threshold,
+        orientations=options.signal.orientations,
+        strength=ONE_MEDIUM,
+        looks=looks,
+    )
+
+
+def _against_file(
+    files: tuple[Path, Path], facts, signals: tuple[QuerySignal, QuerySignal], options: ScanOptions
+) -> Match:
     """A against file B: the pair score `sensorprint cluster` gives every pair (`prnu.cluster.pair_score`).
 
     The larger medium plays the reference (the smaller may be a crop or a scaled copy of it).
+    A video read adaptively (`options.signal.adaptive_frames`), as a scan reads it: while the
+    pair is undecided (`prnu.adaptive.settled`), each video gets its next batch of frames
+    (`signals.more_frames`) and the pair is decided again, every look counted in its
+    false-alarm probability, until it is settled or both clips end. `facts` and `signals`
+    are A's and B's; the evidence says how many frames of A were used.
     """
-    orientations = options.signal.orientations
-    return pair_score(
-        signal_a, signal_b, target="B", threshold=options.threshold, orientations=orientations, strength=ONE_MEDIUM
-    )
+    found = _pair(*signals, options)
+    videos = [
+        more_frames(path, f, s, options.signal)
+        for path, f, s in zip(files, facts, signals, strict=True)
+        if s.aggregate is not None and options.signal.adaptive_frames
+    ]
+    looks = 1
+    while videos and not settled(found):
+        videos = [v for v in videos if next(v, None) is not None]  # one more batch of each video not yet ended
+        if not videos:
+            break
+        looks += 1
+        found = _pair(*signals, options, looks)
+    if facts[0].frames:
+        return found.with_evidence(frames_used=len(facts[0].frames))
+    return found
 
 
 def _twin_checked(
@@ -156,7 +195,7 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
         sha_b = facts_b.medium.sha256
         if networks:
             answers += _classify(networks, facts_b, signal_b, "B", notes)[0]
-        found = _against_file(signal_a, signal_b, options)
+        found = _against_file((Path(a), Path(b)), (facts_a, facts_b), (signal_a, signal_b), options)
         same = None if found.decision == Decision.INCONCLUSIVE else found.decision == Decision.MATCH
         verdict = fuse_pair(same, _device_answer(answers, "A"), _device_answer(answers, "B"))
     return Verification(
