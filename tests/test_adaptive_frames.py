@@ -56,8 +56,8 @@ def test_coded_share_is_a_weight_factor():
     assert coded_share(10, 0) == 1.0
 
 
-def _match(decision: Decision, reason: str | None = None) -> Match:
-    return Match(Method.PRNU, "cam", 1.0, decision, evidence=PrnuEvidence(reason=reason))
+def _match(decision: Decision, reason: str | None = None, **evidence) -> Match:
+    return Match(Method.PRNU, "cam", 1.0, decision, evidence=PrnuEvidence(reason=reason, **evidence))
 
 
 def test_stopping_rule():
@@ -65,6 +65,9 @@ def test_stopping_rule():
     assert settled(_match(Decision.NO_MATCH))
     assert not settled(_match(Decision.INCONCLUSIVE))  # too weak so far: more frames may decide
     assert settled(_match(Decision.INCONCLUSIVE, reason="the query is larger than the fingerprint"))
+    weak = dict(weak_fingerprint=True, n_positions=4_000)  # a weak fingerprint searched: capped, frames cannot help
+    assert settled(_match(Decision.INCONCLUSIVE, **weak))
+    assert not settled(_match(Decision.INCONCLUSIVE, weak_fingerprint=True, n_positions=1))  # aligned: it can match
     assert all_settled([_match(Decision.MATCH), _match(Decision.NO_MATCH)])
     assert not all_settled([_match(Decision.MATCH), _match(Decision.INCONCLUSIVE)])
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..results import Decision, Match
+from .decision import ALIGNED_POSITIONS
 
 
 def coded_share(frame_bytes: float, keyframe_bytes: float) -> float:
@@ -92,11 +93,13 @@ def settled(found: Match) -> bool:
     Inconclusive because the query was too weak (`Calibration.expected` under the
     threshold) or the PCE fell short of a searched threshold: more frames may decide it.
     Inconclusive because no comparison could be made (`PrnuEvidence.reason`, e.g. a query
-    larger than an image fingerprint): they cannot.
+    larger than an image fingerprint), or because a weak fingerprint was searched (it decides
+    no searched match however strong the query grows, `prnu.decision.decide`): they cannot.
     """
     if found.decision in (Decision.MATCH, Decision.NO_MATCH):
         return True
-    return found.evidence.reason is not None
+    capped = found.evidence.weak_fingerprint and found.evidence.n_positions > ALIGNED_POSITIONS
+    return capped or found.evidence.reason is not None
 
 
 def all_settled(found: Iterable[Match]) -> bool:
