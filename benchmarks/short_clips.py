@@ -17,7 +17,7 @@ answers of true pairs, median true-pair PCE, mean frames used, CPU seconds per c
 the new/old time ratio measured in the same run. The last line holds the figures as
 key=value. Media are cached under --cache.
 
-Run: .venv/bin/python benchmarks/short_clips.py
+Run: .venv/bin/python benchmarks/short_clips.py [--rates 8M,2M] [--models 5 --queries 4]
 """
 
 from __future__ import annotations
@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=5, help="camera models (two units each)")
     parser.add_argument("--queries", type=int, default=4, help="query clips per device")
     parser.add_argument("--sensor", default="4000x3000", help="sensor width x height (4:3)")
+    parser.add_argument("--rates", default="8M,2M", help="which query clips to evaluate: 8M, 2M or both")
     args = parser.parse_args()
     width, height = (int(v) for v in args.sensor.split("x"))
 
@@ -183,7 +184,7 @@ def main() -> None:
         case.close()
         old = SignalOptions(frame_strategy="even_keyframes", n_frames=5, adaptive_frames=False)
         new = replace(old, adaptive_frames=True)
-        for label in ("8M", "2M"):
+        for label in args.rates.split(","):
             print(f"\n{len(truth[label])} clips at {label}bit/s against {len(devices)} devices:")
             before = evaluate(truth[label], devices, old, args.workers, "  old (5 keyframes)")
             after = evaluate(truth[label], devices, new, args.workers, "  adaptive          ")
