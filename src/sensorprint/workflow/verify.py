@@ -180,8 +180,10 @@ def verify(a: Path, b: str, *, case: Path | None = None, options: ScanOptions = 
     answers, rows_a = _classify(networks, facts_a, signal_a, "A", notes) if networks else ([], [])
     if case is not None and not Path(b).exists():
         with Case.open(case, read_only=True) as opened:
-            devices = enrolled_fingerprints(opened)  # B's, and those of its model twins
             twins = model_twins(opened).get(b, {})
+            devices = {}  # B's fingerprints and those of its model twins: no other device's are needed
+            for name in (b, *twins):
+                devices |= enrolled_fingerprints(opened, name)
         if b not in devices:
             raise CaseError(f"{b!r} is neither a file nor a device enrolled in {case}")
         # a video gets more frames while undecided; one that does not match as a whole is searched
