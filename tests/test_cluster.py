@@ -214,6 +214,30 @@ def _scores_in(case_dir: Path) -> int:
         return 0
 
 
+def test_group_fingerprints_are_kept_and_loaded_ones_score_as_estimated_ones(clustered):
+    """Each group's fingerprint is kept in the case by the run, and the scoring tasks that load it get the very
+    scores of one estimated again from the members."""
+    from sensorprint.workflow import cluster as flow
+
+    _, case_dir, _ = clustered
+    with Case.open(case_dir, read_only=True) as case:
+        group = next(g for g in store.groups(case) if len(g.members) >= 2)
+        files = {f.id: f for f in store.files(case)}
+        members = [str(store.cache_path(case, files[i])) for i in group.details["reference_members"]]
+        kept = store.group_cache_path(case, group.details["key"])
+        other = next(f for f in files.values() if f.status == "ok" and f.id not in group.members)
+    assert kept.exists()
+    queries = [(other.id, str(store.cache_path(case, other))), (group.members[0], members[0])]
+    flow._groups.clear()
+    loaded = flow.score_group(members, queries, "sensor", 60.0, str(kept))
+    flow._groups.clear()
+    estimated = flow.score_group(members, queries, "sensor", 60.0)
+    assert [(i, m.score) for i, m in loaded] == [(i, m.score) for i, m in estimated]
+    assert estimated[1][1].score >= 60.0 > estimated[0][1].score  # a member, and a file of another camera
+    windows, arrays = flow.group_signatures(members, [(768, 1024)], 512, str(kept))
+    assert arrays is None and windows  # already kept: not estimated again
+
+
 def test_resume_after_sigkill_gives_the_same_groups_and_no_doubled_score(clustered, tmp_path):
     media, reference_dir, _ = clustered
     case_dir = tmp_path / "case"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse, special
@@ -319,6 +320,7 @@ def join_score(
     orientations: str = "sensor",
     target: str = "",
     scaled: dict[float, PreparedFingerprint] | None = None,
+    prepared: PreparedFingerprint | None = None,
 ) -> Match:
     """A medium against a fingerprint K: aligned when of K's size, else at the scales that make it K's full
     width or height (Goljan & Fridrich 2008; the resized-media step of Lin & Li, TIFS 2017).
@@ -331,11 +333,15 @@ def join_score(
     search. The native-scale crop search, whose chance peaks over 10⁵–10⁶ offsets exceed the
     Gaussian null, is not made. Media of K's size or larger: `compare` (aligned; a larger
     medium against video-estimated K with the roles swapped). scaled: `scaled_fingerprints`
-    of K for this query's size, when already made (a worker reuses them).
+    of K for this query's size, when already made (a worker reuses them). prepared: K itself with its FFT, for
+    the aligned comparison (made once for all the media tested against one K).
     """
     (q_rows, q_cols), (k_rows, k_cols) = landscape(query.residual.shape), landscape(k.shape)
     if (q_rows, q_cols) == (k_rows, k_cols) or q_rows > k_rows or q_cols > k_cols:
-        return compare(query, k, target=target, k_is_video=k_is_video, threshold=threshold, orientations=orientations)
+        aligned = prepared if prepared is not None else k
+        return compare(
+            query, aligned, target=target, k_is_video=k_is_video, threshold=threshold, orientations=orientations
+        )
     if scaled is None:
         scaled = scaled_fingerprints(k, query.residual.shape)
     prepared_query = query.prepared()
@@ -587,6 +593,11 @@ class GroupFingerprint:
     def shape(self) -> tuple[int, int]:
         return (int(self.k.shape[0]), int(self.k.shape[1]))
 
+    @cached_property
+    def prepared(self) -> PreparedFingerprint:
+        """K with its FFT (`PreparedFingerprint`), made once for all the media tested against the group."""
+        return PreparedFingerprint(self.k)
+
 
 def reference_members(shapes: Sequence[tuple[int, int]], is_video: Sequence[bool]) -> list[int]:
     """Which members a group's fingerprint is estimated from: the images of its largest landscape size (else videos).
@@ -636,6 +647,7 @@ def match_group(
         orientations=orientations,
         target=target,
         scaled=scaled,
+        prepared=group.prepared,
     )
 
 

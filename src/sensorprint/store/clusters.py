@@ -9,6 +9,11 @@ store. What is kept (tables of schema version 4):
   array is written to a temporary file and fsynced outside the transaction, and renamed
   under the write lock inside it (as `Case.save_fingerprint` does), so a kill leaves at
   most an unreferenced file, never a row without its array.
+- group fingerprints, each an .npz in `arrays/` named after its score key (`cl-group-….npz`,
+  `group_cache_path`: K as float16 in units of its standard deviation), written whole by the
+  run's main process, so that the worker tasks scoring files against a group load it
+  instead of estimating it again from the members; a cache only (no record names it, and a
+  task that does not find it estimates K from the members as before).
 - `cluster_pairs`: every score computed, at most once per (key, a, b): key "pair" for two
   files (a < b), or the key of a group fingerprint (its members' hashes) for a file
   against it (a = 0). A resumed run reuses them; `INSERT OR IGNORE` never doubles one.
@@ -190,6 +195,24 @@ def load_cache(case: Case, record: ClusterFile, names: Sequence[str] | None = No
     """The arrays of a file's residual cache (all, or only `names`)."""
     with np.load(cache_path(case, record), allow_pickle=False) as data:
         return {key: data[key] for key in (names or data.files)}
+
+
+def group_cache_path(case: Case, key: str) -> Path:
+    """Where the fingerprint of the group whose scores are stored under `key` is kept (it may not exist yet).
+
+    The name derives from the key (the hashes of the files it is estimated from), so a
+    resumed run finds it without a record: the file is renamed into place whole.
+    """
+    return case.arrays_dir / f"{CACHE_PREFIX}group-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+
+
+def save_group_cache(case: Case, key: str, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Keep a group fingerprint's arrays (written whole under a temporary name, then renamed), so that the worker
+    tasks scoring files against it load it instead of estimating it again from the members' caches."""
+    staged = _stage_cache(case, arrays)
+    target = group_cache_path(case, key)
+    os.replace(staged.tmp, target)
+    return target
 
 
 def save_scores(case: Case, rows: Sequence[PairScore], run_id: int) -> int:

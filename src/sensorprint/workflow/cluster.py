@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,7 @@ from sensorprint.workflow.signals import QuerySignal, match_device, query_signal
 
 PAIR_KEY = "pair"
 PAIRS_PER_TASK = 16  # candidate pairs sharing one reference, scored by one worker task
-JOIN_TEST = "v3"  # the file-to-group test (`prnu.cluster.join_score`); a new one gets new score keys
+JOIN_TEST = "v4"  # the file-to-group test (`prnu.cluster.join_score`); a new one gets new score keys
 THUMBNAIL_SIDE = 128  # pixels: the longest side of the thumbnail each file's cache keeps for the report
 
 
@@ -249,44 +249,84 @@ def score_pairs(
     return out
 
 
-_groups: OrderedDict[tuple[str, ...], method.GroupFingerprint] = OrderedDict()  # per worker: recent group fingerprints
+_groups: OrderedDict[tuple, method.GroupFingerprint] = OrderedDict()  # per worker: recent group fingerprints
 
 
-def group_fingerprint(members: list[str]) -> method.GroupFingerprint:
-    """The fingerprint of a group from its reference members' caches (kept for the next tasks of this worker)."""
-    key = tuple(members)
+def _half(k: np.ndarray) -> tuple[np.ndarray, float]:
+    """K as its cache keeps it: float16 in units of its standard deviation (a correlation with the float32 K above
+    0.99999, at half the bytes), and that unit."""
+    unit = float(np.std(k)) or 1.0
+    return (k / np.float32(unit)).astype(np.float16), unit
+
+
+def _from_half(half: np.ndarray, unit: float) -> np.ndarray:
+    return half.astype(np.float32) * np.float32(unit)
+
+
+def _estimate_group(members: list[str]) -> tuple[method.GroupFingerprint, dict]:
+    """A group's fingerprint estimated from its reference members' caches, K as its cache gives it back (`_half`),
+    and the arrays of that cache."""
+    queries = [cached_query(cache) for cache in members]
+    group = method.group_fingerprint(queries, list(range(len(queries))))
+    half, unit = _half(group.k)
+    arrays = {"k": half, "unit": np.float64(unit), "video": np.bool_(group.k_is_video)}
+    return replace(group, k=_from_half(half, unit)), arrays
+
+
+def _group_and_arrays(members: list[str], cache: str | None) -> tuple[method.GroupFingerprint, dict | None]:
+    """The group's fingerprint (kept for the next tasks of this worker), and its cache arrays when it was estimated."""
+    key = (tuple(members), cache)
+    arrays = None
     if key not in _groups:
         if len(_groups) >= 4:
             _groups.popitem(last=False)
-        queries = [cached_query(cache) for cache in members]
-        _groups[key] = method.group_fingerprint(queries, list(range(len(queries))))
-    return _groups[key]
+        if cache is not None and Path(cache).exists():
+            with np.load(cache, allow_pickle=False) as data:
+                k, video = _from_half(data["k"], float(data["unit"])), bool(data["video"])
+            _groups[key] = method.GroupFingerprint(k, tuple(range(len(members))), video)
+        else:
+            _groups[key], arrays = _estimate_group(members)
+    _groups.move_to_end(key)
+    return _groups[key], arrays
 
 
-def group_signatures(members: list[str], shapes: list[tuple[int, int]], side: int) -> dict:
-    """{landscape size: [(window, pixels)]} of a group fingerprint for each size in `shapes` no larger than K:
-    K's centre at the scale a medium of that size sees it whole (a resized copy, video frames).
+def group_fingerprint(members: list[str], cache: str | None = None) -> method.GroupFingerprint:
+    """The fingerprint of a group: from its cache file when there is one (`store.clusters.group_cache_path`), else
+    estimated from its reference members' caches. K goes through float16 either way (`_half`), so that a
+    fingerprint loaded and one estimated score alike."""
+    return _group_and_arrays(members, cache)[0]
 
-    No window at native scale for a smaller size (a crop): a crop search never links
-    (`_State.links`), so nominating crops would only cost searches.
+
+def group_signatures(
+    members: list[str], shapes: list[tuple[int, int]], side: int, cache: str
+) -> tuple[dict, dict | None]:
+    """({landscape size: [(window, pixels)]}, the arrays of the group's cache, None when the cache exists already).
+
+    The windows are those of the group fingerprint for each size in `shapes` no larger than
+    K: K's centre at the scale a medium of that size sees it whole (a resized copy, video
+    frames). No window at native scale for a smaller size (a crop): a crop search never
+    links (`_State.links`), so nominating crops would only cost searches. The arrays are for
+    the caller to keep (`store.clusters.save_group_cache`), so that the tasks scoring files
+    against the group load K instead of estimating it again from the members.
     """
-    group = group_fingerprint(members)
+    group, arrays = _group_and_arrays(members, cache)
     rows, cols = group.shape
-    return {
+    windows = {
         shape: [method.scaled_signature(group.k, shape, side)]
         for shape in shapes
         if shape[0] <= rows and shape[1] <= cols
     }
+    return windows, arrays
 
 
 def score_group(
-    members: list[str], queries: list[tuple[int, str]], orientations: str, threshold: float
+    members: list[str], queries: list[tuple[int, str]], orientations: str, threshold: float, cache: str | None = None
 ) -> list[tuple[int, Match]]:
-    """Files against a group's fingerprint: [(file id, Match)]."""
-    group = group_fingerprint(members)
+    """Files against a group's fingerprint (from its `cache`, when given and there): [(file id, Match)]."""
+    group = group_fingerprint(members, cache)
     out = []
-    for file_id, cache in queries:
-        query = cached_query(cache)
+    for file_id, query_cache in queries:
+        query = cached_query(query_cache)
         scaled = _scaled(tuple(members), group, query.residual.shape)
         found = method.match_group(query, group, threshold=threshold, orientations=orientations, scaled=scaled)
         out.append((file_id, found))
@@ -307,14 +347,18 @@ def _scaled(key: tuple[str, ...], group: method.GroupFingerprint, shape: tuple[i
     return _scaled_groups[entry]
 
 
-def score_group_task(tag: int, members: list[str], queries: list, orientations: str, threshold: float) -> tuple:
+def score_group_task(
+    tag: int, members: list[str], queries: list, orientations: str, threshold: float, cache: str
+) -> tuple:
     """`score_group` with the caller's tag handed back (results arrive in any order)."""
-    return tag, score_group(members, queries, orientations, threshold)
+    return tag, score_group(members, queries, orientations, threshold, cache)
 
 
-def device_matches(members: list[str], devices: dict, threshold: float, orientations: str) -> list[Match]:
+def device_matches(
+    members: list[str], devices: dict, threshold: float, orientations: str, cache: str | None = None
+) -> list[Match]:
     """A group's fingerprint against every enrolled device (`signals.match_device`, as a scan compares a file)."""
-    group = group_fingerprint(members)
+    group = group_fingerprint(members, cache)
     signal = QuerySignal(group.k, None, cleaned=True)
     return [match_device(signal, refs, None, threshold, orientations=orientations) for refs in devices.values()]
 
@@ -596,12 +640,17 @@ def _group_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int,
     side = state.options.signature_side
     big = [g for g, members in enumerate(groups) if len(members) >= 2]
     references = {g: _reference_members(state, groups[g]) for g in big}
-    tasks = [([state.cache(i) for i in references[g]], state.sizes, side) for g in big]
-    signatures = dict(zip(big, _ordered(state, group_signatures, tasks), strict=True))
+    keys = {g: _group_key(state, references[g]) for g in big}
+    caches = {g: str(store.group_cache_path(state.case, keys[g])) for g in big}
+    tasks = [([state.cache(i) for i in references[g]], state.sizes, side, caches[g]) for g in big]
+    signatures = {}
+    for g, (windows, arrays) in zip(big, _ordered(state, group_signatures, tasks), strict=True):
+        signatures[g] = windows
+        if arrays is not None:  # estimated just now: kept, so that the scoring tasks load it
+            store.save_group_cache(state.case, keys[g], arrays)
     candidates = _group_candidates(state, groups, signatures)
     position = {r.id: i for i, r in enumerate(state.records)}
     stored: dict[int, dict[int, store.PairScore]] = {}
-    keys = {g: _group_key(state, references[g]) for g in big}
     tasks = []
     for g in big:
         stored[g] = {position[s.b_id]: s for s in store.scores(state.case, keys[g]) if s.b_id in position}
@@ -610,7 +659,7 @@ def _group_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int,
         queries = [(state.records[i].id, state.cache(i)) for i in wanted]
         for start in range(0, len(queries), PAIRS_PER_TASK):
             part = queries[start : start + PAIRS_PER_TASK]
-            tasks.append((g, members, part, state.options.signal.orientations, state.summary.threshold))
+            tasks.append((g, members, part, state.options.signal.orientations, state.summary.threshold, caches[g]))
     for g, found in completed(state.executor, score_group_task, tasks, window=state.window):
         rows = [_score_row(keys[g], 0, file_id, match) for file_id, match in found]
         store.save_scores(state.case, rows, state.run_id)
@@ -673,7 +722,8 @@ def _group_record(state: _State, members: list[int], devices: dict) -> dict:
     record["details"]["reference_members"] = [state.records[i].id for i in reference]
     record["details"]["key"] = _group_key(state, reference)
     if devices:
-        found = device_matches([state.cache(i) for i in reference], devices, state.options.threshold, "sensor")
+        cache = str(store.group_cache_path(state.case, record["details"]["key"]))
+        found = device_matches([state.cache(i) for i in reference], devices, state.options.threshold, "sensor", cache)
         record["details"]["devices"] = [
             {"device": m.target, "pce": m.score, "decision": str(m.decision), "p_fa": m.p_fa} for m in found
         ]
