@@ -319,6 +319,11 @@ def group_signatures(
     return windows, arrays
 
 
+def group_signatures_task(tag: int, members: list[str], shapes: list, side: int, cache: str) -> tuple:
+    """`group_signatures` with the caller's tag handed back (results arrive in any order)."""
+    return tag, *group_signatures(members, shapes, side, cache)
+
+
 def score_group(
     members: list[str], queries: list[tuple[int, str]], orientations: str, threshold: float, cache: str | None = None
 ) -> list[tuple[int, Match]]:
@@ -570,12 +575,6 @@ def _pair_stage(state: _State) -> list[store.PairScore]:
 # ---------------------------------------------------------------- growing groups by their fingerprints
 
 
-def _ordered(state: _State, fn, tasks: list[tuple]) -> list:
-    """fn(*task) for every task on the executor, results in task order."""
-    futures = [state.executor.submit(fn, *task) for task in tasks]
-    return [future.result() for future in futures]
-
-
 def _reference_members(state: _State, group: list[int]) -> list[int]:
     chosen = method.reference_members([state.shape(i) for i in group], [state.is_video(i) for i in group])
     return [group[c] for c in chosen]
@@ -642,12 +641,13 @@ def _group_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int,
     references = {g: _reference_members(state, groups[g]) for g in big}
     keys = {g: _group_key(state, references[g]) for g in big}
     caches = {g: str(store.group_cache_path(state.case, keys[g])) for g in big}
-    tasks = [([state.cache(i) for i in references[g]], state.sizes, side, caches[g]) for g in big]
-    signatures = {}
-    for g, (windows, arrays) in zip(big, _ordered(state, group_signatures, tasks), strict=True):
-        signatures[g] = windows
-        if arrays is not None:  # estimated just now: kept, so that the scoring tasks load it
+    tasks = [(g, [state.cache(i) for i in references[g]], state.sizes, side, caches[g]) for g in big]
+    windows = {}
+    for g, found, arrays in completed(state.executor, group_signatures_task, tasks, window=state.window):
+        windows[g] = found
+        if arrays is not None:  # estimated just now: kept (as it arrives), so that the scoring tasks load it
             store.save_group_cache(state.case, keys[g], arrays)
+    signatures = {g: windows[g] for g in big}
     candidates = _group_candidates(state, groups, signatures)
     position = {r.id: i for i, r in enumerate(state.records)}
     stored: dict[int, dict[int, store.PairScore]] = {}
