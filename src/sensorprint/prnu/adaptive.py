@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..results import Decision, Match
-from .decision import ALIGNED_POSITIONS
+from .decision import searched_weak
 
 
 def coded_share(frame_bytes: float, keyframe_bytes: float) -> float:
@@ -98,8 +98,8 @@ def settled(found: Match) -> bool:
     """
     if found.decision in (Decision.MATCH, Decision.NO_MATCH):
         return True
-    capped = found.evidence.weak_fingerprint and found.evidence.n_positions > ALIGNED_POSITIONS
-    return capped or found.evidence.reason is not None
+    evidence = found.evidence
+    return searched_weak(evidence.weak_fingerprint, evidence.n_positions) or evidence.reason is not None
 
 
 def all_settled(found: Iterable[Match]) -> bool:

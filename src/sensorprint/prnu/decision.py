@@ -131,6 +131,13 @@ def with_strength(evidence: PrnuEvidence, strength: FingerprintStrength | None) 
     )
 
 
+def searched_weak(weak: bool, n_positions: int) -> bool:
+    """Whether a comparison searched positions against a weak fingerprint: it then decides nothing (inconclusive,
+    however high or low the PCE, and however many more frames a video query gets), since the scene content of
+    one or two natural images lines up with another camera's somewhere among the positions searched."""
+    return weak and n_positions > ALIGNED_POSITIONS
+
+
 def search_threshold(threshold: float, n_positions: int) -> float:
     """The PCE a comparison over `n_positions` must reach to be as unlikely by chance as `threshold` at one position.
 
@@ -288,7 +295,7 @@ def decide(
     weak = strength is not None and strength.weak
     needed = search_threshold(threshold, n_positions)
     if pce >= needed:
-        return Decision.INCONCLUSIVE if weak and n_positions > ALIGNED_POSITIONS else Decision.MATCH
+        return Decision.INCONCLUSIVE if searched_weak(weak, n_positions) else Decision.MATCH
     if weak or (expected is not None and expected < needed):
         return Decision.INCONCLUSIVE
     return Decision.NO_MATCH

@@ -28,7 +28,7 @@ from sensorprint.errors import MediaError
 from sensorprint.media.image import probe_image
 from sensorprint.media.structure import editor_name
 from sensorprint.prnu import DEFAULT_PCE_THRESHOLD, FingerprintAccumulator, PreparedFingerprint, landscape, match
-from sensorprint.prnu.decision import ALIGNED_POSITIONS, FingerprintStrength, correlation_score, search_threshold
+from sensorprint.prnu.decision import FingerprintStrength, correlation_score, search_threshold, searched_weak
 from sensorprint.prnu.geometry import Transform, orient
 from sensorprint.store import Case, Device
 from sensorprint.workflow.modules import module_key
@@ -177,7 +177,7 @@ def locate(
     transform = _exact_offset(signal, fingerprint.k, result.transform)
     needed = search_threshold(threshold, result.n_positions)
     figures = f"{transform.describe()}, PCE {result.pce:.1f}, needed {needed:.1f} over {result.n_positions} positions"
-    if strength.weak and result.n_positions > ALIGNED_POSITIONS:
+    if searched_weak(strength.weak, result.n_positions):
         reason = (
             f"{what} and the fingerprint of the device's "
             f"other references is too weak to place it ({fingerprint.n_media} media, quality {fingerprint.quality:.3f}; "
