@@ -238,6 +238,33 @@ def test_group_fingerprints_are_kept_and_loaded_ones_score_as_estimated_ones(clu
     assert arrays is None and windows  # already kept: not estimated again
 
 
+def test_the_members_of_another_group_are_scored_only_until_its_merge_is_decided(clustered):
+    """Camera 1 (camera 0's twin) has 5 media: against camera 0's group fingerprint, a merge needs 3 links; after
+    3 misses it is out of reach and the other 2 are not scored. Camera 0's own media: 3 links decide it."""
+    from sensorprint.workflow import cluster as flow
+
+    _, case_dir, _ = clustered
+    with Case.open(case_dir, read_only=True) as case:
+        files = {Path(f.path).name: f for f in store.files(case)}
+        group = next(g for g in store.groups(case) if files["cam0_0.jpg"].id in g.members)
+        by_id = {f.id: f for f in files.values()}
+        members = [str(store.cache_path(case, by_id[i])) for i in group.details["reference_members"]]
+        kept = str(store.group_cache_path(case, group.details["key"]))
+        twin = [(files[f"cam1_{k}.jpg"].id, str(store.cache_path(case, files[f"cam1_{k}.jpg"]))) for k in range(5)]
+        own = [(i, str(store.cache_path(case, by_id[i]))) for i in group.members]
+    rule = method.LinkRule(1000)
+
+    def scored(queries: list, needed: int) -> list:
+        return flow.score_group(members, queries, "sensor", 60.0, kept, rule=rule, needed=needed)
+
+    every = scored(twin, 0)
+    assert len(every) == 5 and not any(rule.links_match(m) for _, m in every)
+    assert [i for i, _ in scored(twin, 3)] == [i for i, _ in twin[:3]]  # 3 misses: 3 links of 5 are out of reach
+    assert len(scored(twin, 6)) == 1  # out of reach from the start: one score, for the group's near neighbours
+    linked = scored(own, 3)
+    assert len(linked) == 3 and all(rule.links_match(m) for _, m in linked)
+
+
 def test_resume_after_sigkill_gives_the_same_groups_and_no_doubled_score(clustered, tmp_path):
     media, reference_dir, _ = clustered
     case_dir = tmp_path / "case"

@@ -485,12 +485,33 @@ def decision_threshold(
     return max(float(floor), pce_threshold_for(per_test, max(int(n_positions), 1)))
 
 
-def links(match: Match, n_tests: int, *, family_alarm: float = FAMILY_ALARM, floor: float = DEFAULT_PCE_THRESHOLD):
-    """Whether a pair or medium-to-group `Match` links its two sides (see `decision_threshold`)."""
-    positions = match.evidence.n_positions if match.evidence is not None else None
-    if not positions or match.score is None:
-        return False
-    return match.score >= decision_threshold(n_tests, positions, family_alarm=family_alarm, floor=floor)
+@dataclass(frozen=True)
+class LinkRule:
+    """When a score of a clustering run links its two sides (`decision_threshold` over its positions).
+
+    n_tests: the tests of the run. A score found by the native-scale crop search never links:
+    over 10⁵–10⁶ offsets, residuals of two JPEG images reach PCE 40–117 by chance, and a
+    resized photo reached PCE 61 against the fingerprint of another camera's group (simulated
+    cameras of different sensor sizes, same processing: benchmarks/cluster_accuracy.py), far
+    above what the Gaussian null of the false-alarm probability predicts. Crops (not resized)
+    are therefore left as single media; resized copies, portrait turns and video frames link
+    by the aligned and scale searches.
+    """
+
+    n_tests: int
+    family_alarm: float = FAMILY_ALARM
+    floor: float = DEFAULT_PCE_THRESHOLD
+
+    def links(self, score: float | None, n_positions: int | None, stage: str | None = None) -> bool:
+        if stage == "crop" or score is None or not n_positions:
+            return False
+        return score >= decision_threshold(self.n_tests, n_positions, family_alarm=self.family_alarm, floor=self.floor)
+
+    def links_match(self, match: Match) -> bool:
+        evidence = match.evidence
+        if evidence is None:
+            return False
+        return self.links(match.score, evidence.n_positions, evidence.search_stage)
 
 
 # ---------------------------------------------------------------- groups
@@ -626,7 +647,8 @@ def group_fingerprint(queries: Sequence[Query], members: Sequence[int]) -> Group
         q = queries[m]
         image = q.intensity if q.intensity is not None else np.ones(q.residual.shape, np.float32)
         accumulator.add(image, residual=q.residual)
-    return GroupFingerprint(accumulator.result().k, tuple(sorted(members)), first.intensity is None)
+    # estimate(), not result(): a group has no use for the split-half quality (a third of the time for 8 MP)
+    return GroupFingerprint(accumulator.estimate(), tuple(sorted(members)), first.intensity is None)
 
 
 def match_group(
@@ -651,13 +673,18 @@ def match_group(
     )
 
 
-def merge_supported(member_links: int, members: int) -> bool:
-    """Whether a group merges into another: at least half of its members matched the other's fingerprint.
+def merge_links_needed(members: int) -> int:
+    """How many of a group's `members` must match another group's fingerprint for it to merge: half, rounded up.
 
     Each link is already decided at the run's false-alarm level; asking half of the
     members keeps one medium that a group holds by mistake from carrying the whole group.
     """
-    return members > 0 and member_links * 2 >= members
+    return (members + 1) // 2
+
+
+def merge_supported(member_links: int, members: int) -> bool:
+    """Whether a group merges into another: at least half of its members matched the other's fingerprint."""
+    return members > 0 and member_links >= merge_links_needed(members)
 
 
 def screened_pairs(n_media: int) -> int:

@@ -114,10 +114,11 @@ class FingerprintAccumulator:
         half = self.n_media % self.halves
         wt = np.float32(weight)
         product = w * inten  # in place from here: a 1080p frame is 8 MB, a sensor 40 MB
-        product *= wt
-        self._num[half] += product
         inten *= inten
-        inten *= wt
+        if weight != 1.0:  # two passes over the image saved for the common case
+            product *= wt
+            inten *= wt
+        self._num[half] += product
         self._den[half] += inten
         self.n_media += 1
         return rotation

@@ -325,16 +325,33 @@ def group_signatures_task(tag: int, members: list[str], shapes: list, side: int,
 
 
 def score_group(
-    members: list[str], queries: list[tuple[int, str]], orientations: str, threshold: float, cache: str | None = None
+    members: list[str],
+    queries: list[tuple[int, str]],
+    orientations: str,
+    threshold: float,
+    cache: str | None = None,
+    *,
+    rule: method.LinkRule | None = None,
+    needed: int = 0,
 ) -> list[tuple[int, Match]]:
-    """Files against a group's fingerprint (from its `cache`, when given and there): [(file id, Match)]."""
+    """Files against a group's fingerprint (from its `cache`, when given and there): [(file id, Match)].
+
+    needed: with `rule`, the links that the queries (the members of one other group) must
+    give for that group to merge (`prnu.cluster.merge_links_needed`). The files are then
+    scored one by one only until that is reached or out of reach (after the first), and the
+    merge is decided as scoring them all would decide it. 0: every file is scored.
+    """
     group = group_fingerprint(members, cache)
-    out = []
-    for file_id, query_cache in queries:
+    out: list[tuple[int, Match]] = []
+    linked = 0
+    for n, (file_id, query_cache) in enumerate(queries):
+        if rule is not None and needed and out and not 0 < needed - linked <= len(queries) - n:
+            break
         query = cached_query(query_cache)
         scaled = _scaled(tuple(members), group, query.residual.shape)
         found = method.match_group(query, group, threshold=threshold, orientations=orientations, scaled=scaled)
         out.append((file_id, found))
+        linked += rule is not None and rule.links_match(found)
     return out
 
 
@@ -353,10 +370,10 @@ def _scaled(key: tuple[str, ...], group: method.GroupFingerprint, shape: tuple[i
 
 
 def score_group_task(
-    tag: int, members: list[str], queries: list, orientations: str, threshold: float, cache: str
+    tag: int, members: list[str], queries: list, orientations: str, threshold: float, cache: str, rule, needed: int
 ) -> tuple:
     """`score_group` with the caller's tag handed back (results arrive in any order)."""
-    return tag, score_group(members, queries, orientations, threshold, cache)
+    return tag, score_group(members, queries, orientations, threshold, cache, rule=rule, needed=needed)
 
 
 def device_matches(
@@ -386,7 +403,7 @@ class _State:
     signatures: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     stacked: tuple = ()  # `prnu.cluster.stack_signatures` of `signatures`
     sizes: list[tuple[int, int]] = field(default_factory=list)  # the landscape sizes of the files, sorted
-    n_tests: int = 1
+    rule: method.LinkRule = method.LinkRule(1)
 
     def cache(self, i: int) -> str:
         return str(store.cache_path(self.case, self.records[i]))
@@ -399,26 +416,8 @@ class _State:
         return self.records[i].kind == "video"
 
     def links(self, found: store.PairScore) -> bool:
-        """Whether a stored score links its two sides (`prnu.cluster.decision_threshold`).
-
-        A score found by the native-scale crop search never links: over 10⁵–10⁶ offsets,
-        residuals of two JPEG images reach PCE 40–117 by chance, and a resized photo reached
-        PCE 61 against the fingerprint of another camera's group (simulated cameras of
-        different sensor sizes, same processing: benchmarks/cluster_accuracy.py), far above
-        what the Gaussian null of the false-alarm probability predicts. Crops (not resized)
-        are therefore left as single media; resized copies, portrait turns and video frames
-        link by the aligned and scale searches.
-        """
-        if (found.details or {}).get("stage") == "crop":
-            return False
-        score = found.score
-        positions = found.n_positions
-        if score is None or not positions:
-            return False
-        threshold = method.decision_threshold(
-            self.n_tests, positions, family_alarm=self.options.family_alarm, floor=self.options.threshold
-        )
-        return score >= threshold
+        """Whether a stored score links its two sides (`prnu.cluster.LinkRule`)."""
+        return self.rule.links(found.score, found.n_positions, (found.details or {}).get("stage"))
 
 
 def _to_read(case: Case, paths: list[Path], denoiser: str) -> tuple[list[str], list[str], int]:
@@ -485,9 +484,11 @@ def _load_files(state: _State, every: list[str]) -> None:
     state.stacked = method.stack_signatures(state.signatures)
     state.sizes = sorted({method.landscape(state.shape(i)) for i in range(len(state.records))})
     n = len(state.records)
-    state.n_tests = 2 * method.screened_pairs(n)  # every pair, and at most as many file-to-group tests
+    n_tests = 2 * method.screened_pairs(n)  # every pair, and at most as many file-to-group tests
+    options = state.options
+    state.rule = method.LinkRule(n_tests, options.family_alarm, options.threshold)
     state.summary.threshold = method.decision_threshold(
-        state.n_tests, 1, family_alarm=state.options.family_alarm, floor=state.options.threshold
+        n_tests, 1, family_alarm=options.family_alarm, floor=options.threshold
     )
 
 
@@ -650,22 +651,44 @@ def _group_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int,
     signatures = {g: windows[g] for g in big}
     candidates = _group_candidates(state, groups, signatures)
     position = {r.id: i for i, r in enumerate(state.records)}
+    owner = _owner_of(groups, len(state.records))
     stored: dict[int, dict[int, store.PairScore]] = {}
     tasks = []
     for g in big:
         stored[g] = {position[s.b_id]: s for s in store.scores(state.case, keys[g]) if s.b_id in position}
-        wanted = [i for i in candidates[g] if i not in stored[g]]
         members = [state.cache(i) for i in references[g]]
-        queries = [(state.records[i].id, state.cache(i)) for i in wanted]
-        for start in range(0, len(queries), PAIRS_PER_TASK):
-            part = queries[start : start + PAIRS_PER_TASK]
-            tasks.append((g, members, part, state.options.signal.orientations, state.summary.threshold, caches[g]))
+        common = (state.options.signal.orientations, state.summary.threshold, caches[g], state.rule)
+        singles = []
+        for other, files in _by_group(candidates[g], owner).items():
+            wanted = [i for i in files if i not in stored[g]]
+            if len(groups[other]) == 1:
+                singles += wanted
+                continue
+            # the other group's members, in one task that stops once its merge is decided
+            needed = method.merge_links_needed(len(groups[other]))
+            needed -= sum(state.links(stored[g][i]) for i in files if i in stored[g])
+            if wanted and (len(wanted) == len(files) or 0 < needed <= len(wanted)):
+                tasks.append((g, members, _queries(state, wanted), *common, needed))
+        for start in range(0, len(singles), PAIRS_PER_TASK):
+            tasks.append((g, members, _queries(state, singles[start : start + PAIRS_PER_TASK]), *common, 0))
     for g, found in completed(state.executor, score_group_task, tasks, window=state.window):
         rows = [_score_row(keys[g], 0, file_id, match) for file_id, match in found]
         store.save_scores(state.case, rows, state.run_id)
         stored[g].update({position[row.b_id]: row for row in rows})
         state.summary.group_tests += len(rows)
     return {g: {i: s for i, s in stored[g].items() if i not in set(groups[g])} for g in big}
+
+
+def _by_group(files: list[int], owner: list[int]) -> dict[int, list[int]]:
+    """{group index: its files among `files`}, in the order of `files`."""
+    out: dict[int, list[int]] = {}
+    for i in files:
+        out.setdefault(owner[i], []).append(i)
+    return out
+
+
+def _queries(state: _State, files: list[int]) -> list[tuple[int, str]]:
+    return [(state.records[i].id, state.cache(i)) for i in files]
 
 
 def _regroup(state: _State, groups: list[list[int]], tested: dict[int, dict[int, store.PairScore]]) -> list[list[int]]:
