@@ -182,8 +182,10 @@ class FingerprintAccumulator:
             wi, energy = np.rot90(wi, rotation // 90), np.rot90(energy, rotation // 90)
         assert self._num is not None and self._den is not None
         half = self.n_media % self.halves
-        self._num[half] += wi * np.float32(weight)
-        self._den[half] += energy * np.float32(weight)
+        if weight != 1.0:
+            wi, energy = wi * np.float32(weight), energy * np.float32(weight)
+        self._num[half] += wi
+        self._den[half] += energy
         self.n_media += 1
         return rotation
 

@@ -211,7 +211,7 @@ def save_group_cache(case: Case, key: str, arrays: Mapping[str, np.ndarray]) -> 
     tasks scoring files against it load it instead of estimating it again from the members' caches."""
     staged = _stage_cache(case, arrays)
     target = group_cache_path(case, key)
-    os.replace(staged.tmp, target)
+    Case._Staged(staged.tmp, target, staged.sha256).publish(case.arrays_dir)  # renamed, and the rename fsynced
     return target
 
 
