@@ -116,6 +116,29 @@ def test_components_and_portrait_views():
     assert method.one_medium_fingerprint(q) is q.residual  # a video aggregate is its own K
 
 
+def test_candidate_pairs_meet_every_pair_of_views_once():
+    """Only the upper half of the view-by-view products is made; the pairs are those of the whole matrix."""
+    rng = np.random.default_rng(3)
+    shared = rng.normal(size=(40, 48)).astype(np.float32)
+    signatures = []
+    for m in range(11):
+        shape = (48, 40) if m % 4 == 1 else (40, 48)  # some portrait media: two views each
+        a = rng.normal(size=shape).astype(np.float32)
+        if m % 3 == 0:  # media 0, 3, 6, 9 share a pattern
+            a += 0.5 * (shared if shape == (40, 48) else np.rot90(shared, 3))
+        signatures.append(method.signature(a, side=32))
+    rows, counts, owners = method.stack_signatures(signatures)
+    z = method.correlation_z(rows, counts, rows, counts)
+    expected = {}
+    for u, v in zip(*np.nonzero(z >= 3.0), strict=True):
+        a, b = int(owners[u]), int(owners[v])
+        if a < b:
+            expected[(a, b)] = max(expected.get((a, b), -np.inf), float(z[u, v]))
+    got = method.candidate_pairs(signatures, z_min=3.0, block=3)
+    assert {(a, b) for a, b, _ in got} == set(expected) >= {(0, 3), (0, 9), (3, 6), (6, 9)}
+    assert all(value == pytest.approx(expected[(a, b)]) for a, b, value in got)
+
+
 def test_antialiased_resize_is_an_editors_bilinear():
     from PIL import Image
 

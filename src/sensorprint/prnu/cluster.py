@@ -461,9 +461,11 @@ def candidate_pairs(
         z_min = candidate_z(len(owners))
     best: dict[tuple[int, int], float] = {}
     for start in range(0, len(owners), block):
-        z = correlation_z(rows[start : start + block], counts[start : start + block], rows, counts)
+        # views are stacked in medium order, so every pair of views is met once, in the block of the
+        # first of them: only the columns from the block's start on (half of the products)
+        z = correlation_z(rows[start : start + block], counts[start : start + block], rows[start:], counts[start:])
         r, c = np.nonzero(z >= z_min)
-        i, j = owners[start + r], owners[c]
+        i, j = owners[start + r], owners[start + c]
         for a, b, value in zip(i.tolist(), j.tolist(), z[r, c].tolist(), strict=True):
             if a < b and value > best.get((a, b), -np.inf):
                 best[(a, b)] = value
