@@ -134,7 +134,7 @@ def test_candidate_pairs_meet_every_pair_of_views_once():
         a, b = int(owners[u]), int(owners[v])
         if a < b:
             expected[(a, b)] = max(expected.get((a, b), -np.inf), float(z[u, v]))
-    got = method.candidate_pairs(signatures, z_min=3.0, block=3)
+    got = method.candidate_pairs(method.stack_signatures(signatures), z_min=3.0, block=3)
     assert {(a, b) for a, b, _ in got} == set(expected) >= {(0, 3), (0, 9), (3, 6), (6, 9)}
     assert all(value == pytest.approx(expected[(a, b)]) for a, b, value in got)
 

@@ -416,22 +416,22 @@ def single_candidate_z(n_groups: int, chance_per_medium: float = CHANCE_CANDIDAT
 
 
 def correlation_z(
-    rows: np.ndarray, row_counts: np.ndarray, cols: np.ndarray, col_counts: np.ndarray, block: int = 256
+    rows: np.ndarray, row_counts: np.ndarray, cols: np.ndarray, col_counts: np.ndarray, block: int = 512
 ) -> np.ndarray:
     """z-scores (correlation × √(pixels in common)) of every row signature against every column signature.
 
-    rows, cols: float16 signatures (one per line); counts: pixels behind each. Computed in
-    blocks of `block` rows and 4·`block` columns, each converted to float32 only for its
-    product, so a collection's signatures stay float16 in memory (10,000 media of 512²
-    windows: 5 GB, and about 0.5 GB more while a product runs).
+    rows, cols: float16 signatures (one per line); counts: pixels behind each. The rows are
+    converted to float32 once, the columns `block` at a time, each once (a conversion costs
+    about a third of its product with 256 rows), so a collection's signatures stay float16
+    in memory (10,000 media of 512² windows: 5 GB, and 1 MB more per row and per column of
+    a block while a product runs).
     """
     out = np.empty((rows.shape[0], cols.shape[0]), np.float32)
-    for r0 in range(0, rows.shape[0], block):
-        part_rows = np.asarray(rows[r0 : r0 + block], dtype=np.float32)
-        for c0 in range(0, cols.shape[0], 4 * block):
-            product = part_rows @ np.asarray(cols[c0 : c0 + 4 * block], dtype=np.float32).T
-            common = np.minimum(row_counts[r0 : r0 + block, None], col_counts[None, c0 : c0 + 4 * block])
-            out[r0 : r0 + block, c0 : c0 + 4 * block] = product * np.sqrt(common).astype(np.float32)
+    left = np.asarray(rows, dtype=np.float32)
+    for c0 in range(0, cols.shape[0], block):
+        product = left @ np.asarray(cols[c0 : c0 + block], dtype=np.float32).T
+        common = np.minimum(row_counts[:, None], col_counts[None, c0 : c0 + block])
+        out[:, c0 : c0 + block] = product * np.sqrt(common).astype(np.float32)
     return out
 
 
@@ -446,15 +446,15 @@ def stack_signatures(signatures: Sequence[tuple[np.ndarray, np.ndarray]]) -> tup
 
 
 def candidate_pairs(
-    signatures: Sequence[tuple[np.ndarray, np.ndarray]], z_min: float | None = None, block: int = 512
+    stacked: tuple[np.ndarray, np.ndarray, np.ndarray], z_min: float | None = None, block: int = 512
 ) -> list[tuple[int, int, float]]:
     """Pairs (i, j, z) with i < j whose best centre-window z-score over their views reaches `z_min`.
 
-    signatures: one `signature` per medium. z_min: default `candidate_z` for this many
-    views. Computed in blocks of `block` rows (memory O(block × views), not O(views²)).
-    Sorted by (i, j).
+    stacked: the media's signatures, `stack_signatures` of one `signature` per medium. z_min:
+    default `candidate_z` for this many views. Computed in blocks of `block` rows (memory
+    O(block × views), not O(views²)). Sorted by (i, j).
     """
-    rows, counts, owners = stack_signatures(signatures)
+    rows, counts, owners = stacked
     if len(set(owners.tolist())) < 2:
         return []
     if z_min is None:

@@ -48,7 +48,7 @@ from sensorprint.store import Case
 from sensorprint.store import clusters as store
 from sensorprint.workflow.files import FileFacts, fail, file_facts, read_medium, stat_file
 from sensorprint.workflow.options import SignalOptions
-from sensorprint.workflow.parallel import completed, open_executor, window_for
+from sensorprint.workflow.parallel import all_cores_for_blas, completed, open_executor, window_for
 from sensorprint.workflow.progress import Progress, no_progress
 from sensorprint.workflow.signals import QuerySignal, match_device, query_signal, video_query_residual
 
@@ -400,8 +400,7 @@ class _State:
     progress: Progress
     summary: ClusterSummary
     records: list[store.ClusterFile] = field(default_factory=list)
-    signatures: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-    stacked: tuple = ()  # `prnu.cluster.stack_signatures` of `signatures`
+    stacked: tuple = ()  # `prnu.cluster.stack_signatures` of the files' signatures
     sizes: list[tuple[int, int]] = field(default_factory=list)  # the landscape sizes of the files, sorted
     rule: method.LinkRule = method.LinkRule(1)
 
@@ -477,11 +476,11 @@ def _load_files(state: _State, every: list[str]) -> None:
         if r.status == "error" and r.run_id != state.run_id:  # an error read in an earlier run: its line again
             state.summary.errors += 1
             state.summary.error_lines.append(r.error or r.path)
-    state.signatures = []
+    signatures = []
     for r in state.records:
         arrays = store.load_cache(state.case, r, ("sig", "sig_n"))
-        state.signatures.append((arrays["sig"], arrays["sig_n"]))
-    state.stacked = method.stack_signatures(state.signatures)
+        signatures.append((arrays["sig"], arrays["sig_n"]))
+    state.stacked = method.stack_signatures(signatures)  # the list goes: one copy of them is kept
     state.sizes = sorted({method.landscape(state.shape(i)) for i in range(len(state.records))})
     n = len(state.records)
     n_tests = 2 * method.screened_pairs(n)  # every pair, and at most as many file-to-group tests
@@ -539,7 +538,8 @@ def _pair_stage(state: _State) -> list[store.PairScore]:
     found in the store is reused, never scored again.
     """
     started = time.perf_counter()
-    candidates = method.candidate_pairs(state.signatures)
+    with all_cores_for_blas():  # the workers wait for this product
+        candidates = method.candidate_pairs(state.stacked)
     state.summary.seconds["candidates"] = time.perf_counter() - started
     n = len(state.records)
     state.summary.screened, state.summary.candidates = method.screened_pairs(n) if n > 1 else 0, len(candidates)
@@ -615,7 +615,7 @@ def _group_candidates(state: _State, groups: list[list[int]], signatures: dict[i
         windows = [(g, window) for g in wanted for window in signatures[g][shape]]
         vectors = np.stack([window[0] for _, window in windows])
         pixels = np.array([window[1] for _, window in windows])
-        for part in np.array_split(views, -(-len(views) // 2048)):  # a copy of 2048 signatures at a time
+        for part in np.array_split(views, -(-len(views) // 1024)):  # a copy of 1024 signatures at a time
             z = method.correlation_z(rows[part], counts[part], vectors, pixels)
             for v, c in zip(*np.nonzero(z >= z_min[part, None]), strict=True):
                 chosen[windows[c][0]].add(int(owners[part[v]]))
@@ -649,7 +649,8 @@ def _group_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int,
         if arrays is not None:  # estimated just now: kept (as it arrives), so that the scoring tasks load it
             store.save_group_cache(state.case, keys[g], arrays)
     signatures = {g: windows[g] for g in big}
-    candidates = _group_candidates(state, groups, signatures)
+    with all_cores_for_blas():  # the workers wait for this product
+        candidates = _group_candidates(state, groups, signatures)
     position = {r.id: i for i, r in enumerate(state.records)}
     owner = _owner_of(groups, len(state.records))
     stored: dict[int, dict[int, store.PairScore]] = {}

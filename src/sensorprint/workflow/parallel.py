@@ -38,6 +38,20 @@ def default_workers() -> int:
 
 
 @contextlib.contextmanager
+def all_cores_for_blas() -> Iterator[None]:
+    """While the block runs, BLAS in this process may use every core (`default_workers`).
+
+    For the large matrix products the calling process makes while its workers wait (the
+    signature screening of `cluster`): OPENBLAS_NUM_THREADS=1, set to keep a pool's workers
+    from oversubscribing the cores, would otherwise hold that product to one core too.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=default_workers(), user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor]:
     """An executor for per-file work.
 
