@@ -137,6 +137,10 @@ def test_candidate_pairs_meet_every_pair_of_views_once():
     got = method.candidate_pairs(method.stack_signatures(signatures), z_min=3.0, block=3)
     assert {(a, b) for a, b, _ in got} == set(expected) >= {(0, 3), (0, 9), (3, 6), (6, 9)}
     assert all(value == pytest.approx(expected[(a, b)]) for a, b, value in got)
+    streamed = method.stack_signatures(iter(signatures), n_rows=len(rows))  # copied into place as they come
+    assert all(np.array_equal(x, y) for x, y in zip(streamed, (rows, counts, owners), strict=True))
+    with pytest.raises(ValueError, match="announced"):
+        method.stack_signatures(iter(signatures), n_rows=len(rows) - 1)
 
 
 def test_antialiased_resize_is_an_editors_bilinear():

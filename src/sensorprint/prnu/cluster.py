@@ -435,13 +435,33 @@ def correlation_z(
     return out
 
 
-def stack_signatures(signatures: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, pixel counts, owner of each row) of many media's signatures stacked (float16 rows)."""
-    if not signatures:
-        return np.zeros((0, 0), np.float16), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows = np.concatenate([s[0] for s in signatures])
-    counts = np.concatenate([s[1] for s in signatures])
-    owners = np.concatenate([np.full(len(s[0]), i, np.int64) for i, s in enumerate(signatures)])
+def stack_signatures(
+    signatures: Iterable[tuple[np.ndarray, np.ndarray]], n_rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, pixel counts, owner of each row) of many media's signatures stacked (float16 rows).
+
+    n_rows: the rows of all of them, when known beforehand: each signature is then copied into
+    place as it comes, so the collection is held once (10,000 landscape media of 512² windows:
+    10 GB), not twice while a list of them is joined.
+    """
+    if n_rows is None:
+        signatures = list(signatures)
+        n_rows = sum(len(s[0]) for s in signatures)
+    rows: np.ndarray | None = None
+    counts, owners = np.zeros(n_rows, np.int64), np.zeros(n_rows, np.int64)
+    at = 0
+    for i, (signature_rows, pixels) in enumerate(signatures):
+        if rows is None:
+            rows = np.empty((n_rows, signature_rows.shape[1]), np.float16)
+        end = at + len(signature_rows)
+        if end > n_rows:
+            raise ValueError(f"more signature rows than the {n_rows} announced")
+        rows[at:end], counts[at:end], owners[at:end] = signature_rows, pixels, i
+        at = end
+    if at != n_rows:
+        raise ValueError(f"{at} signature rows, not the {n_rows} announced")
+    if rows is None:
+        return np.zeros((0, 0), np.float16), counts, owners
     return rows, counts, owners
 
 
