@@ -442,7 +442,7 @@ def stack_signatures(
 
     n_rows: the rows of all of them, when known beforehand: each signature is then copied into
     place as it comes, so the collection is held once (10,000 landscape media of 512² windows:
-    10 GB), not twice while a list of them is joined.
+    5.2 GB), not twice while a list of them is joined.
     """
     if n_rows is None:
         signatures = list(signatures)
