@@ -202,9 +202,14 @@ def windowed_pair_score(a: Query, b: Query, *, threshold: float, orientations: s
 # ---------------------------------------------------------------- signatures and candidate pairs
 
 
+def view_count(shape: tuple[int, ...]) -> int:
+    """How many landscape views (`landscape_views`), and so signature rows, a medium of this shape has."""
+    return 1 if shape[0] <= shape[1] else 2
+
+
 def landscape_views(a: np.ndarray) -> list[np.ndarray]:
     """The array turned to landscape: itself, or for portrait both ways of turning it (90° and 270°)."""
-    if a.shape[0] <= a.shape[1]:
+    if view_count(a.shape) == 1:
         return [a]
     return [np.rot90(a, 1), np.rot90(a, 3)]
 
