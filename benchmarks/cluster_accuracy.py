@@ -4,7 +4,11 @@
    sensor sizes (1024×768, 1280×960, 1600×1200), 20 media each: 5 resized to 50% and
    recompressed (JPEG 85), 2 stored in portrait, 2 H.264 videos (5 s, 30 fps, the sensor
    width scaled and cropped to 16:9), 11 full-size landscape photos; every other photo a
-   flat field (sky or wall), the rest natural scenes.
+   flat field (sky or wall), the rest natural scenes. With --stabilised N (default 1), N of
+   each camera's videos are electronically stabilised (every frame a different shift of the
+   sensor window; with zoom and rotation too the per-frame search finds few, see
+   benchmarks/video_accuracy.py --stabilise-zoom): they can join their camera's group only
+   frame by frame (`workflow.cluster`'s frame stage); printed: how many did.
 2. dresden-nikon: all 76 images (60 flats, 16 naturals, 6 devices: two units of each of
    three Nikon models); vision-trio: all 39 images of 3 phones. Read from ../shared/data.
 
@@ -81,9 +85,13 @@ def _make(job: tuple) -> None:
     partial.replace(path)
 
 
-def _jobs(camera, folder: Path, video_size, n_media: int, name: str) -> list[tuple]:
+STABILISED = dict(stabilise=True)
+
+
+def _jobs(camera, folder: Path, video_size, n_media: int, name: str, n_stabilised: int) -> list[tuple]:
     """The media of one simulated camera (see the module doc), as jobs for `_make`."""
     jobs = []
+    first_video = n_media // 4 + max(1, n_media // 10)
     n_resized, n_portrait, n_video = n_media // 4, max(1, n_media // 10), max(1, n_media // 10)
     for k in range(n_media):
         flat = k % 2 == 0
@@ -94,7 +102,10 @@ def _jobs(camera, folder: Path, video_size, n_media: int, name: str) -> list[tup
             options.update(orientation=90 if k % 2 else 270)
         elif k < n_resized + n_portrait + n_video:
             options = dict(seconds=5, size=video_size, bitrate=3_000_000, threads=1)
-            jobs.append((camera, folder / f"{name}_{k:02d}.mp4", "video", 1000 + k, options))
+            stabilised = k - first_video < n_stabilised
+            options |= STABILISED if stabilised else {}
+            path = folder / f"{name}_{k:02d}{'_stabilised' if stabilised else ''}.mp4"
+            jobs.append((camera, path, "video", 1000 + k, options))
             continue
         jobs.append(
             (camera, folder / f"{name}_{k:02d}.jpg", "image", zlib.crc32(name.encode()) % 10**6 * 100 + k, options)
@@ -102,7 +113,7 @@ def _jobs(camera, folder: Path, video_size, n_media: int, name: str) -> list[tup
     return jobs
 
 
-def simulated_set(cache: Path, n_cameras: int, n_media: int, workers: int) -> dict[str, str]:
+def simulated_set(cache: Path, n_cameras: int, n_media: int, n_stabilised: int, workers: int) -> dict[str, str]:
     """Write (once, cached) the simulated media; returns {path: camera}."""
     jobs, truth = [], {}
     per_size = math.ceil(n_cameras / len(SIZES) / 2)
@@ -113,7 +124,7 @@ def simulated_set(cache: Path, n_cameras: int, n_media: int, workers: int) -> di
     for name, camera, video in cameras[:n_cameras]:
         folder = cache / name
         folder.mkdir(parents=True, exist_ok=True)
-        for job in _jobs(camera, folder, video, n_media, name):
+        for job in _jobs(camera, folder, video, n_media, name, n_stabilised):
             jobs.append(job)
             truth[str(job[1])] = name
     with ProcessPoolExecutor(workers) as pool:
@@ -143,11 +154,17 @@ def run(title: str, truth: dict[str, str], folders: list[Path], workers: int, wo
     case.close()
     found = scores(truth, groups)
     found["seconds"] = seconds
+    stabilised = [p for p in truth if "_stabilised" in Path(p).name]
+    found["stabilised_joined"] = sum(
+        any(p in g and sum(truth.get(q) == truth[p] for q in g) > 1 for g in groups) for p in stabilised
+    )
     print(
         f"{title}: ARI {found['ari']:.4f}, pair precision {found['precision']:.4f}, recall {found['recall']:.4f}; "
         f"{found['groups']} groups + {found['singles']} single media for {found['cameras']} cameras "
         f"({found['media']} media) in {seconds:.0f} s; threshold PCE {summary.threshold:.1f}, "
-        f"{summary.candidates} candidates of {summary.screened} pairs, {summary.group_tests} group tests; "
+        f"{summary.candidates} candidates of {summary.screened} pairs, {summary.group_tests} group tests, "
+        f"{summary.frame_searches} frame-by-frame searches ({summary.frame_searches_left} left out); "
+        f"stabilised videos in their camera's group: {found['stabilised_joined']}/{len(stabilised)}; "
         f"stages {', '.join(f'{k} {v:.0f} s' for k, v in summary.seconds.items())}"
     )
     for g in groups:
@@ -162,6 +179,7 @@ def main() -> None:
     parser.add_argument("--sets", default="simulated,dresden,vision")
     parser.add_argument("--cameras", type=int, default=30)
     parser.add_argument("--media", type=int, default=20)
+    parser.add_argument("--stabilised", type=int, default=1, help="stabilised videos per camera (of its videos)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sensorprint-cluster-accuracy")
     parser.add_argument("--work", type=Path, default=None, help="keep the cases here (a case found there is resumed)")
@@ -172,9 +190,9 @@ def main() -> None:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         if "simulated" in wanted:
-            media = args.cache / f"sim-{args.cameras}x{args.media}"
+            media = args.cache / f"sim-{args.cameras}x{args.media}-stabilised{args.stabilised}"
             started = time.perf_counter()
-            truth = simulated_set(media, args.cameras, args.media, args.workers)
+            truth = simulated_set(media, args.cameras, args.media, args.stabilised, args.workers)
             print(f"simulated media ready in {time.perf_counter() - started:.0f} s ({len(truth)} files)")
             results["sim"] = run("simulated", truth, [media], args.workers, work)
         for key, name in (("dresden", "dresden-nikon"), ("vision", "vision-trio")):
@@ -184,7 +202,7 @@ def main() -> None:
         f"{key}_{m}={value:.4f}" if isinstance(value, float) else f"{key}_{m}={value}"
         for key, found in results.items()
         for m, value in found.items()
-        if m in ("ari", "precision", "recall", "groups")
+        if m in ("ari", "precision", "recall", "groups") or (m == "stabilised_joined" and key == "sim")
     )
     print(line)
 

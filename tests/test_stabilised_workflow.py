@@ -98,3 +98,29 @@ def test_verify_agrees_with_the_scan(world):
         assert "match" in out.lower() and "no match" not in out.lower(), out
     other = cli("verify", world["root"] / "seized" / "SimCam-A_unit0.mov", "SimCam-B_unit0", "--case", world["case"])
     assert "no match" in other.lower() or "inconclusive" in other.lower(), other
+
+
+def test_cluster_puts_a_stabilised_clip_with_the_photos_of_its_phone_and_resumes(world, tmp_path):
+    from sensorprint.store import Case
+    from sensorprint.store import clusters as store
+    from sensorprint.workflow.cluster import stored_groups
+
+    root, case = world["root"], tmp_path / "case"
+    cli("init", case)
+    paths = (root / "refs" / "stills", root / "seized")
+    first = cli("cluster", case, *paths, "--workers", "1")
+    assert "2 searches now, 1 videos joined a group" in first, first  # each clip against the group of photos
+    assert sum("broken.mov" in line for line in first.splitlines()) == 1
+    with Case.open(case, read_only=True) as opened:
+        groups = {frozenset(Path(p).name for p in g.paths) for g in stored_groups(opened)}
+        names = {r.id: Path(r.path).name for r in store.files(opened)}
+        frame_scores = {names[s.b_id]: s for s in store.scores(opened) if s.key.endswith(":frames")}
+    stills = {f"flat{i}.jpg" for i in range(6)}
+    assert groups == {frozenset(stills | {"SimCam-A_unit0.mov"}), frozenset({"SimCam-B_unit0.mov"})}, groups
+    assert set(frame_scores) == {"SimCam-A_unit0.mov", "SimCam-B_unit0.mov"}
+    assert frame_scores["SimCam-A_unit0.mov"].details["stage"].startswith("per-frame similarity search")
+    assert frame_scores["SimCam-A_unit0.mov"].score >= 60 > frame_scores["SimCam-B_unit0.mov"].score
+    again = cli("cluster", case, *paths, "--workers", "1")  # resumed: the search is stored, not made again
+    assert "0 searches now, 1 videos joined a group" in again, again
+    with Case.open(case, read_only=True) as opened:
+        assert {frozenset(Path(p).name for p in g.paths) for g in stored_groups(opened)} == groups

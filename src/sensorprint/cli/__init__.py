@@ -483,6 +483,12 @@ def cluster(
         "--denoiser",
         help="Images' residual: wavelet (4-level, as scan and verify) or spatial (3x3 Wiener: about 2x faster, fewer resized copies joined).",
     ),
+    frame_searches: int = typer.Option(
+        500,
+        "--frame-searches",
+        help="Videos left on their own (maybe stabilised) x groups searched frame by frame, at most (0: none).",
+        min=0,
+    ),
 ) -> None:
     """Group every image and video under PATH by unknown source camera; resumable."""
     from sensorprint.workflow import open_case
@@ -492,7 +498,12 @@ def cluster(
     with user_errors(), open_case(case) as opened, progress_bars() as progress:
         if denoiser not in ("spatial", "wavelet"):
             raise typer.BadParameter(f"--denoiser {denoiser!r}: use spatial or wavelet")
-        options = ClusterOptions(signal=_signal_options(frames, frame_strategy), threshold=threshold, denoiser=denoiser)
+        options = ClusterOptions(
+            signal=_signal_options(frames, frame_strategy),
+            threshold=threshold,
+            denoiser=denoiser,
+            max_frame_searches=frame_searches,
+        )
         summary = cluster_media(opened, paths, options=options, workers=workers, scheduler=scheduler, progress=progress)
     for line in text.cluster_lines(summary):
         out.print(line)

@@ -407,6 +407,16 @@ def cluster_lines(summary) -> list[str]:
         f"{summary.group_tests} tests against group fingerprints; "
         f"links at PCE >= {summary.threshold:.1f} (false-alarm probability of the whole run <= 1%)",
     ]
+    if summary.frame_searches or summary.frame_searches_left or summary.frame_joined:
+        lines.append(
+            f"  videos on their own searched frame by frame against the groups (stabilised clips): "
+            f"{summary.frame_searches} searches now, {summary.frame_joined} videos joined a group"
+            + (
+                f"; {summary.frame_searches_left} searches left out (raise --frame-searches)"
+                if summary.frame_searches_left
+                else ""
+            )
+        )
     for group in summary.groups:
         lines.append("  " + _group_line(group))
     lines += [f"  error: {line}" for line in summary.error_lines]

@@ -13,7 +13,12 @@ Stages (the method is `prnu.cluster`'s; the figures are benchmarks/cluster_*.py'
 4. groups: linked pairs form groups; each group's fingerprint is matched against the
    media outside it, which join it, and groups merge, until nothing changes (scores of
    this stage are stored too, keyed by the group's members).
-5. devices: each group's fingerprint is matched against every enrolled device.
+5. frames: a video left on its own may be stabilised (every frame a different crop, scale
+   and rotation of the sensor, so its aggregate matches nothing); its frames are read again
+   and searched one by one against each group's fingerprint (`prnu.stabilised`, as `scan`
+   searches a device's), and it joins the group it links best. It never becomes one of
+   the files a group's fingerprint is estimated from.
+6. devices: each group's fingerprint is matched against every enrolled device.
 
 Resumable like `scan`: killed at any point (SIGKILL included) and run again, files whose
 cache is committed and unchanged on disk are not read again, no stored score is computed
@@ -43,9 +48,11 @@ from sensorprint.prnu import (
     wiener_dft,
 )
 from sensorprint.prnu import cluster as method
+from sensorprint.prnu.stabilised import compare_stabilised, nominal_scale
 from sensorprint.results import Match
 from sensorprint.store import Case
 from sensorprint.store import clusters as store
+from sensorprint.store.names import printable
 from sensorprint.workflow.files import FileFacts, fail, file_facts, read_medium, stat_file
 from sensorprint.workflow.options import SignalOptions
 from sensorprint.workflow.parallel import all_cores_for_blas, completed, open_executor, window_for
@@ -55,6 +62,7 @@ from sensorprint.workflow.signals import QuerySignal, match_device, query_signal
 PAIR_KEY = "pair"
 PAIRS_PER_TASK = 16  # candidate pairs sharing one reference, scored by one worker task
 JOIN_TEST = "v4"  # the file-to-group test (`prnu.cluster.join_score`); a new one gets new score keys
+FRAMES_KEY = ":frames"  # appended to a group's score key: its scores of single videos searched frame by frame
 THUMBNAIL_SIDE = 128  # pixels: the longest side of the thumbnail each file's cache keeps for the report
 
 
@@ -67,6 +75,8 @@ class ClusterOptions:
     family_alarm: the probability that any link of the run is a false alarm.
     signature_side: pixels of the centre window each file's signature keeps.
     max_rounds: rounds of growing groups by their fingerprints (it stops earlier when nothing changes).
+    max_frame_searches: single videos × groups searched frame by frame at most (stabilised
+    clips; largest groups first; the rest are counted in the summary); 0: none.
     denoiser: of an image's residual, "spatial" or "wavelet" (`image_residual`); a file cached
     with the other is read again.
     """
@@ -76,6 +86,7 @@ class ClusterOptions:
     family_alarm: float = method.FAMILY_ALARM
     signature_side: int = method.SIGNATURE_SIDE
     max_rounds: int = 6
+    max_frame_searches: int = 500
     denoiser: str = "wavelet"
 
     def to_dict(self) -> dict:
@@ -100,7 +111,7 @@ class ClusterGroup:
 class ClusterSummary:
     """What a cluster run did (`cli.text.cluster_lines` words it).
 
-    seconds / counts: per stage ("read", "candidates", "pairs", "groups", "devices"): wall
+    seconds / counts: per stage ("read", "candidates", "pairs", "groups", "frames", "devices"): wall
     seconds, and the units each stage handled (files, pairs screened, pairs scored, tests).
     """
 
@@ -116,6 +127,9 @@ class ClusterSummary:
     reused: int = 0
     spared: int = 0
     group_tests: int = 0
+    frame_searches: int = 0  # single videos against group fingerprints, frame by frame, now
+    frame_searches_left: int = 0  # not searched: beyond `ClusterOptions.max_frame_searches`
+    frame_joined: int = 0  # single videos that joined a group by their frames
     threshold: float = 0.0
     groups: list[ClusterGroup] = field(default_factory=list)
     singletons: list[ClusterGroup] = field(default_factory=list)
@@ -369,6 +383,35 @@ def _scaled(key: tuple[str, ...], group: method.GroupFingerprint, shape: tuple[i
     return _scaled_groups[entry]
 
 
+def frame_search_task(
+    tag: int, path: str, sha256: str, options: SignalOptions, groups: list[tuple[int, list[str], str]], threshold: float
+) -> tuple[int, str | None, list[tuple[int, Match]]]:
+    """A video's frames read again and searched against group fingerprints (`prnu.stabilised.compare_stabilised`).
+
+    groups: [(tag of the group, its reference members' caches, its fingerprint cache)].
+    Returns (tag, None or the error line, [(group tag, Match)]). The file must still be the
+    one that was read (its SHA-256): otherwise its error line, and nothing is scored.
+    """
+    facts, signal = query_signal(Path(path), options, clean_video=False, keep_frames=True)
+    if signal is None:
+        return tag, facts.error_line(), []
+    now = facts.store_fields()["sha256"]
+    if now != sha256:
+        return (
+            tag,
+            f"{printable(path)}: changed since it was read (SHA-256 {str(now)[:12]}… now, {sha256[:12]}… then)",
+            [],
+        )
+    if not signal.frames:
+        return tag, f"{printable(path)}: no frame kept for the frame-by-frame search", []
+    out = []
+    for group_tag, members, cache in groups:
+        found = compare_stabilised(signal.frames, group_fingerprint(members, cache).k, threshold=threshold)
+        if found is not None:
+            out.append((group_tag, found))
+    return tag, None, out
+
+
 def score_group_task(
     tag: int, members: list[str], queries: list, orientations: str, threshold: float, cache: str, rule, needed: int
 ) -> tuple:
@@ -403,6 +446,7 @@ class _State:
     stacked: tuple = ()  # `prnu.cluster.stack_signatures` of the files' signatures
     sizes: list[tuple[int, int]] = field(default_factory=list)  # the landscape sizes of the files, sorted
     rule: method.LinkRule = method.LinkRule(1)
+    frame_joined: set[int] = field(default_factory=set)  # files that joined a group by their frames (`_frame_stage`)
 
     def cache(self, i: int) -> str:
         return str(store.cache_path(self.case, self.records[i]))
@@ -577,8 +621,11 @@ def _pair_stage(state: _State) -> list[store.PairScore]:
 
 
 def _reference_members(state: _State, group: list[int]) -> list[int]:
-    chosen = method.reference_members([state.shape(i) for i in group], [state.is_video(i) for i in group])
-    return [group[c] for c in chosen]
+    """The members a group's fingerprint is estimated from (`prnu.cluster.reference_members`); never a video that
+    joined by its frames: its aggregate is blurred."""
+    pool = [i for i in group if i not in state.frame_joined]
+    chosen = method.reference_members([state.shape(i) for i in pool], [state.is_video(i) for i in pool])
+    return [pool[c] for c in chosen]
 
 
 def _group_key(state: _State, reference: list[int]) -> str:
@@ -734,6 +781,65 @@ def _group_stage(state: _State, pair_scores: list[store.PairScore]) -> tuple[lis
     return groups, tested
 
 
+def _frame_searches(state: _State, groups: list[list[int]]) -> list[tuple[int, int]]:
+    """The (single video, group index) pairs to search frame by frame: every group of two or more whose
+    fingerprint the video can be a view of, largest groups first, at most `max_frame_searches`."""
+    videos = [m[0] for m in groups if len(m) == 1 and state.is_video(m[0])]
+    big = sorted((g for g, m in enumerate(groups) if len(m) >= 2), key=lambda g: (-len(groups[g]), g))
+    pairs = []
+    for g in big:
+        k_shape = method.landscape(state.shape(_reference_members(state, groups[g])[0]))
+        pairs += [(i, g) for i in videos if nominal_scale(state.shape(i), k_shape) is not None]
+    state.summary.frame_searches_left = max(0, len(pairs) - state.options.max_frame_searches)
+    return pairs[: state.options.max_frame_searches]
+
+
+def _frame_stage(state: _State, groups: list[list[int]], tested: dict) -> tuple[list[list[int]], dict]:
+    """Single videos searched frame by frame against the groups' fingerprints (stabilised clips, `frame_search_task`);
+    each joins the group it links best. Scores are stored under the group's key + `FRAMES_KEY`, per video as it
+    arrives, and reused when the run resumes. Returns the groups and `tested` (`_group_stage`'s) renumbered."""
+    pairs = _frame_searches(state, groups)
+    groups_of = sorted({g for _, g in pairs})
+    references = {g: _reference_members(state, groups[g]) for g in groups_of}
+    keys = {g: _group_key(state, references[g]) for g in groups_of}
+    stored = {g: {s.b_id: s for s in store.scores(state.case, keys[g] + FRAMES_KEY)} for g in groups_of}
+    wanted: dict[int, list[int]] = {}
+    for i, g in pairs:
+        if state.records[i].id not in stored[g]:
+            wanted.setdefault(i, []).append(g)
+    tasks = []
+    for i, gs in wanted.items():
+        targets = [
+            (g, [state.cache(m) for m in references[g]], str(store.group_cache_path(state.case, keys[g]))) for g in gs
+        ]
+        record = state.records[i]
+        tasks.append((i, record.path, str(record.sha256), state.options.signal, targets, state.summary.threshold))
+    state.progress("frames", 0, len(tasks))
+    for done, (i, error, found) in enumerate(completed(state.executor, frame_search_task, tasks, window=state.window)):
+        if error:
+            state.summary.error_lines.append(error)
+        rows = [_score_row(keys[g] + FRAMES_KEY, 0, state.records[i].id, match) for g, match in found]
+        store.save_scores(state.case, rows, state.run_id)
+        for g, row in zip((g for g, _ in found), rows, strict=True):
+            stored[g][row.b_id] = row
+        state.summary.frame_searches += len(rows)
+        state.progress("frames", done + 1, len(tasks))
+    best: dict[int, tuple[float, int]] = {}
+    for i, g in pairs:
+        score = stored[g].get(state.records[i].id)
+        if score is not None and state.links(score) and score.score > best.get(i, (-np.inf, -1))[0]:
+            best[i] = (score.score, g)
+    groups = [list(m) for m in groups]
+    for i, (_, g) in best.items():
+        groups[g] = sorted([*groups[g], i])
+        groups[groups.index([i])] = []
+        state.frame_joined.add(i)
+    state.summary.frame_joined = len(best)
+    kept = [g for g, m in enumerate(groups) if m]
+    renumber = {g: n for n, g in enumerate(kept)}
+    return [groups[g] for g in kept], {renumber[g]: scores for g, scores in tested.items()}
+
+
 # ---------------------------------------------------------------- devices, storing, the use case
 
 
@@ -767,7 +873,8 @@ def _member_scores(state: _State, groups: list[list[int]]) -> dict[int, dict[int
             continue
         key = _group_key(state, _reference_members(state, members))
         inside = set(members)
-        out[g] = {s.b_id: s.score for s in store.scores(state.case, key) if position.get(s.b_id) in inside}
+        scores = [*store.scores(state.case, key), *store.scores(state.case, key + FRAMES_KEY)]
+        out[g] = {s.b_id: s.score for s in scores if position.get(s.b_id) in inside}
     return out
 
 
@@ -846,12 +953,16 @@ def _run(state: _State, paths: list[Path]) -> None:
     clock = time.perf_counter()
     groups, tested = _group_stage(state, pair_scores)
     summary.seconds["groups"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    groups, tested = _frame_stage(state, groups, tested)
+    summary.seconds["frames"] = time.perf_counter() - clock
     _store_groups(state, groups, tested)
     summary.counts = {
         "read": summary.read,
         "candidates": summary.screened,
         "pairs": summary.scored,
         "groups": summary.group_tests,
+        "frames": summary.frame_searches,
     }
 
 
